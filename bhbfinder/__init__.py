@@ -1,0 +1,19 @@
+"""bhbfinder: find blue horizontal-branch stars in survey spectra.
+
+Importing the package is cheap and never touches the network; the pipeline, torch and the
+plugins are loaded on first use.
+"""
+
+from ._version import __version__
+from .errors import BHBFinderError, SpectrumReadError
+
+__all__ = ["__version__", "BHBFinderError", "SpectrumReadError", "find_bhb", "Pipeline"]
+
+
+def __getattr__(name):
+    # find_bhb and Pipeline pull in torch and every stage: import them only when asked for
+    if name in ("find_bhb", "Pipeline"):
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'bhbfinder' has no attribute {name!r}")

@@ -1,0 +1,198 @@
+"""The containers that flow between batch stages.
+
+`RawBatch`
+    what the readers produce for a chunk of files: each spectrum on its own native grid, padded
+    to a common length, plus a meta table with one row per input (failed files included, with
+    their reason in ``status``).
+`PreparedBatch`
+    what the ``prepare`` stage produces: every spectrum in the rest frame on one shared model
+    grid, normalised, as ``(n, npix)`` arrays, plus the same meta table.
+
+Both are plain arrays + an astropy `~astropy.table.Table`, so they pickle cheaply across processes
+and Dask workers (a `specutils.Spectrum` built from a wavelength array does not).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from astropy.table import MaskedColumn, Table
+
+from .io.base import META_KEYS
+
+__all__ = ["STATUS_OK", "RawBatch", "PreparedBatch", "meta_table"]
+
+#: The ``status`` of a spectrum that went through without trouble.
+STATUS_OK = "ok"
+
+_INT_KEYS = {"obsid", "mjd"}
+_FLOAT_KEYS = {"ra", "dec", "z", "z_err", "snr_u", "snr_g", "snr_r", "snr_i", "snr_z"}
+
+
+def meta_table(metas, statuses=None):
+    """Build the per-spectrum meta table with a fixed schema from a list of meta dicts.
+
+    Missing values (``None``) become masked entries, so tables from different chunks always
+    stack. Keys beyond `~bhbfinder.io.base.META_KEYS` are kept as object-free columns when
+    every row has them.
+
+    Parameters
+    ----------
+    metas : list of dict
+    statuses : list of str, optional
+        The ``status`` column (default all ``"ok"``).
+    """
+    n = len(metas)
+    cols = {}
+    for key in META_KEYS:
+        values = [m.get(key) for m in metas]
+        missing = np.array([v is None for v in values], dtype=bool)
+        if key in _INT_KEYS:
+            data = np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
+        elif key in _FLOAT_KEYS:
+            data = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+        else:
+            data = np.array(["" if v is None else str(v) for v in values], dtype=str)
+            if data.dtype.itemsize == 0 or n == 0:
+                data = data.astype("U1")
+        cols[key] = MaskedColumn(data, mask=missing, name=key)
+    table = Table(cols)
+    status = [STATUS_OK] * n if statuses is None else [str(s) for s in statuses]
+    table["status"] = np.array(status, dtype=object).astype(str) if n else np.array([], "U2")
+    return table
+
+
+@dataclass
+class RawBatch:
+    """Spectra on their native grids, padded to the longest (``(n, m)`` arrays).
+
+    Attributes
+    ----------
+    wavelength : ndarray, float64
+        Vacuum Å; NaN beyond each spectrum's ``npix``.
+    flux, ivar : ndarray, float32
+        ``ivar = 0`` on padding and bad pixels.
+    mask : ndarray of bool
+        True where a pixel is bad or padding.
+    npix : ndarray of int
+        Valid pixels per spectrum (0 for files that failed).
+    meta : `~astropy.table.Table`
+        One row per input, ``status`` = ``"ok"`` or the failure reason.
+    """
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    npix: np.ndarray
+    meta: Table
+
+    def __len__(self):
+        return len(self.meta)
+
+    @property
+    def ok(self):
+        """Boolean array: which rows hold a spectrum that was read."""
+        return np.asarray(self.meta["status"]) == STATUS_OK
+
+    @classmethod
+    def from_records(cls, records, metas=None, statuses=None):
+        """Stack `~bhbfinder.io.base.SpectrumArrays` (``None`` for failures) into a batch.
+
+        Parameters
+        ----------
+        records : list of SpectrumArrays or None
+        metas : list of dict, optional
+            Meta for each row (default: each record's own; failures need one, with ``file``).
+        statuses : list of str, optional
+            ``"ok"`` or the failure reason per row.
+        """
+        n = len(records)
+        if metas is None:
+            metas = [r.meta if r is not None else {} for r in records]
+        m = max([len(r.wavelength) for r in records if r is not None], default=1)
+        wave = np.full((n, m), np.nan)
+        flux = np.zeros((n, m), np.float32)
+        ivar = np.zeros((n, m), np.float32)
+        mask = np.ones((n, m), bool)
+        npix = np.zeros(n, np.int64)
+        for i, r in enumerate(records):
+            if r is None:
+                continue
+            k = len(r.wavelength)
+            wave[i, :k] = r.wavelength
+            flux[i, :k] = r.flux
+            ivar[i, :k] = r.ivar
+            mask[i, :k] = r.mask
+            npix[i] = k
+        return cls(wave, flux, ivar, mask, npix, meta_table(metas, statuses))
+
+    def spectrum(self, i):
+        """Row ``i`` as a `specutils.Spectrum` on its native grid."""
+        from .io.base import SpectrumArrays
+
+        k = int(self.npix[i])
+        if k == 0:
+            raise ValueError(f"row {i} ({self.meta['file'][i]}) has no spectrum: "
+                             f"{self.meta['status'][i]}")
+        meta = {key: _plain(self.meta[key][i]) for key in self.meta.colnames}
+        return SpectrumArrays(self.wavelength[i, :k], self.flux[i, :k], self.ivar[i, :k],
+                              self.mask[i, :k], meta).to_spectrum()
+
+
+@dataclass
+class PreparedBatch:
+    """Spectra in the rest frame on one shared model grid, normalised.
+
+    Attributes
+    ----------
+    wavelength : ndarray, shape (npix,)
+        Rest-frame vacuum wavelength of the model grid, Å.
+    flux, ivar : ndarray, shape (n, npix), float32
+        Continuum-normalised flux and its inverse variance (0 where masked).
+    mask : ndarray of bool, shape (n, npix)
+        True where a pixel is bad or outside the spectrum's coverage.
+    meta : `~astropy.table.Table`
+        The raw batch's meta plus what preparation measured (e.g. ``rv``, ``rv_err``,
+        ``rv_source``); ``status`` may have turned from ``"ok"`` into a reason.
+    config : object
+        The preprocessing configuration that produced this batch (compared against a model's).
+    extra : dict
+        Optional arrays a prepare stage exposes (e.g. ``continuum``).
+    """
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    meta: Table
+    config: Any = None
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.meta)
+
+    @property
+    def ok(self):
+        """Boolean array: rows that prepared successfully."""
+        return np.asarray(self.meta["status"]) == STATUS_OK
+
+    def to_spectrum(self):
+        """The batch as one `specutils.Spectrum` of shape ``(n, npix)``."""
+        import astropy.units as u
+        from astropy.nddata import InverseVariance
+        from specutils import Spectrum
+
+        return Spectrum(
+            flux=self.flux * u.dimensionless_unscaled,
+            spectral_axis=self.wavelength * u.AA,
+            uncertainty=InverseVariance(self.ivar),
+            mask=self.mask,
+            meta={"table": self.meta, "config": self.config},
+        )
+
+
+def _plain(value):
+    if np.ma.is_masked(value):
+        return None
+    return value.item() if hasattr(value, "item") else value

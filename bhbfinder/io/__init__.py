@@ -1,0 +1,1 @@
+"""Reading survey spectra: readers (plugins), file sniffing, the streaming batch path."""
