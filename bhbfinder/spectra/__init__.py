@@ -1,0 +1,1 @@
+"""Spectral operations on batches: line lists, air/vacuum, grids, resampling, normalisation, RV."""
