@@ -1,0 +1,80 @@
+"""The pipeline's machinery on in-memory spectra with stand-in stages (known answers)."""
+
+import numpy as np
+import pytest
+from astropy.table import QTable
+
+from bhbfinder import find_bhb
+from bhbfinder.catalog import CATALOG_COLUMNS
+from bhbfinder.errors import ConfigurationError
+from bhbfinder.pipeline import Pipeline
+
+from .fakestages import STAGES, ExplodingBalmer, spectrum_arrays
+
+
+def _spectra(n=7):
+    return [spectrum_arrays("BHB" if i % 3 == 0 else "A", seed=i).to_spectrum()
+            for i in range(n)]
+
+
+def test_in_memory_spectra_one_row_each_with_known_verdicts():
+    spectra = _spectra(7)
+    cat = find_bhb(spectra, stages=STAGES, batch_size=3, progress=False)
+    assert isinstance(cat, QTable)
+    assert len(cat) == 7
+    assert list(cat["file"]) == [f"<memory:{i}>" for i in range(7)]
+    assert set(CATALOG_COLUMNS) <= set(cat.colnames)
+    expected = np.array([i % 3 == 0 for i in range(7)])
+    assert np.array_equal(np.asarray(cat["is_bhb_candidate"]), expected)
+    # no known catalogue, every row representative and confirmed (depth 0.5) -> new = candidate
+    assert np.array_equal(np.asarray(cat["is_new_bhb"]), expected)
+    assert cat.meta["summary"]["candidates"] == expected.sum()
+    assert cat.meta["stages"]["crossmatch"] == "skipped"
+    assert cat["ra"].unit == "deg"
+    assert "column_descriptions" in cat.meta
+
+
+def test_failing_stage_marks_its_chunk_and_run_continues():
+    spectra = _spectra(6)
+    stages = dict(STAGES, balmer=ExplodingBalmer(poison={"<memory:4>"}))
+    with pytest.warns(UserWarning, match="balmer stage failed"):
+        cat = find_bhb(spectra, stages=stages, batch_size=3, progress=False)
+    assert len(cat) == 6
+    status = list(cat["status"])
+    assert status[:3] == ["ok"] * 3
+    assert all(s.startswith("balmer failed: RuntimeError: injected failure") for s in status[3:])
+    # classification of the failed chunk is kept: no work lost
+    assert not np.ma.is_masked(cat["is_bhb_candidate"][3])
+
+
+def test_uncovered_spectrum_gets_prepare_status():
+    short = spectrum_arrays(seed=1, wave=np.linspace(5000, 6000, 500)).to_spectrum()
+    cat = find_bhb([short] + _spectra(2), stages=STAGES, progress=False)
+    assert cat["status"][0] == "no coverage of the model grid"
+    assert np.ma.is_masked(cat["is_bhb_candidate"][0])
+    assert list(cat["status"][1:]) == ["ok", "ok"]
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ConfigurationError, match="cooking"):
+        Pipeline(stages={"cooking": "x"})
+    with pytest.raises(ConfigurationError, match="batch_size"):
+        Pipeline(batch_size=0)
+    with pytest.raises(ConfigurationError, match="cannot read spectra from a int"):
+        find_bhb(42, stages=STAGES, progress=False)
+
+
+def test_pipeline_step_by_step_matches_find_bhb():
+    from bhbfinder.batch import RawBatch
+
+    arrays = [spectrum_arrays("BHB" if i == 1 else "A", seed=i) for i in range(3)]
+    for i, a in enumerate(arrays):
+        a.meta["file"] = f"<memory:{i}>"
+    pipe = Pipeline(stages=STAGES)
+    raw = RawBatch.from_records(arrays)
+    prepared = pipe.prepare(raw)
+    assert prepared.flux.shape == (3, 200)
+    table = pipe.process(raw)
+    cat = pipe.finalize(table)
+    direct = find_bhb([a.to_spectrum() for a in arrays], stages=STAGES, progress=False)
+    assert list(cat["is_bhb_candidate"]) == list(direct["is_bhb_candidate"]) == [False, True, False]
