@@ -37,8 +37,55 @@ def _run_plugins(args):
     return 0
 
 
+def _add_find(sub):
+    p = sub.add_parser("find", help="find BHB stars in spectrum files",
+                       description="Run the whole search over files, directories (walked "
+                                   "recursively) and glob patterns, and write the catalogue.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
+    p.add_argument("-o", "--output", required=True,
+                   help="catalogue file (.fits, .ecsv, .parquet, .asdf, .vot)")
+    p.add_argument("--model", help="classifier model file (default: the shipped model)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--dask-scheduler", metavar="ADDR", help="run on this Dask scheduler")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run with the same output")
+    p.add_argument("--batch-size", type=int, default=256, help="spectra per chunk")
+    p.add_argument("--online", action="store_true",
+                   help="query remote services (Gaia DR3 crossmatch, VizieR BHB catalogues)")
+    p.add_argument("--stage", action="append", default=[], metavar="KIND=NAME",
+                   help="choose a registered stage (KIND=none skips it); repeatable")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_run_find)
+
+
+def _parse_stages(pairs):
+    from .errors import ConfigurationError
+
+    stages = {}
+    for pair in pairs:
+        kind, sep, name = pair.partition("=")
+        if not sep or not kind or not name:
+            raise ConfigurationError(f"--stage {pair!r}: use KIND=NAME, e.g. dedup=sky-fof")
+        stages[kind] = None if name.lower() == "none" else name
+    return stages
+
+
+def _run_find(args):
+    from .pipeline import find_bhb
+
+    executor = args.dask_scheduler or (args.workers if args.workers > 1 else None)
+    source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    catalog = find_bhb(source, model=args.model, stages=_parse_stages(args.stage),
+                       output=args.output, resume=args.resume, executor=executor,
+                       progress=not args.quiet, batch_size=args.batch_size,
+                       online=args.online)
+    if not args.quiet:
+        print(f"wrote {len(catalog)} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
 #: Sub-commands in the order ``--help`` shows them.
-_COMMANDS = [_add_plugins]
+_COMMANDS = [_add_find, _add_plugins]
 
 
 def build_parser():
