@@ -1,0 +1,13 @@
+"""SLAM-style atmospheric parameters (Teff, log g, [Fe/H]) from normalised spectra.
+
+`~bhbfinder.params.emulator.SlamEmulator`
+    the estimator: a kernel emulator of every pixel at once, inverted for many spectra at once.
+`~bhbfinder.params.svr_reference.SvrSlam`
+    a faithful per-pixel SVR reference of SLAM (Zhang, Liu & Deng 2020), for tests and comparison.
+`~bhbfinder.params.stage.ParamsStage`
+    the pipeline's ``params`` stage (name ``slam-emulator``).
+"""
+
+from .emulator import LABEL_NAMES, SlamEmulator
+
+__all__ = ["SlamEmulator", "LABEL_NAMES"]

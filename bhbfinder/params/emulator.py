@@ -1,0 +1,599 @@
+"""A SLAM-style estimator of Teff, log g and [Fe/H] whose forward model computes every pixel at once.
+
+SLAM (Zhang, Liu & Deng 2020, ApJS 246, 9) models each pixel's normalised flux as a function of
+the standardised labels with its own RBF support-vector regressor, then inverts that model for
+each observed spectrum. `SlamEmulator` keeps the two halves but replaces the per-pixel regressors
+by one kernel (Gaussian-process / kernel-ridge) emulator shared by all pixels:
+
+.. math::
+
+    f(\\mathbf{z}) = \\mu + s \\odot \\left[ k(\\mathbf{z}, Z)\\, A \\right], \\qquad
+    k(\\mathbf{z}, \\mathbf{z}') = \\exp\\Big(-\\tfrac12 \\sum_d (z_d - z'_d)^2 / \\ell_d^2\\Big)
+    + \\sigma_\\mathrm{lin}^2 (1 + \\mathbf{z}\\cdot\\mathbf{z}'),
+
+where ``z`` are the standardised labels (``log10 Teff``, ``log g``, ``[Fe/H]`` by default), ``Z``
+the training labels, ``A = (K + \\alpha I)^{-1} Y`` the ``(n_train, npix)`` weight matrix of the
+standardised training fluxes ``Y``, ``mu`` and ``s`` their per-pixel mean and scale. One kernel
+vector times one matrix gives every pixel; the Jacobian is as cheap (the kernel's derivative
+times the same matrix). The length scales ``ell`` (one per label) and ``alpha`` are chosen by
+minimising the closed-form leave-one-out error of kernel ridge regression (Rasmussen & Williams
+2006, eq. 5.12); the same leave-one-out residuals give each pixel's model error, which the
+inversion adds to the data variance, as SLAM does with its cross-validated model error.
+
+Optional colours (e.g. Gaia BP−RP, G−RP; Ju et al. 2025) are extra output columns of the same
+emulator with their own errors, so they constrain the labels like extra pixels.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from ..errors import ConfigurationError, ModelFileError
+from .inversion import InversionSettings, invert, nearest_neighbour_start
+
+__all__ = [
+    "LABEL_NAMES",
+    "LABEL_UNITS",
+    "FLAG_EDGE",
+    "FLAG_NOT_CONVERGED",
+    "FLAG_FEW_PIXELS",
+    "FLAG_BAD_FIT",
+    "FLAG_DESCRIPTIONS",
+    "DEFAULT_EMULATOR_HYPERPARAMS",
+    "SlamEmulator",
+    "InversionResult",
+]
+
+#: The labels, in column order of every ``labels`` array.
+LABEL_NAMES = ("teff", "logg", "feh")
+#: Their units (astropy strings).
+LABEL_UNITS = ("K", "dex", "dex")
+
+#: Bit flags of a fitted spectrum.
+FLAG_EDGE = 1  #: a label lies outside the training domain's range (at or near the bound)
+FLAG_NOT_CONVERGED = 2  #: the iterations stopped before converging
+FLAG_FEW_PIXELS = 4  #: fewer usable pixels than ``min_pixels``: not fitted (NaN)
+FLAG_BAD_FIT = 8  #: reduced χ² above ``max_reduced_chi2``
+FLAG_DESCRIPTIONS = {
+    FLAG_EDGE: "label at the edge of / outside the training domain",
+    FLAG_NOT_CONVERGED: "inversion did not converge",
+    FLAG_FEW_PIXELS: "too few usable pixels; not fitted",
+    FLAG_BAD_FIT: "poor fit (reduced chi2 above the limit)",
+}
+
+#: Defaults of `SlamEmulator`'s hyper-parameters (see its docstring).
+DEFAULT_EMULATOR_HYPERPARAMS = {
+    "length_scale": None,
+    "alpha": None,
+    "linear_variance": 1.0,
+    "log_teff": True,
+    "optimize": True,
+    "domain_margin": 0.05,
+    "f_scale": 3.0,
+    "max_iter": 50,
+    "min_pixels": 50,
+    "max_reduced_chi2": 10.0,
+    "model_error": True,
+}
+
+_FILL_ITERATIONS = 30
+_FORMAT = "bhbfinder.params.slam-emulator"
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class InversionResult:
+    """Everything `SlamEmulator.predict` knows about its fits (``return_details=True``).
+
+    Attributes
+    ----------
+    labels, label_err : ndarray, shape (m, 3)
+        Teff (K), log g, [Fe/H] and their 1σ errors (NaN where not fitted).
+    flags : ndarray of int, shape (m,)
+        Bit flags (`FLAG_DESCRIPTIONS`).
+    reduced_chi2 : ndarray, shape (m,)
+    n_iter : ndarray of int, shape (m,)
+    start : ndarray, shape (m, 3)
+        The χ² nearest-neighbour starting labels.
+    """
+
+    labels: np.ndarray
+    label_err: np.ndarray
+    flags: np.ndarray
+    reduced_chi2: np.ndarray
+    n_iter: np.ndarray
+    start: np.ndarray
+
+
+class SlamEmulator:
+    """Kernel emulator of normalised spectra with batched robust inversion (SLAM-style).
+
+    Parameters
+    ----------
+    length_scale : sequence of 3 floats, optional
+        RBF length scales in standardised label units; chosen by leave-one-out error when
+        ``None`` (or used as the starting point when ``optimize``).
+    alpha : float, optional
+        Ridge term (noise variance in standardised flux units); chosen like ``length_scale``.
+    linear_variance : float
+        Prior variance of the linear-in-labels part of the kernel (lets the model extrapolate
+        linearly, rather than fall back to the mean spectrum, near the domain's edges).
+    log_teff : bool
+        Model in ``log10 Teff`` rather than Teff.
+    optimize : bool
+        Tune ``length_scale`` and ``alpha`` by leave-one-out error during `fit`.
+    domain_margin : float
+        The inversion's bounds extend the training range by this fraction of it on each side.
+    f_scale : float
+        Soft-L1 scale, in σ of the weighted residuals.
+    max_iter : int
+        Gauss–Newton / LM iterations at most.
+    min_pixels : int
+        Spectra with fewer usable pixels are not fitted (flag `FLAG_FEW_PIXELS`).
+    max_reduced_chi2 : float
+        Above it a fit is flagged `FLAG_BAD_FIT`.
+    model_error : bool
+        Add the per-pixel leave-one-out model error to the data variance during inversion.
+
+    Attributes
+    ----------
+    length_scale_, alpha_ : ndarray, float
+        The hyper-parameters in use after `fit`.
+    model_error_ : ndarray, shape (npix + ncolors,)
+        Per-output model error (flux units; magnitudes for colours) from leave-one-out residuals.
+    train_labels_ : ndarray, shape (n_train, 3)
+    bounds_ : ndarray, shape (2, 3)
+        Lower / upper label bounds of the inversion (physical units).
+    meta : dict
+        Free-form metadata saved with the model: ``prepare_config``, ``wavelength``,
+        ``validation``, ``provenance``.
+    """
+
+    def __init__(self, length_scale=None, alpha=None, linear_variance=1.0, log_teff=True,
+                 optimize=True, domain_margin=0.05, f_scale=3.0, max_iter=50, min_pixels=50,
+                 max_reduced_chi2=10.0, model_error=True):
+        self.length_scale = length_scale
+        self.alpha = alpha
+        self.linear_variance = linear_variance
+        self.log_teff = log_teff
+        self.optimize = optimize
+        self.domain_margin = domain_margin
+        self.f_scale = f_scale
+        self.max_iter = max_iter
+        self.min_pixels = min_pixels
+        self.max_reduced_chi2 = max_reduced_chi2
+        self.model_error = model_error
+        self.meta = {}
+
+    # -- scikit-learn conventions ------------------------------------------------------------
+    def get_params(self, deep=True):
+        """The constructor's parameters as a dict."""
+        return {key: getattr(self, key) for key in DEFAULT_EMULATOR_HYPERPARAMS}
+
+    def set_params(self, **params):
+        """Set constructor parameters; returns ``self``."""
+        for key, value in params.items():
+            if key not in DEFAULT_EMULATOR_HYPERPARAMS:
+                raise ConfigurationError(f"SlamEmulator has no parameter {key!r}; use one of "
+                                         f"{', '.join(DEFAULT_EMULATOR_HYPERPARAMS)}")
+            setattr(self, key, value)
+        return self
+
+    @property
+    def is_fitted(self):
+        return hasattr(self, "weights_")
+
+    @property
+    def n_pixels(self):
+        """Number of flux pixels the model predicts."""
+        return self.flux_mean_.size - self.n_colors
+
+    @property
+    def n_colors(self):
+        return len(self.color_names_)
+
+    # -- label transforms --------------------------------------------------------------------
+    def _transform(self, labels):
+        t = np.array(labels, dtype=float)
+        if self.log_teff:
+            t[..., 0] = np.log10(t[..., 0])
+        return t
+
+    def _untransform(self, t):
+        x = np.array(t, dtype=float)
+        if self.log_teff:
+            x[..., 0] = 10.0 ** x[..., 0]
+        return x
+
+    def _to_z(self, labels):
+        return (self._transform(labels) - self.label_mean_) / self.label_scale_
+
+    def _from_z(self, z):
+        return self._untransform(z * self.label_scale_ + self.label_mean_)
+
+    def _dlabel_dz(self, labels):
+        """d label / d z, per label (``(m, 3)``): the chain rule between the two spaces."""
+        d = np.broadcast_to(self.label_scale_, labels.shape).copy()
+        if self.log_teff:
+            d[..., 0] *= labels[..., 0] * math.log(10.0)
+        return d
+
+    # -- kernel ------------------------------------------------------------------------------
+    @staticmethod
+    def _kernel(za, zb, length_scale, linear_variance):
+        diff = (za[:, None, :] - zb[None, :, :]) / length_scale
+        rbf = np.exp(-0.5 * (diff**2).sum(-1))
+        return rbf + linear_variance * (1.0 + za @ zb.T), rbf, diff
+
+    def _kernel_and_grad(self, z):
+        k, rbf, diff = self._kernel(z, self.train_z_, self.length_scale_, self.linear_variance)
+        # d k / d z_d = -rbf (z_d - Z_d) / l_d^2 + s_lin Z_d ; shape (m, 3, n)
+        dk = (-rbf[:, None, :] * np.moveaxis(diff, 2, 1) / self.length_scale_[None, :, None]
+              + self.linear_variance * self.train_z_.T[None, :, :])
+        return k, dk
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, flux, ivar, labels, colors=None, color_names=None, wavelength=None,
+            prepare_config=None, provenance=None):
+        """Train the emulator.
+
+        Parameters
+        ----------
+        flux, ivar : array-like, shape (n, npix)
+            Normalised training fluxes and inverse variances (``ivar = 0`` marks pixels to fill
+            from the model itself; they do not count in the model error).
+        labels : array-like, shape (n, 3)
+            Teff (K), log g (dex), [Fe/H] (dex).
+        colors : array-like, shape (n, ncolors), optional
+            Colours to emulate as extra outputs (e.g. Gaia BP−RP, G−RP).
+        color_names : sequence of str, optional
+            Their names (default ``color0``, ``color1``...).
+        wavelength : array-like, shape (npix,), optional
+            The pixel grid, saved with the model.
+        prepare_config : dict or object with ``to_dict()``, optional
+            The preprocessing of the training spectra, saved with the model and checked at
+            inference.
+        provenance : dict, optional
+            Where the training set came from (saved as is).
+
+        Returns
+        -------
+        self
+        """
+        flux = np.asarray(flux, dtype=float)
+        ivar = np.asarray(ivar, dtype=float)
+        labels = np.asarray(labels, dtype=float)
+        if flux.ndim != 2 or flux.shape != ivar.shape:
+            raise ConfigurationError(f"flux and ivar must be (n, npix) arrays of one shape; got "
+                                     f"{flux.shape} and {ivar.shape}")
+        if labels.shape != (flux.shape[0], len(LABEL_NAMES)):
+            raise ConfigurationError(f"labels must have shape (n, 3) = {(flux.shape[0], 3)} "
+                                     f"(teff, logg, feh); got {labels.shape}")
+        if not np.all(np.isfinite(labels)) or np.any(labels[:, 0] <= 0):
+            raise ConfigurationError("labels must be finite, with Teff > 0 K")
+        good = (ivar > 0) & np.isfinite(flux)
+        if colors is not None:
+            colors = np.atleast_2d(np.asarray(colors, dtype=float))
+            if colors.shape[0] != flux.shape[0]:
+                raise ConfigurationError("colors must have one row per training spectrum")
+            flux = np.hstack([flux, colors])
+            good = np.hstack([good, np.isfinite(colors)])
+            ncol = colors.shape[1]
+            color_names = list(color_names or [f"color{i}" for i in range(ncol)])
+            if len(color_names) != ncol:
+                raise ConfigurationError(f"color_names has {len(color_names)} names for "
+                                         f"{ncol} colour columns")
+        else:
+            color_names = []
+        if (~good).all(axis=0).any():
+            raise ConfigurationError("some pixels (or colours) have no valid training value; "
+                                     "trim the grid or drop those columns")
+        self.color_names_ = list(color_names)
+
+        t = self._transform(labels)
+        self.label_mean_ = t.mean(axis=0)
+        self.label_scale_ = t.std(axis=0)
+        self.label_scale_[self.label_scale_ == 0] = 1.0
+        self.train_z_ = (t - self.label_mean_) / self.label_scale_
+        self.train_labels_ = labels.copy()
+
+        # standardise each output column; bad values start at the column mean
+        y = np.where(good, flux, np.nan)
+        self.flux_mean_ = np.nanmean(y, axis=0)
+        self.flux_scale_ = np.nanstd(y, axis=0)
+        self.flux_scale_[~(self.flux_scale_ > 0)] = 1.0
+        ys = np.where(good, (y - self.flux_mean_) / self.flux_scale_, 0.0)
+
+        length_scale = np.broadcast_to(
+            np.asarray(self.length_scale if self.length_scale is not None else 1.0, float), (3,)
+        ).copy()
+        alpha = float(self.alpha if self.alpha is not None else 1e-2)
+        for _ in range(2 if self.optimize else 1):
+            if self.optimize:
+                length_scale, alpha = self._tune(ys, good, length_scale, alpha)
+            if good.all():
+                break
+            # bad values: fixed point of "value = leave-one-out prediction" (it never uses itself)
+            for _ in range(_FILL_ITERATIONS):
+                ys = np.where(good, ys, ys - self._loo_residuals(ys, length_scale, alpha))
+        loo = self._loo_residuals(ys, length_scale, alpha)
+        self.length_scale_ = length_scale
+        self.alpha_ = alpha
+        kern = self._kernel(self.train_z_, self.train_z_, length_scale, self.linear_variance)[0]
+        self.weights_ = np.linalg.solve(kern + alpha * np.eye(len(kern)), ys)
+        resid = np.where(good, loo, np.nan) * self.flux_scale_
+        self.model_error_ = np.sqrt(np.nanmean(resid**2, axis=0))
+
+        z_lo, z_hi = self.train_z_.min(0), self.train_z_.max(0)
+        margin = self.domain_margin * (z_hi - z_lo)
+        self._z_bounds = np.array([z_lo - margin, z_hi + margin])
+        self._z_range = np.array([z_lo, z_hi])
+        self.bounds_ = self._from_z(self._z_bounds)
+        self.train_flux_ = self._predict_z(self.train_z_)  # the nearest-neighbour library
+
+        if hasattr(prepare_config, "to_dict"):
+            prepare_config = prepare_config.to_dict()
+        self.meta = {
+            "prepare_config": dict(prepare_config) if prepare_config is not None else None,
+            "wavelength": None if wavelength is None else np.asarray(wavelength, float),
+            "validation": dict(self.meta.get("validation") or {}),
+            "provenance": dict(provenance or {}),
+        }
+        self.meta["validation"]["loo_flux_rms"] = float(np.sqrt(np.nanmean(
+            resid[:, : flux.shape[1] - len(color_names)] ** 2)))
+        return self
+
+    def _loo_residuals(self, ys, length_scale, alpha):
+        """Closed-form leave-one-out residuals ``y_i - f_{-i}(z_i)`` (standardised units)."""
+        kern = self._kernel(self.train_z_, self.train_z_, length_scale, self.linear_variance)[0]
+        kinv = np.linalg.inv(kern + alpha * np.eye(len(kern)))
+        return (kinv @ ys) / np.diag(kinv)[:, None]
+
+    def _tune(self, ys, good, length_scale, alpha):
+        """Length scales and ridge term minimising the leave-one-out error in flux units."""
+        w = np.where(good, self.flux_scale_**2, 0.0)
+
+        def loss(theta):
+            res = self._loo_residuals(ys, np.exp(theta[:3]), np.exp(theta[3]))
+            return float(np.log((w * res**2).sum() / w.sum()))  # log: scale-free tolerance
+
+        theta0 = np.log(np.r_[length_scale, alpha])
+        bounds = [(np.log(0.05), np.log(20.0))] * 3 + [(np.log(1e-6), np.log(10.0))]
+        best = optimize.minimize(loss, theta0, method="L-BFGS-B", bounds=bounds)
+        return np.exp(best.x[:3]), float(np.exp(best.x[3]))
+
+    # -- forward model -----------------------------------------------------------------------
+    def _predict_z(self, z):
+        k = self._kernel(np.atleast_2d(z), self.train_z_, self.length_scale_,
+                         self.linear_variance)[0]
+        return self.flux_mean_ + self.flux_scale_ * (k @ self.weights_)
+
+    def _model_z(self, z):
+        """Model and Jacobian d f / d z at standardised labels: ``(m, nout)``, ``(m, 3, nout)``."""
+        k, dk = self._kernel_and_grad(z)
+        f = self.flux_mean_ + self.flux_scale_ * (k @ self.weights_)
+        jac = (dk @ self.weights_) * self.flux_scale_
+        return f, jac
+
+    def predict_spectra(self, labels, colors=False):
+        """The emulated normalised spectra at ``labels`` (``(m, 3)``): ``(m, npix)``.
+
+        With ``colors=True`` the emulated colours are appended as the last columns.
+        """
+        self._check_fitted()
+        out = self._predict_z(self._to_z(np.atleast_2d(labels)))
+        return out if colors else out[:, : self.n_pixels]
+
+    def jacobian(self, labels, colors=False):
+        """Analytic d flux / d labels (physical units) at ``labels``: ``(m, 3, npix)``."""
+        self._check_fitted()
+        labels = np.atleast_2d(np.asarray(labels, float))
+        _, jac = self._model_z(self._to_z(labels))
+        jac = jac / self._dlabel_dz(labels)[:, :, None]
+        return jac if colors else jac[:, :, : self.n_pixels]
+
+    # -- inversion ---------------------------------------------------------------------------
+    def predict(self, flux, ivar, colors=None, color_ivar=None, mask=None, return_details=False):
+        """Infer Teff, log g and [Fe/H] for a batch of spectra.
+
+        Parameters
+        ----------
+        flux, ivar : array-like, shape (m, npix)
+            Normalised spectra on the model's grid and their inverse variances.
+        colors, color_ivar : array-like, shape (m, ncolors), optional
+            Colours (in the order of the training ``color_names``) and their inverse variances;
+            NaN or ``color_ivar = 0`` ignores a value. Ignored when the model has no colours.
+        mask : array-like of bool, shape (m, npix), optional
+            True where a pixel is bad.
+        return_details : bool
+            Return an `InversionResult` instead of the tuple.
+
+        Returns
+        -------
+        labels : ndarray, shape (m, 3)
+            Teff (K), log g, [Fe/H]; NaN where not fitted.
+        label_err : ndarray, shape (m, 3)
+            1σ errors from the Jacobian at the solution, ``(J^T W J)^{-1}``.
+        flags : ndarray of int, shape (m,)
+            Bit flags (see `FLAG_DESCRIPTIONS`).
+        """
+        self._check_fitted()
+        flux = np.atleast_2d(np.asarray(flux, dtype=float))
+        ivar = np.atleast_2d(np.asarray(ivar, dtype=float))
+        if flux.shape != ivar.shape or flux.shape[1] != self.n_pixels:
+            raise ConfigurationError(
+                f"flux and ivar must be (m, {self.n_pixels}) arrays on the model's grid; got "
+                f"{flux.shape} and {ivar.shape}"
+            )
+        ok = (ivar > 0) & np.isfinite(flux) & np.isfinite(ivar)
+        if mask is not None:
+            ok &= ~np.asarray(mask, bool)
+        m = flux.shape[0]
+        if self.n_colors:
+            cdata = np.full((m, self.n_colors), np.nan)
+            civar = np.zeros((m, self.n_colors))
+            if colors is not None:
+                cdata[:] = np.asarray(colors, float).reshape(m, self.n_colors)
+                civar[:] = (np.inf if color_ivar is None
+                            else np.asarray(color_ivar, float).reshape(m, self.n_colors))
+            cok = np.isfinite(cdata) & (civar > 0)
+            flux = np.hstack([flux, cdata])
+            ivar = np.hstack([ivar, civar])
+            ok = np.hstack([ok, cok])
+        data = np.where(ok, flux, 0.0)
+        with np.errstate(divide="ignore"):
+            var = np.where(ok, 1.0 / np.where(ok, ivar, 1.0), np.inf)
+        if self.model_error:
+            var = var + self.model_error_**2
+        weight = np.where(ok, 1.0 / var, 0.0)
+
+        npix_ok = ok[:, : self.n_pixels].sum(axis=1)
+        fit = npix_ok >= self.min_pixels
+        labels = np.full((m, 3), np.nan)
+        errors = np.full((m, 3), np.nan)
+        start = np.full((m, 3), np.nan)
+        flags = np.where(fit, 0, FLAG_FEW_PIXELS).astype(np.int64)
+        rchi2 = np.full(m, np.nan)
+        n_iter = np.zeros(m, int)
+        if fit.any():
+            d, w = data[fit], weight[fit]
+            z0 = self.train_z_[nearest_neighbour_start(d, w, self.train_flux_)]
+            settings = InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
+            z, conv, n_iter[fit], _ = invert(self._model_z, d, w, z0, self._z_bounds[0],
+                                             self._z_bounds[1], settings)
+            f, jac_z = self._model_z(z)
+            chi2 = (w * (d - f) ** 2).sum(axis=1)
+            rchi2[fit] = chi2 / np.maximum(npix_ok[fit] - 3, 1)
+            hess = np.einsum("mip,mp,mjp->mij", jac_z, w, jac_z)
+            cov_z = np.linalg.pinv(hess)
+            err_z = np.sqrt(np.clip(np.einsum("mii->mi", cov_z), 0, None))
+            x = self._from_z(z)
+            labels[fit] = x
+            errors[fit] = err_z * self._dlabel_dz(x)
+            start[fit] = self._from_z(z0)
+            tol = 1e-3 * (self._z_range[1] - self._z_range[0])
+            edge = ((z < self._z_range[0] + tol) | (z > self._z_range[1] - tol)).any(axis=1)
+            fl = np.where(edge, FLAG_EDGE, 0) | np.where(conv, 0, FLAG_NOT_CONVERGED)
+            fl |= np.where(rchi2[fit] > self.max_reduced_chi2, FLAG_BAD_FIT, 0)
+            flags[fit] = fl
+        if return_details:
+            return InversionResult(labels, errors, flags, rchi2, n_iter, start)
+        return labels, errors, flags
+
+    def _check_fitted(self):
+        if not self.is_fitted:
+            raise ConfigurationError("this SlamEmulator is not fitted yet: call fit() or "
+                                     "SlamEmulator.load(path) first")
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path, overwrite=True):
+        """Write the fitted model to an ASDF file (arrays + metadata; no pickle)."""
+        import asdf
+
+        from .. import __version__
+
+        self._check_fitted()
+        params = {k: (None if v is None else (np.asarray(v, float).tolist()
+                                              if k == "length_scale" else v))
+                  for k, v in self.get_params().items()}
+        meta = self.meta or {}
+        tree = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "bhbfinder_version": __version__,
+            "label_names": list(LABEL_NAMES),
+            "label_units": list(LABEL_UNITS),
+            "color_names": list(self.color_names_),
+            "hyperparams": params,
+            "length_scale": np.asarray(self.length_scale_, float),
+            "alpha": float(self.alpha_),
+            "label_mean": self.label_mean_,
+            "label_scale": self.label_scale_,
+            "train_z": self.train_z_,
+            "train_labels": self.train_labels_,
+            "flux_mean": self.flux_mean_,
+            "flux_scale": self.flux_scale_,
+            "weights": self.weights_,
+            "model_error": self.model_error_,
+            "z_bounds": self._z_bounds,
+            "z_range": self._z_range,
+            "prepare_config": _plain_tree(meta.get("prepare_config")),
+            "wavelength": meta.get("wavelength"),
+            "validation": _plain_tree(meta.get("validation") or {}),
+            "provenance": _plain_tree(meta.get("provenance") or {}),
+        }
+        tree = {k: v for k, v in tree.items() if v is not None}
+        if not overwrite and __import__("os").path.exists(path):
+            raise ConfigurationError(f"{path} exists; pass overwrite=True to replace it")
+        asdf.AsdfFile(tree).write_to(path, all_array_compression="zlib")
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by `save`.
+
+        Raises
+        ------
+        ModelFileError
+            When the file is missing, unreadable or not a SLAM-emulator model.
+        """
+        import asdf
+
+        try:
+            with asdf.open(path, lazy_load=False, memmap=False) as af:
+                tree = _copy_tree(af.tree)
+        except FileNotFoundError:
+            raise ModelFileError(f"{path}: no such model file; give the path of a file written "
+                                 "by SlamEmulator.save") from None
+        except Exception as exc:
+            raise ModelFileError(f"{path}: cannot read it as ASDF ({exc})") from exc
+        if tree.get("format") != _FORMAT:
+            raise ModelFileError(f"{path}: not a SLAM-emulator model (format "
+                                 f"{tree.get('format')!r}, expected {_FORMAT!r})")
+        if tree.get("format_version", 0) > _FORMAT_VERSION:
+            raise ModelFileError(f"{path}: written by a newer bhbfinder (format version "
+                                 f"{tree['format_version']}); upgrade bhbfinder")
+        params = dict(tree["hyperparams"])
+        model = cls(**{k: v for k, v in params.items() if k in DEFAULT_EMULATOR_HYPERPARAMS})
+        model.length_scale_ = np.asarray(tree["length_scale"], float)
+        model.alpha_ = float(tree["alpha"])
+        for key in ("label_mean", "label_scale", "train_z", "train_labels", "flux_mean",
+                    "flux_scale", "weights", "model_error"):
+            setattr(model, key + "_", np.asarray(tree[key], float))
+        model._z_bounds = np.asarray(tree["z_bounds"], float)
+        model._z_range = np.asarray(tree["z_range"], float)
+        model.color_names_ = list(tree.get("color_names", []))
+        model.bounds_ = model._from_z(model._z_bounds)
+        model.train_flux_ = model._predict_z(model.train_z_)
+        wave = tree.get("wavelength")
+        model.meta = {
+            "prepare_config": tree.get("prepare_config"),
+            "wavelength": None if wave is None else np.asarray(wave, float),
+            "validation": tree.get("validation", {}),
+            "provenance": tree.get("provenance", {}),
+            "bhbfinder_version": tree.get("bhbfinder_version"),
+        }
+        return model
+
+
+def _plain_tree(value):
+    """Make ``value`` ASDF-friendly: tuples to lists, numpy scalars to Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_tree(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _copy_tree(value):
+    """Detach an ASDF tree from its file (arrays copied into memory)."""
+    if isinstance(value, dict):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy_tree(v) for v in value]
+    if hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
+        return np.array(value)
+    return value

@@ -1,0 +1,149 @@
+"""The kernel emulator and its batched inversion (bhbfinder.params.emulator)."""
+
+import numpy as np
+import pytest
+
+from bhbfinder.errors import ConfigurationError, ModelFileError
+from bhbfinder.params.emulator import (
+    FLAG_EDGE, FLAG_FEW_PIXELS, SlamEmulator,
+)
+
+from ._params_helpers import toy_grid, toy_labels, toy_spectra
+
+IVAR = 1e4
+
+
+def _inner(labels):
+    """Labels kept clear of the training domain's edges."""
+    return np.clip(labels, [7300, 2.7, -2.3], [10700, 4.3, -0.2])
+
+
+@pytest.fixture(scope="module")
+def trained():
+    wave = toy_grid(200)
+    labels = toy_labels(120, seed=0)
+    flux = toy_spectra(labels, wave)
+    model = SlamEmulator().fit(flux, np.full_like(flux, IVAR), labels, wavelength=wave,
+                               prepare_config={"grid": "toy", "npix": 200})
+    return model, wave
+
+
+def test_noiseless_emulator_spectra_give_back_their_labels(trained):
+    model, _ = trained
+    truth = _inner(toy_labels(40, seed=5))
+    flux = model.predict_spectra(truth)
+    labels, errors, flags = model.predict(flux, np.full_like(flux, IVAR))
+    assert np.allclose(labels[:, 0], truth[:, 0], atol=1.0)
+    assert np.allclose(labels[:, 1:], truth[:, 1:], atol=1e-3)
+    assert np.all(flags == 0)
+    assert np.all(errors > 0) and np.all(np.isfinite(errors))
+
+
+def test_jacobian_matches_finite_differences(trained):
+    model, _ = trained
+    x = np.array([[8200.0, 3.3, -1.4], [9900.0, 4.1, -0.3]])
+    jac = model.jacobian(x)
+    steps = np.array([0.5, 1e-4, 1e-4])
+    for d in range(3):
+        up, down = x.copy(), x.copy()
+        up[:, d] += steps[d]
+        down[:, d] -= steps[d]
+        numeric = (model.predict_spectra(up) - model.predict_spectra(down)) / (2 * steps[d])
+        assert np.allclose(jac[:, d], numeric, rtol=1e-4, atol=1e-7 / steps[d] * 1e-2)
+    assert np.abs(jac).max() > 0
+
+
+def test_noisy_recovery_and_error_calibration(trained):
+    model, wave = trained
+    truth = _inner(toy_labels(200, seed=7))
+    rng = np.random.default_rng(1)
+    sigma = 0.02
+    flux = toy_spectra(truth, wave) + rng.normal(0, sigma, (200, wave.size))
+    labels, errors, flags = model.predict(flux, np.full_like(flux, sigma**-2))
+    pull = (labels - truth) / errors
+    ok = flags == 0
+    assert ok.mean() > 0.8
+    bias = np.median(labels[ok] - truth[ok], axis=0)
+    assert np.all(np.abs(bias) < 0.3 * np.median(errors[ok], axis=0))
+    assert 0.6 < np.std(pull[ok], axis=0).min() and np.std(pull[ok], axis=0).max() < 1.6
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    model, wave = trained
+    model.meta["validation"]["note"] = "toy"
+    path = tmp_path / "emu.asdf"
+    model.save(path)
+    again = SlamEmulator.load(path)
+    truth = toy_labels(10, seed=3)
+    flux = toy_spectra(truth, wave) + np.random.default_rng(2).normal(0, 0.01, (10, wave.size))
+    ivar = np.full_like(flux, 1e4)
+    for a, b in zip(model.predict(flux, ivar), again.predict(flux, ivar)):
+        assert np.array_equal(a, b, equal_nan=True)
+    assert again.meta["prepare_config"] == {"grid": "toy", "npix": 200}
+    assert again.meta["validation"]["note"] == "toy"
+    assert np.array_equal(again.meta["wavelength"], wave)
+    assert b"pickle" not in path.read_bytes()
+
+
+def test_load_rejects_other_files(tmp_path):
+    import asdf
+
+    with pytest.raises(ModelFileError, match="no such model file"):
+        SlamEmulator.load(tmp_path / "missing.asdf")
+    path = tmp_path / "other.asdf"
+    asdf.AsdfFile({"format": "something-else"}).write_to(path)
+    with pytest.raises(ModelFileError, match="not a SLAM-emulator model"):
+        SlamEmulator.load(path)
+
+
+def test_flags_few_pixels_and_edge(trained):
+    model, wave = trained
+    flux = toy_spectra(np.array([[9000.0, 3.5, -1.0], [13500.0, 3.5, -1.0]]), wave)
+    ivar = np.full_like(flux, IVAR)
+    ivar = np.vstack([ivar, np.zeros((1, wave.size))])
+    flux = np.vstack([flux, flux[:1]])
+    labels, errors, flags = model.predict(flux, ivar)
+    assert flags[0] == 0
+    assert flags[1] & FLAG_EDGE  # hotter than anything in the training set
+    assert labels[1, 0] > model.train_labels_[:, 0].max()
+    assert labels[1, 0] <= model.bounds_[1, 0] + 1e-6
+    assert flags[2] == FLAG_FEW_PIXELS and np.isnan(labels[2]).all()
+
+
+def test_colours_tighten_the_temperature():
+    wave = toy_grid(120)
+    labels = toy_labels(100, seed=11)
+    colors = np.column_stack([-0.2 + (10000 - labels[:, 0]) / 8000, 0.1 * labels[:, 2]])
+    flux = toy_spectra(labels, wave)
+    model = SlamEmulator().fit(flux, np.full_like(flux, IVAR), labels, colors=colors,
+                               color_names=["bp_rp", "g_rp"])
+    assert model.color_names_ == ["bp_rp", "g_rp"]
+    truth = np.array([[8500.0, 3.4, -1.2]])
+    noisy = toy_spectra(truth, wave) + np.random.default_rng(0).normal(0, 0.05, wave.size)
+    ivar = np.full_like(noisy, 400.0)
+    _, err_plain, _ = model.predict(noisy, ivar)
+    tcol = np.array([[-0.2 + 1500 / 8000, -0.12]])
+    lab, err_col, _ = model.predict(noisy, ivar, colors=tcol, color_ivar=np.full((1, 2), 1e4))
+    assert err_col[0, 0] < 0.7 * err_plain[0, 0]
+    assert abs(lab[0, 0] - 8500) < 3 * err_col[0, 0]
+
+
+def test_bad_training_pixels_are_filled():
+    wave = toy_grid(150)
+    labels = toy_labels(80, seed=4)
+    flux = toy_spectra(labels, wave)
+    ivar = np.full_like(flux, IVAR)
+    ivar[::7, 40:60] = 0
+    flux[::7, 40:60] = np.nan
+    model = SlamEmulator().fit(flux, ivar, labels)
+    truth = toy_spectra(labels[::7], wave)
+    assert np.abs(model.predict_spectra(labels[::7]) - truth).max() < 0.01
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ConfigurationError, match="labels must have shape"):
+        SlamEmulator().fit(np.ones((5, 10)), np.ones((5, 10)), np.ones((5, 2)))
+    with pytest.raises(ConfigurationError, match="not fitted"):
+        SlamEmulator().predict(np.ones((1, 10)), np.ones((1, 10)))
+    with pytest.raises(ConfigurationError, match="no parameter"):
+        SlamEmulator().set_params(gamma=3)
