@@ -6,6 +6,10 @@ plugins are loaded on first use.
 
 from ._version import __version__
 from .errors import BHBFinderError, SpectrumReadError
+from .io import _specutils_hook
+
+# Spectrum.read(path) reads LAMOST files once specutils is imported, without importing it here
+_specutils_hook.install()
 
 __all__ = ["__version__", "BHBFinderError", "SpectrumReadError", "find_bhb", "Pipeline"]
 

@@ -30,6 +30,7 @@ ENTRY_POINT_GROUP = "bhbfinder.plugins"
 #: Modules holding the built-in plugins, registered in this order before any entry point.
 BUILTIN_PLUGINS = (
     "bhbfinder.io.lamost",
+    "bhbfinder.io.specutils_reader",
 )
 
 _lock = threading.Lock()
