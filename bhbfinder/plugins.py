@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "bhbfinder.plugins"
 BUILTIN_PLUGINS = (
     "bhbfinder.io.lamost",
     "bhbfinder.io.specutils_reader",
+    "bhbfinder.classify.stage",
 )
 
 _lock = threading.Lock()

@@ -1,0 +1,256 @@
+"""The two-stage classifier: stage-1 network, stage-2 network, and everything needed to use them.
+
+`TwoStageClassifier` holds both networks with the class list, the network-input encoding, the
+preprocessing configuration the model was trained on, the decision threshold, metrics and
+provenance. It is what `~bhbfinder.classify.modelfile.load_model` returns and what the
+``classify`` stage runs.
+
+Decision rule (documented default)
+    Stage 2 runs on *every* row (it costs the same as stage 1 and gives a score everywhere);
+    a spectrum is a BHB candidate when stage 1's most probable class is ``BHB`` **and**
+    ``p_bhb_stage2 ≥ threshold``. The threshold is chosen on the validation split for the
+    precision target and stored in the model file. Spectra of the ``other`` class (F/G/K stars,
+    galaxies, QSOs, junk) can therefore never become candidates unless stage 1 calls them BHB.
+"""
+
+import copy
+
+import numpy as np
+import torch
+
+from ..errors import ConfigurationError, PreprocessingMismatchError
+from .msfanet import build_network
+
+__all__ = [
+    "CLASSES",
+    "POSITIVE_CLASS",
+    "STAGE2_CLASSES",
+    "DEFAULT_INPUT_CONFIG",
+    "encode_input",
+    "pick_device",
+    "TwoStageClassifier",
+]
+
+#: Stage-1 classes of the default model: the paper's five plus "other" (F/G/K, galaxies, QSOs,
+#: junk) so that no such spectrum is forced into one of the hot-star classes.
+CLASSES = ("BHB", "A", "B", "HotSD", "WD", "other")
+
+#: The class stage 2 confirms.
+POSITIVE_CLASS = "BHB"
+
+#: Stage-2 output classes (index 1 is the positive class).
+STAGE2_CLASSES = ("not_BHB", "BHB")
+
+#: How prepared arrays become the network input (stored in the model file).
+#: ``mask_fill``: value of masked / non-finite pixels (1 = the continuum of normalised flux);
+#: ``clip``: flux range kept (cosmic rays and junk cannot dominate the features);
+#: ``ivar_channel``: add a second channel ``tanh(sqrt(ivar) / snr_scale)`` (0 where masked).
+DEFAULT_INPUT_CONFIG = {"mask_fill": 1.0, "clip": [-0.5, 3.0], "ivar_channel": False,
+                        "snr_scale": 20.0}
+
+
+def encode_input(flux, mask=None, ivar=None, config=None):
+    """The network input ``(n, channels, npix)`` float32 from prepared arrays.
+
+    Parameters
+    ----------
+    flux : array (n, npix)
+        Continuum-normalised flux.
+    mask : array of bool (n, npix), optional
+        True where bad.
+    ivar : array (n, npix), optional
+        Needed only with ``ivar_channel``.
+    config : dict, optional
+        See `DEFAULT_INPUT_CONFIG`.
+    """
+    cfg = dict(DEFAULT_INPUT_CONFIG, **(config or {}))
+    flux = np.asarray(flux, dtype=np.float32)
+    if flux.ndim == 1:
+        flux = flux[None, :]
+    bad = ~np.isfinite(flux)
+    if mask is not None:
+        bad |= np.asarray(mask, bool).reshape(flux.shape)
+    x = np.where(bad, np.float32(cfg["mask_fill"]), flux)
+    x = np.clip(x, cfg["clip"][0], cfg["clip"][1]).astype(np.float32)
+    channels = [x]
+    if cfg["ivar_channel"]:
+        if ivar is None:
+            raise ConfigurationError("this model needs ivar (ivar_channel=True); pass ivar=")
+        iv = np.asarray(ivar, dtype=np.float32).reshape(flux.shape)
+        iv = np.where(bad | ~np.isfinite(iv) | (iv < 0), 0.0, iv)
+        channels.append(np.tanh(np.sqrt(iv) / cfg["snr_scale"]).astype(np.float32))
+    return np.stack(channels, axis=1)
+
+
+def pick_device(device=None):
+    """``torch.device``: the one asked for, else CUDA when available, else CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _softmax_batches(net, x, device, batch_size):
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
+            out.append(torch.softmax(net(xb).float(), dim=1).cpu().numpy())
+    if not out:
+        return np.zeros((0, net.config["n_classes"]), np.float32)
+    return np.concatenate(out).astype(np.float64)
+
+
+class TwoStageClassifier:
+    """Stage-1 multi-class network + stage-2 binary BHB network, with their metadata.
+
+    Parameters
+    ----------
+    stage1 : torch.nn.Module
+        Network with ``len(classes)`` outputs and a ``config`` dict.
+    stage2 : torch.nn.Module or None
+        Binary network (outputs ordered as `STAGE2_CLASSES`); ``None`` uses stage 1 alone.
+    classes : sequence of str
+        Stage-1 class names; must contain `POSITIVE_CLASS`.
+    prepare_config : dict or None
+        ``PrepareConfig.to_dict()`` of the preprocessing the model was trained with.
+    input_config : dict, optional
+        See `DEFAULT_INPUT_CONFIG`.
+    threshold : float
+        Stage-2 probability threshold for ``is_bhb_candidate``.
+    wavelength : array, optional
+        The model grid (rest-frame vacuum Å) the model was trained on.
+    metrics, provenance : dict, optional
+        Stored with the model.
+    """
+
+    def __init__(self, stage1, stage2=None, classes=CLASSES, prepare_config=None,
+                 input_config=None, threshold=0.5, wavelength=None, metrics=None,
+                 provenance=None):
+        self.classes = [str(c) for c in classes]
+        if POSITIVE_CLASS not in self.classes:
+            raise ConfigurationError(f"classes {self.classes} must include {POSITIVE_CLASS!r}")
+        self.stage1 = stage1
+        self.stage2 = stage2
+        self.prepare_config = copy.deepcopy(prepare_config)
+        self.input_config = dict(DEFAULT_INPUT_CONFIG, **(input_config or {}))
+        self.threshold = float(threshold)
+        self.wavelength = None if wavelength is None else np.asarray(wavelength, float)
+        self.metrics = metrics or {}
+        self.provenance = provenance or {}
+        self.device = torch.device("cpu")
+
+    @property
+    def positive_index(self):
+        return self.classes.index(POSITIVE_CLASS)
+
+    def to(self, device=None):
+        """Move both networks to ``device`` (default: CUDA if available, else CPU)."""
+        self.device = pick_device(device)
+        self.stage1.to(self.device)
+        if self.stage2 is not None:
+            self.stage2.to(self.device)
+        return self
+
+    # ---------------------------------------------------------------- preprocessing contract
+    def check_compatible(self, config=None, wavelength=None):
+        """Raise `PreprocessingMismatchError` if data were prepared unlike the training data.
+
+        Parameters
+        ----------
+        config : PrepareConfig, dict or None
+            The batch's preprocessing configuration.
+        wavelength : array, optional
+            The batch's model grid.
+        """
+        if self.wavelength is not None and wavelength is not None:
+            w = np.asarray(wavelength, float)
+            if w.shape != self.wavelength.shape or not np.allclose(w, self.wavelength,
+                                                                   rtol=1e-9, atol=1e-6):
+                raise PreprocessingMismatchError(
+                    f"the spectra are on a {w.size}-pixel grid {w[:1]}–{w[-1:]} Å but the model "
+                    f"was trained on a {self.wavelength.size}-pixel grid "
+                    f"{self.wavelength[0]:.2f}–{self.wavelength[-1]:.2f} Å; prepare them with "
+                    "the model's PrepareConfig (classifier.prepare_config)")
+        if self.prepare_config is None:
+            return
+        if config is None:
+            raise PreprocessingMismatchError(
+                "the batch carries no preprocessing config; prepare the spectra with the "
+                "prepare stage using the model's PrepareConfig (classifier.prepare_config)")
+        try:
+            from ..spectra.prepare import PrepareConfig, check_compatible
+        except ImportError:  # prepare stage not installed: compare the dicts
+            theirs = config if isinstance(config, dict) else config.to_dict()
+            if _canonical(theirs) != _canonical(self.prepare_config):
+                raise PreprocessingMismatchError(
+                    "the spectra were prepared with a different configuration than the model "
+                    "was trained on; re-prepare with classifier.prepare_config") from None
+            return
+        ours = PrepareConfig.from_dict(self.prepare_config)
+        theirs = PrepareConfig.from_dict(config) if isinstance(config, dict) else config
+        check_compatible(ours, theirs)
+
+    # --------------------------------------------------------------------------- inference
+    def predict_arrays(self, flux, mask=None, ivar=None, batch_size=256, device=None):
+        """Run both stages on prepared arrays.
+
+        Parameters
+        ----------
+        flux, mask, ivar : arrays (n, npix)
+            Prepared (continuum-normalised) spectra on the model grid.
+        batch_size : int
+            Spectra per forward pass.
+        device : str or torch.device, optional
+            Default: the classifier's current device.
+
+        Returns
+        -------
+        dict of ndarray
+            ``stage1_index`` (n,), ``stage1_probabilities`` (n, n_classes), ``p_bhb_stage1``,
+            ``p_bhb_stage2``, ``is_bhb_candidate``.
+        """
+        if device is not None:
+            self.to(device)
+        x = encode_input(flux, mask, ivar, self.input_config)
+        p1 = _softmax_batches(self.stage1, x, self.device, batch_size)
+        idx1 = p1.argmax(axis=1) if len(p1) else np.zeros(0, int)
+        pb1 = p1[:, self.positive_index] if len(p1) else np.zeros(0)
+        if self.stage2 is not None:
+            pb2 = _softmax_batches(self.stage2, x, self.device, batch_size)[:, 1]
+        else:
+            pb2 = pb1.copy()
+        cand = (idx1 == self.positive_index) & (pb2 >= self.threshold)
+        return {"stage1_index": idx1, "stage1_probabilities": p1, "p_bhb_stage1": pb1,
+                "p_bhb_stage2": pb2, "is_bhb_candidate": cand}
+
+    def predict(self, batch, batch_size=256, device=None):
+        """Classify a `~bhbfinder.batch.PreparedBatch`; see `bhbfinder.classify.stage`."""
+        from .stage import classify_batch
+
+        return classify_batch(self, batch, batch_size=batch_size, device=device)
+
+    def __repr__(self):
+        arch = self.stage1.config
+        return (f"<TwoStageClassifier {arch.get('network')} widths={arch.get('widths')} "
+                f"attention={arch.get('attention')} classes={self.classes} "
+                f"threshold={self.threshold:.3f}>")
+
+    @classmethod
+    def untrained(cls, architecture=None, classes=CLASSES, **kwargs):
+        """A classifier with freshly initialised networks (for tests and the docs)."""
+        arch = dict(architecture or {}, n_classes=len(classes))
+        from .msfanet import architecture_config
+
+        arch = architecture_config(arch)
+        inp = dict(DEFAULT_INPUT_CONFIG, **kwargs.pop("input_config", {}) or {})
+        arch["in_channels"] = 2 if inp["ivar_channel"] else 1
+        s1 = build_network(arch)
+        s2 = build_network(dict(arch, n_classes=2))
+        return cls(s1, s2, classes=classes, input_config=inp, **kwargs)
+
+
+def _canonical(d):
+    import json
+
+    return json.dumps(d, sort_keys=True, default=str)

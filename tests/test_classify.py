@@ -1,0 +1,267 @@
+"""Tests of the MSFA-Net two-stage classifier: network, attention, model file, training, stage."""
+
+import numpy as np
+import pytest
+import torch
+from astropy.table import Table
+
+from bhbfinder.batch import PreparedBatch, meta_table
+from bhbfinder.classify import metrics as M
+from bhbfinder.classify.classifier import CLASSES, TwoStageClassifier, encode_input
+from bhbfinder.classify.modelfile import load_model, save_model
+from bhbfinder.classify.msfanet import (
+    BandFrequencyAttention,
+    MSFANet,
+    PlainCNN,
+    PublishedFrequencyAttention,
+    architecture_config,
+)
+from bhbfinder.classify.training import label_spectra, split_by_star, train_two_stage
+from bhbfinder.errors import ConfigurationError, ModelFileError, PreprocessingMismatchError
+
+from ._classify_helpers import toy_spectra
+
+TINY = {"widths": [8, 16, 32]}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------- network
+@pytest.mark.parametrize("attention", ["band", "published", "none"])
+@pytest.mark.parametrize("npix", [64, 301, 1190])
+def test_shapes_any_length(attention, npix):
+    net = MSFANet(architecture_config(attention=attention, **TINY)).eval()
+    out = net(torch.randn(3, 1, npix))
+    assert out.shape == (3, 6)
+    assert torch.isfinite(out).all()
+
+
+def test_published_widths_and_plain_cnn():
+    net = MSFANet(architecture_config("published"))
+    assert net.stem[0].out_channels == 64
+    assert net.head.fc.in_features == 256 * 7 * 3  # 256 channels, 1+2+4 bins, 3 statistics
+    cnn = PlainCNN(architecture_config(**TINY)).eval()
+    assert cnn(torch.randn(2, 1, 200)).shape == (2, 6)
+
+
+def test_bad_architecture():
+    with pytest.raises(ConfigurationError, match="attention"):
+        architecture_config(attention="magic")
+    with pytest.raises(ConfigurationError, match="divisible"):
+        architecture_config(widths=[10, 20, 40])
+
+
+def test_published_attention_is_channel_gate():
+    torch.manual_seed(1)
+    att = PublishedFrequencyAttention(32)
+    with torch.no_grad():
+        att.alpha.fill_(0.7)
+        x = torch.randn(4, 32, 150)
+        w = att.channel_weights(x)[:, :, None]
+        expected = x * (1 + att.alpha * w)
+        assert torch.allclose(att(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [PublishedFrequencyAttention, BandFrequencyAttention])
+def test_alpha_zero_is_identity(cls):
+    att = cls(16)
+    with torch.no_grad():
+        att.alpha.zero_()
+        x = torch.randn(2, 16, 97)
+        assert torch.equal(att(x), x)
+
+
+def test_band_attention_weighs_frequencies():
+    """A static filter passing low and stopping high frequencies: a sine at low frequency is
+    doubled (x + 1·x), one at high frequency is left alone (x + 0)."""
+    att = BandFrequencyAttention(1, n_bands=16, static_filter=True)
+    L = 256
+    t = torch.arange(L, dtype=torch.float32)
+    low = torch.sin(2 * np.pi * 3 * t / L)[None, None]
+    high = torch.sin(2 * np.pi * 120 * t / L)[None, None]
+    with torch.no_grad():
+        att.alpha.fill_(1.0)
+        # MLP output is zero at init -> predicted weights 1; filter: e^0 low, e^-30 high
+        att.log_filter.copy_(torch.tensor([0.0] * 4 + [-30.0] * 12))
+        assert torch.allclose(att(low), 2 * low, atol=1e-4)
+        assert torch.allclose(att(high), high, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------- inputs
+def test_encode_input_masks_to_continuum():
+    flux = np.array([[0.5, np.nan, 9.0, 0.9]], np.float32)
+    mask = np.array([[False, False, False, True]])
+    x = encode_input(flux, mask)
+    assert x.shape == (1, 1, 4)
+    assert x[0, 0].tolist() == [0.5, 1.0, 3.0, 1.0]
+    x2 = encode_input(flux, mask, np.full_like(flux, 400.0), {"ivar_channel": True})
+    assert x2.shape == (1, 2, 4)
+    assert x2[0, 1, 3] == 0 and x2[0, 1, 1] == 0
+    assert x2[0, 1, 0] == pytest.approx(np.tanh(1.0))
+
+
+# ---------------------------------------------------------------------------------- metrics
+def test_metrics_known_answers():
+    y = np.array([0, 0, 1, 1, 2])
+    p = np.array([0, 1, 1, 1, 0])
+    rep = M.classification_report(y, p, ["a", "b", "c"])
+    assert rep["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert rep["precision"] == pytest.approx([0.5, 2 / 3, 0.0])
+    assert rep["recall"] == pytest.approx([0.5, 1.0, 0.0])
+    assert rep["accuracy"] == pytest.approx(0.6)
+    curve = M.precision_recall_curve([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, -np.inf])
+    assert curve["precision"] == pytest.approx([1, 1, 2 / 3, 0.75])
+    assert curve["recall"] == pytest.approx([1 / 3, 2 / 3, 2 / 3, 1.0])
+    thr, got = M.threshold_for_precision([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.1], 0.98)
+    assert thr == 0.8 and got["recall"] == pytest.approx(2 / 3)
+
+
+# -------------------------------------------------------------------------------- splitting
+def test_split_by_star_no_star_in_two_splits():
+    rng = np.random.default_rng(3)
+    stars = rng.integers(0, 200, 1000)
+    labels = stars % 6
+    tr, va, te = split_by_star(stars, labels, (0.7, 0.15, 0.15), seed=5)
+    assert len(tr) + len(va) + len(te) == 1000
+    sets = [set(stars[i]) for i in (tr, va, te)]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    for part in (va, te):  # stratified: every class in each split
+        assert set(labels[part]) == set(range(6))
+    again = split_by_star(stars, labels, (0.7, 0.15, 0.15), seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip((tr, va, te), again))
+
+
+def test_label_spectra_by_obsid_and_position():
+    meta = Table({"obsid": [10, 11, 12, 13], "ra": [10.0, 10.0, 50.0, 200.0],
+                  "dec": [5.0, 5.0005, -3.0, 0.0]})
+    labels = Table({"obsid": [12, 10], "ra": [50.0, 10.0], "dec": [-3.0, 5.0],
+                    "label": ["A", "BHB"]})
+    out = label_spectra(meta, labels, by="obsid")
+    assert out["label"].tolist() == ["BHB", "", "A", ""]
+    assert out["labelled"].tolist() == [True, False, True, False]
+    pos = label_spectra(meta, labels, by="position", radius=3.0)
+    # 0.0005 deg = 1.8 arcsec: the second visit joins the first one's star
+    assert pos["label"].tolist() == ["BHB", "BHB", "A", ""]
+    assert pos["star_id"][0] == pos["star_id"][1] != pos["star_id"][2]
+    assert pos["star_id"][3] == -1
+    with pytest.raises(ConfigurationError):
+        label_spectra(meta, labels, by="name")
+
+
+# ------------------------------------------------------------------------ training and files
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(1)
+    wave, flux, ivar, labels, stars = toy_spectra(n_per_class=80, npix=300, seed=0)
+    clf, info = train_two_stage(
+        (flux, ivar, labels, stars), architecture=TINY, wavelength=wave, augment=False,
+        prepare_config={"name": "toy"},
+        training={"epochs_stage1": 8, "epochs_stage2": 3, "batch_size": 32, "lr": 3e-3},
+        log=None)
+    return clf, info, (wave, flux, ivar, labels, stars)
+
+
+def test_short_training_reaches_accuracy(trained):
+    clf, info, (_, _, _, labels, stars) = trained
+    test = clf.metrics["test"]
+    # stated accuracy of the short seeded run on the toy spectra
+    assert test["stage1"]["accuracy"] >= 0.85
+    assert test["candidates"]["precision"] >= 0.9
+    assert np.array(test["stage1"]["confusion_matrix"]).sum() == len(info["split"]["test"])
+    split = info["split"]
+    assert not set(stars[split["train"]]) & set(stars[split["test"]])
+    assert 0 <= clf.threshold <= 1
+
+
+def test_training_is_deterministic():
+    wave, flux, ivar, labels, stars = toy_spectra(n_per_class=20, npix=128, seed=1)
+    kw = dict(architecture=TINY, wavelength=wave, log=None,
+              training={"epochs_stage1": 1, "epochs_stage2": 1, "batch_size": 16})
+    a, _ = train_two_stage((flux, ivar, labels, stars), **kw)
+    b, _ = train_two_stage((flux, ivar, labels, stars), **kw)
+    for k, v in a.stage1.state_dict().items():
+        assert torch.equal(v, b.stage1.state_dict()[k]), k
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    clf, _, (wave, flux, ivar, _, _) = trained
+    path = save_model(clf, tmp_path / "m.asdf")
+    back = load_model(path, device="cpu")
+    x = torch.from_numpy(encode_input(flux[:20]))
+    with torch.no_grad():
+        assert torch.equal(clf.stage1.eval()(x), back.stage1(x))
+        assert torch.equal(clf.stage2.eval()(x), back.stage2(x))
+    assert back.classes == list(CLASSES)
+    assert back.threshold == clf.threshold
+    assert back.prepare_config == {"name": "toy"}
+    assert np.array_equal(back.wavelength, wave)
+    assert back.metrics["test"]["stage1"]["confusion_matrix"] == \
+        clf.metrics["test"]["stage1"]["confusion_matrix"]
+    assert back.versions["torch"] == torch.__version__
+    assert back.provenance["split"].startswith("by star")
+
+
+def test_load_errors(tmp_path):
+    import asdf
+
+    with pytest.raises(ModelFileError, match="no such"):
+        load_model(tmp_path / "missing.asdf")
+    asdf.AsdfFile({"something": 1}).write_to(tmp_path / "other.asdf")
+    with pytest.raises(ModelFileError, match="not a bhbfinder"):
+        load_model(tmp_path / "other.asdf")
+    (tmp_path / "junk.asdf").write_bytes(b"not asdf at all")
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "junk.asdf")
+
+
+# ------------------------------------------------------------------------------------ stage
+def _batch(wave, flux, ivar, config, statuses):
+    meta = meta_table([{"file": f"s{i}"} for i in range(len(flux))], statuses)
+    return PreparedBatch(wave, flux, ivar, ~(ivar > 0), meta, config=config)
+
+
+def test_stage_columns_and_bad_rows(trained):
+    from bhbfinder.stages import get_stage
+
+    clf, _, (wave, flux, ivar, labels, _) = trained
+    statuses = ["ok"] * 10
+    statuses[3] = "unreadable"
+    batch = _batch(wave, flux[:10], ivar[:10], {"name": "toy"}, statuses)
+    stage = get_stage("classify", "msfanet", model=clf, device="cpu")
+    out = stage.run(batch)
+    assert len(out) == 10
+    assert out.colnames == ["stage1_class", "stage1_prob", "p_bhb_stage1", "p_bhb_stage2",
+                            "is_bhb_candidate"]
+    assert out["stage1_prob"].shape == (10, 6)
+    assert out["stage1_class"].mask[3] and out["p_bhb_stage2"].mask[3]
+    assert not out["stage1_class"].mask[0]
+    good = np.ones(10, bool)
+    good[3] = False
+    assert np.allclose(np.asarray(out["stage1_prob"])[good].sum(axis=1), 1.0)
+    # the same answer row by row as for the whole batch
+    res = clf.predict_arrays(flux[:10], None, ivar[:10])
+    assert np.array_equal(np.asarray(out["is_bhb_candidate"])[good], res["is_bhb_candidate"][good])
+    assert out["p_bhb_stage2"].description
+
+
+def test_stage_refuses_other_preprocessing(trained):
+    clf, _, (wave, flux, ivar, _, _) = trained
+    batch = _batch(wave, flux[:4], ivar[:4], {"name": "different"}, ["ok"] * 4)
+    with pytest.raises(PreprocessingMismatchError):
+        clf.predict(batch)
+    shifted = _batch(wave * 1.001, flux[:4], ivar[:4], {"name": "toy"}, ["ok"] * 4)
+    with pytest.raises(PreprocessingMismatchError, match="grid"):
+        clf.predict(shifted)
+
+
+def test_untrained_classifier_runs():
+    clf = TwoStageClassifier.untrained(TINY)
+    res = clf.predict_arrays(np.ones((5, 200), np.float32))
+    assert res["stage1_probabilities"].shape == (5, 6)
+    assert res["is_bhb_candidate"].dtype == bool
