@@ -32,6 +32,7 @@ BUILTIN_PLUGINS = (
     "bhbfinder.io.lamost",
     "bhbfinder.io.specutils_reader",
     "bhbfinder.classify.stage",
+    "bhbfinder.params.stage",
 )
 
 _lock = threading.Lock()
@@ -54,6 +55,8 @@ class BHBPluginManager(pluggy.PluginManager):
         """Register the modules in `BUILTIN_PLUGINS`."""
         for modname in BUILTIN_PLUGINS:
             name = "builtin:" + modname.rsplit(".", 1)[-1]
+            if self.get_plugin(name) is not None:  # e.g. classify.stage and params.stage
+                name = "builtin:" + ".".join(modname.split(".")[-2:])
             try:
                 module = importlib.import_module(modname)
                 self.register(module, name=name)

@@ -1,0 +1,171 @@
+"""The pipeline's ``params`` stage: Teff, log g and [Fe/H] from a `~bhbfinder.params.SlamEmulator`.
+
+Registered as stage kind ``params``, name ``slam-emulator`` (the default). Without a model it
+loads the hot-star model shipped in ``bhbfinder/data`` (`DEFAULT_MODEL`), trained on MILES stars of
+6500–13000 K (see ``benchmarks/train_slam_default.py``): results outside that range are flagged.
+"""
+
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.table import MaskedColumn, Table
+
+from ..batch import STATUS_OK
+from ..errors import ConfigurationError, PreprocessingMismatchError
+from ..hookspecs import hookimpl
+from ..stages import StageInfo
+from .emulator import FLAG_DESCRIPTIONS, FLAG_FEW_PIXELS, LABEL_NAMES, SlamEmulator
+
+__all__ = ["ParamsStage", "DEFAULT_MODEL", "PARAMS_COLUMNS", "default_model_path"]
+
+#: File name of the shipped model, in ``bhbfinder/data``.
+DEFAULT_MODEL = "slam_hot_default.asdf"
+
+#: The columns `ParamsStage.run` returns: name -> (unit, description).
+PARAMS_COLUMNS = {
+    "teff": (u.K, "effective temperature (SLAM-style emulator)"),
+    "teff_err": (u.K, "1-sigma uncertainty of teff, from the fit's Jacobian"),
+    "logg": (u.dex, "surface gravity log10(g / cm s^-2) (SLAM-style emulator)"),
+    "logg_err": (u.dex, "1-sigma uncertainty of logg, from the fit's Jacobian"),
+    "feh": (u.dex, "metallicity [Fe/H] (SLAM-style emulator)"),
+    "feh_err": (u.dex, "1-sigma uncertainty of feh, from the fit's Jacobian"),
+    "params_flags": (None, "bit flags of the parameter fit: " + "; ".join(
+        f"{bit} = {text}" for bit, text in FLAG_DESCRIPTIONS.items())),
+}
+
+#: Relative tolerance when comparing the model's wavelength grid with a batch's.
+_GRID_RTOL = 1e-7
+
+
+def default_model_path():
+    """Path of the shipped default model (`DEFAULT_MODEL`)."""
+    return Path(__file__).resolve().parent.parent / "data" / DEFAULT_MODEL
+
+
+class ParamsStage:
+    """Atmospheric parameters for every spectrum of a prepared batch.
+
+    Parameters
+    ----------
+    model : `SlamEmulator`, str or path-like, optional
+        A fitted emulator or the ASDF file of one (default: the shipped hot-star model).
+    colors : sequence of str, optional
+        Meta columns holding the colours the model was trained with (same order as its
+        ``color_names_``), used as extra constraints when present in the batch's meta, with
+        errors from ``<name>_err`` columns when they exist (else `color_error`).
+    color_error : float
+        Colour uncertainty (mag) when the meta has no error column.
+    """
+
+    def __init__(self, model=None, colors=None, color_error=0.02):
+        if model is None:
+            model = default_model_path()
+        if not isinstance(model, SlamEmulator):
+            model = SlamEmulator.load(model)
+        self.model = model
+        self.colors = list(colors) if colors is not None else list(model.color_names_)
+        self.color_error = float(color_error)
+
+    @property
+    def prepare_config(self):
+        """The preprocessing the model was trained with (what the pipeline prepares for it)."""
+        config = self.model.meta.get("prepare_config")
+        if config is None:
+            return None
+        try:
+            from ..spectra.prepare import PrepareConfig
+        except ImportError:  # pragma: no cover - the prepare stage ships with the package
+            return config
+        return PrepareConfig.from_dict(config) if hasattr(PrepareConfig, "from_dict") else config
+
+    def check(self, prepared):
+        """Raise `PreprocessingMismatchError` unless ``prepared`` was prepared as the model was."""
+        model_config = self.model.meta.get("prepare_config")
+        if model_config is not None and prepared.config is not None:
+            try:
+                from ..spectra.prepare import check_compatible
+            except ImportError:  # pragma: no cover
+                check_compatible = None
+            if check_compatible is not None:
+                check_compatible(self.prepare_config, prepared.config)
+        wave = self.model.meta.get("wavelength")
+        if wave is not None:
+            same = (len(wave) == len(prepared.wavelength)
+                    and np.allclose(wave, prepared.wavelength, rtol=_GRID_RTOL, atol=0))
+            if not same:
+                raise PreprocessingMismatchError(
+                    f"the params model was trained on a {len(wave)}-pixel grid "
+                    f"{wave[0]:.2f}–{wave[-1]:.2f} Å but the batch has {len(prepared.wavelength)} "
+                    f"pixels {prepared.wavelength[0]:.2f}–{prepared.wavelength[-1]:.2f} Å; "
+                    "prepare the spectra with the model's prepare_config"
+                )
+        elif prepared.flux.shape[1] != self.model.n_pixels:
+            raise PreprocessingMismatchError(
+                f"the params model predicts {self.model.n_pixels} pixels but the batch has "
+                f"{prepared.flux.shape[1]}; prepare the spectra with the model's prepare_config"
+            )
+
+    def _colors(self, meta, rows):
+        if not self.model.n_colors or not self.colors:
+            return None, None
+        if len(self.colors) != self.model.n_colors:
+            raise ConfigurationError(
+                f"colors names {len(self.colors)} columns but the model was trained with "
+                f"{self.model.n_colors} ({', '.join(self.model.color_names_)})"
+            )
+        m = int(rows.sum())
+        values = np.full((m, len(self.colors)), np.nan)
+        ivar = np.zeros_like(values)
+        for j, name in enumerate(self.colors):
+            if name not in meta.colnames:
+                continue
+            col = np.ma.filled(np.ma.asarray(meta[name], dtype=float), np.nan)[rows]
+            err_name = name + "_err"
+            if err_name in meta.colnames:
+                err = np.ma.filled(np.ma.asarray(meta[err_name], dtype=float), np.nan)[rows]
+            else:
+                err = np.full(m, self.color_error)
+            good = np.isfinite(col) & np.isfinite(err) & (err > 0)
+            values[:, j] = np.where(good, col, np.nan)
+            ivar[:, j] = np.where(good, 1.0 / np.where(good, err, 1.0) ** 2, 0.0)
+        return values, ivar
+
+    def run(self, prepared):
+        """Fit every ``status == "ok"`` spectrum of a `~bhbfinder.batch.PreparedBatch`.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per spectrum, columns `PARAMS_COLUMNS`; masked where the row's status is not
+            ``"ok"`` or the spectrum had too few usable pixels.
+        """
+        self.check(prepared)
+        n = len(prepared)
+        rows = np.asarray(prepared.meta["status"]) == STATUS_OK
+        labels = np.full((n, 3), np.nan)
+        errors = np.full((n, 3), np.nan)
+        flags = np.zeros(n, np.int64)
+        if rows.any():
+            colors, color_ivar = self._colors(prepared.meta, rows)
+            lab, err, fl = self.model.predict(
+                prepared.flux[rows], prepared.ivar[rows], colors=colors, color_ivar=color_ivar,
+                mask=prepared.mask[rows],
+            )
+            labels[rows], errors[rows], flags[rows] = lab, err, fl
+        missing = ~rows | (flags & FLAG_FEW_PIXELS).astype(bool)
+        table = Table()
+        for j, name in enumerate(LABEL_NAMES):
+            for key, values in ((name, labels[:, j]), (name + "_err", errors[:, j])):
+                unit, description = PARAMS_COLUMNS[key]
+                table[key] = MaskedColumn(values, mask=missing, unit=unit,
+                                          description=description)
+        unit, description = PARAMS_COLUMNS["params_flags"]
+        table["params_flags"] = MaskedColumn(flags, mask=~rows, description=description)
+        return table
+
+
+@hookimpl
+def bhbfinder_register_stages():
+    return [StageInfo("params", "slam-emulator", ParamsStage,
+                      "SLAM-style Teff, log g, [Fe/H]: kernel emulator + batched robust inversion")]

@@ -1,0 +1,61 @@
+"""The ``params`` stage (bhbfinder.params.stage)."""
+
+import astropy.units as u
+import numpy as np
+import pytest
+
+from bhbfinder.batch import PreparedBatch, meta_table
+from bhbfinder.errors import PreprocessingMismatchError
+from bhbfinder.params.emulator import SlamEmulator
+from bhbfinder.params.stage import PARAMS_COLUMNS, ParamsStage
+
+from ._params_helpers import toy_grid, toy_labels, toy_spectra
+
+
+@pytest.fixture(scope="module")
+def model():
+    wave = toy_grid(150)
+    labels = toy_labels(90, seed=0)
+    flux = toy_spectra(labels, wave)
+    return SlamEmulator().fit(flux, np.full_like(flux, 1e4), labels, wavelength=wave)
+
+
+def _batch(wave, labels, statuses):
+    flux = toy_spectra(labels, wave).astype(np.float32)
+    ivar = np.full_like(flux, 1e4)
+    meta = meta_table([{"file": f"s{i}"} for i in range(len(labels))], statuses)
+    return PreparedBatch(wave, flux, ivar, np.zeros(flux.shape, bool), meta)
+
+
+def test_stage_columns_units_and_masking(model):
+    wave = model.meta["wavelength"]
+    truth = np.array([[8000.0, 3.2, -1.5], [9000.0, 4.0, -0.5], [9500.0, 3.5, -1.0]])
+    batch = _batch(wave, truth, ["ok", "read failed: bad file", "ok"])
+    batch.ivar[2, :] = 0  # nothing usable left
+    table = ParamsStage(model=model).run(batch)
+    assert table.colnames == list(PARAMS_COLUMNS)
+    assert len(table) == 3
+    assert table["teff"].unit == u.K and table["logg"].unit == u.dex
+    assert all(table[name].description for name in table.colnames)
+    assert abs(table["teff"][0] - 8000) < 20 and abs(table["feh"][0] + 1.5) < 0.02
+    assert not table["teff"].mask[0]
+    assert table["teff"].mask[1] and table["params_flags"].mask[1]
+    assert table["teff"].mask[2] and table["params_flags"][2] == 4
+
+
+def test_stage_rejects_another_grid(model):
+    wave = toy_grid(151)
+    batch = _batch(wave, np.array([[8000.0, 3.2, -1.5]]), ["ok"])
+    with pytest.raises(PreprocessingMismatchError, match="grid"):
+        ParamsStage(model=model).run(batch)
+
+
+def test_stage_from_file_and_registry(model, tmp_path):
+    from bhbfinder.stages import get_stage
+
+    path = tmp_path / "m.asdf"
+    model.save(path)
+    stage = get_stage("params", "slam-emulator", model=str(path))
+    assert isinstance(stage, ParamsStage)
+    batch = _batch(model.meta["wavelength"], np.array([[8800.0, 3.0, -2.0]]), ["ok"])
+    assert abs(stage.run(batch)["logg"][0] - 3.0) < 0.01
