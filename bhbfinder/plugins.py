@@ -33,6 +33,7 @@ BUILTIN_PLUGINS = (
     "bhbfinder.io.specutils_reader",
     "bhbfinder.classify.stage",
     "bhbfinder.params.stage",
+    "bhbfinder.crossmatch.stages",
 )
 
 _lock = threading.Lock()
