@@ -24,6 +24,18 @@ from ._classify_helpers import toy_spectra
 TINY = {"widths": [8, 16, 32]}
 
 
+def _prepare_configs():
+    """(model's config dict, the same config, a different one)."""
+    try:
+        from bhbfinder.spectra.prepare import PrepareConfig
+    except ImportError:  # prepare stage not installed: plain dicts are compared
+        return {"name": "toy"}, {"name": "toy"}, {"name": "different"}
+    return PrepareConfig().to_dict(), PrepareConfig(), PrepareConfig(min_coverage=0.71)
+
+
+PREP, SAME_PREP, OTHER_PREP = _prepare_configs()
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     n = torch.get_num_threads()
@@ -161,7 +173,7 @@ def trained():
     wave, flux, ivar, labels, stars = toy_spectra(n_per_class=80, npix=300, seed=0)
     clf, info = train_two_stage(
         (flux, ivar, labels, stars), architecture=TINY, wavelength=wave, augment=False,
-        prepare_config={"name": "toy"},
+        prepare_config=PREP,
         training={"epochs_stage1": 8, "epochs_stage2": 3, "batch_size": 32, "lr": 3e-3},
         log=None)
     return clf, info, (wave, flux, ivar, labels, stars)
@@ -199,7 +211,7 @@ def test_save_load_round_trip(trained, tmp_path):
         assert torch.equal(clf.stage2.eval()(x), back.stage2(x))
     assert back.classes == list(CLASSES)
     assert back.threshold == clf.threshold
-    assert back.prepare_config == {"name": "toy"}
+    assert back.prepare_config == PREP
     assert np.array_equal(back.wavelength, wave)
     assert back.metrics["test"]["stage1"]["confusion_matrix"] == \
         clf.metrics["test"]["stage1"]["confusion_matrix"]
@@ -232,7 +244,7 @@ def test_stage_columns_and_bad_rows(trained):
     clf, _, (wave, flux, ivar, labels, _) = trained
     statuses = ["ok"] * 10
     statuses[3] = "unreadable"
-    batch = _batch(wave, flux[:10], ivar[:10], {"name": "toy"}, statuses)
+    batch = _batch(wave, flux[:10], ivar[:10], SAME_PREP, statuses)
     stage = get_stage("classify", "msfanet", model=clf, device="cpu")
     out = stage.run(batch)
     assert len(out) == 10
@@ -252,10 +264,12 @@ def test_stage_columns_and_bad_rows(trained):
 
 def test_stage_refuses_other_preprocessing(trained):
     clf, _, (wave, flux, ivar, _, _) = trained
-    batch = _batch(wave, flux[:4], ivar[:4], {"name": "different"}, ["ok"] * 4)
+    batch = _batch(wave, flux[:4], ivar[:4], OTHER_PREP, ["ok"] * 4)
     with pytest.raises(PreprocessingMismatchError):
         clf.predict(batch)
-    shifted = _batch(wave * 1.001, flux[:4], ivar[:4], {"name": "toy"}, ["ok"] * 4)
+    with pytest.raises(PreprocessingMismatchError):
+        clf.predict(_batch(wave, flux[:4], ivar[:4], None, ["ok"] * 4))
+    shifted = _batch(wave * 1.001, flux[:4], ivar[:4], SAME_PREP, ["ok"] * 4)
     with pytest.raises(PreprocessingMismatchError, match="grid"):
         clf.predict(shifted)
 

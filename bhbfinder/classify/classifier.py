@@ -179,17 +179,15 @@ class TwoStageClassifier:
                 "the batch carries no preprocessing config; prepare the spectra with the "
                 "prepare stage using the model's PrepareConfig (classifier.prepare_config)")
         try:
-            from ..spectra.prepare import PrepareConfig, check_compatible
+            from ..spectra.prepare import check_compatible
         except ImportError:  # prepare stage not installed: compare the dicts
-            theirs = config if isinstance(config, dict) else config.to_dict()
-            if _canonical(theirs) != _canonical(self.prepare_config):
-                raise PreprocessingMismatchError(
-                    "the spectra were prepared with a different configuration than the model "
-                    "was trained on; re-prepare with classifier.prepare_config") from None
-            return
-        ours = PrepareConfig.from_dict(self.prepare_config)
-        theirs = PrepareConfig.from_dict(config) if isinstance(config, dict) else config
-        check_compatible(ours, theirs)
+            check_compatible = _compare_dicts
+        try:
+            check_compatible(self.prepare_config, config)
+        except ConfigurationError as exc:  # e.g. keys this version does not know
+            raise PreprocessingMismatchError(
+                f"the batch's preprocessing config cannot be compared with the model's: {exc}"
+            ) from exc
 
     # --------------------------------------------------------------------------- inference
     def predict_arrays(self, flux, mask=None, ivar=None, batch_size=256, device=None):
@@ -248,6 +246,14 @@ class TwoStageClassifier:
         s1 = build_network(arch)
         s2 = build_network(dict(arch, n_classes=2))
         return cls(s1, s2, classes=classes, input_config=inp, **kwargs)
+
+
+def _compare_dicts(expected, actual):
+    theirs = actual if isinstance(actual, dict) else actual.to_dict()
+    if _canonical(theirs) != _canonical(expected):
+        raise PreprocessingMismatchError(
+            "the spectra were prepared with a different configuration than the model was "
+            "trained on; re-prepare them with classifier.prepare_config")
 
 
 def _canonical(d):
