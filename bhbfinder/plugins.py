@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "bhbfinder.classify.stage",
     "bhbfinder.params.stage",
     "bhbfinder.crossmatch.stages",
+    "bhbfinder.balmer.stage",
 )
 
 _lock = threading.Lock()

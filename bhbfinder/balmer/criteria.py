@@ -1,0 +1,490 @@
+"""Balmer-line criteria sets: named, documented boxes in the measured quantities.
+
+A `CriteriaSet` is a list of `Cut` objects on output columns of the Balmer stage (e.g.
+``hgamma_b``) plus the quality flags that reject a line outright. Sets are registered by name
+(`register_criteria`, `get_criteria`), saved as JSON or ASDF (`CriteriaSet.save`,
+`load_criteria`; no pickle) and can be derived from labelled data (`derive_criteria`).
+
+Built-in sets
+-------------
+``"xue2008"``
+    The classical BHB box of Xue et al. (2008, ApJ 684, 1143; also Xue et al. 2011, ApJ 738, 79),
+    after Sirko et al. (2004, AJ 127, 899) and Clewley et al. (2002, MNRAS 337, 87):
+    Hδ 17 Å ≤ D0.2 ≤ 28.5 Å and 0.1 ≤ fm ≤ 0.3; Hγ 0.75 ≤ c ≤ 1.25 and 7.5 Å ≤ b ≤ 10.5 Å.
+    **Defaults (check):** the numbers follow the project's SCIENCE.md §5 and were not verified
+    against the primary source here; they were calibrated on SDSS spectra, so re-derive them
+    (`derive_criteria`) for other data where labels exist. D0.2 and fm are taken from the fitted
+    profile (``hdelta_d02``, ``hdelta_fm``), which is robust to noise; ``*_data`` columns hold the
+    same measures on the data.
+``"xue2008-hdelta"``, ``"xue2008-hgamma"``
+    The Hδ (D0.2, fm) and Hγ (c, b) halves of ``"xue2008"`` on their own.
+``"cak-screen"``
+    A metallicity screen: Ca II K equivalent width (K12 band, Beers et al. 1999, AJ 117, 981)
+    ``cak_ew ≤`` `CAK_EW_MAX` Å. Ju et al. (2024, LAMOST DR5 BHB stars) use the Ca II K index to
+    drop metal-rich A dwarfs; their exact cut was not available here, so the threshold is a
+    configurable default **(check)**: metal-poor halo BHB stars ([Fe/H] ≲ −1) have weak K lines,
+    solar-metallicity A stars cooler than ~9000 K strong ones. Hot metal-rich A0 stars also have
+    weak K lines: this screen complements, not replaces, the profile criteria.
+``"xue2008+cak"``
+    ``"xue2008"`` and ``"cak-screen"`` together.
+"""
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigurationError
+from . import flags as F
+
+__all__ = ["Cut", "CriteriaSet", "CRITERIA", "CAK_EW_MAX", "DEFAULT_REJECT_FLAGS",
+           "register_criteria", "get_criteria", "load_criteria", "derive_criteria"]
+
+#: Flags that fail a line whatever its numbers.
+DEFAULT_REJECT_FLAGS = F.NOT_COVERED | F.MASKED | F.NOT_CONVERGED | F.EMISSION | F.BAD_ROW
+
+#: Default upper limit of the Ca II K equivalent width, Å **(check)**.
+CAK_EW_MAX = 3.0
+
+FORMAT_VERSION = 1
+
+
+def _num(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One condition ``low ≤ table[column] ≤ high`` (either bound may be ``None``).
+
+    Parameters
+    ----------
+    column : str
+        An output column of the Balmer stage, e.g. ``"hgamma_b"``. Its line prefix (before
+        the first ``_``) names the ``<prefix>_flags`` column checked with the set's
+        ``reject_flags``.
+    low, high : float or None
+        Inclusive bounds.
+    unit : str
+        Unit of the bounds, for the record (``"Angstrom"`` or ``""``).
+    """
+
+    column: str
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""
+
+    def __post_init__(self):
+        if self.low is None and self.high is None:
+            raise ConfigurationError(f"cut on {self.column!r}: give low, high or both")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ConfigurationError(
+                f"cut on {self.column!r}: low {self.low} is above high {self.high}; swap them")
+
+    @property
+    def line(self):
+        """The line prefix of the column (``"hgamma"`` for ``"hgamma_b"``)."""
+        return self.column.split("_", 1)[0]
+
+    def passes(self, values):
+        """Boolean array: which values satisfy the cut (NaN never does)."""
+        v = np.asarray(np.ma.filled(np.ma.asarray(values, dtype=float), np.nan), dtype=float)
+        ok = np.isfinite(v)
+        with np.errstate(invalid="ignore"):
+            if self.low is not None:
+                ok &= v >= self.low
+            if self.high is not None:
+                ok &= v <= self.high
+        return ok
+
+    def reason(self, value):
+        """Why ``value`` fails the cut, in a few words."""
+        if value is None or not np.isfinite(value):
+            return f"{self.column} undefined"
+        if self.low is not None and value < self.low:
+            return f"{self.column}={value:.3g}<{self.low:g}"
+        return f"{self.column}={value:.3g}>{self.high:g}"
+
+    def __str__(self):
+        lo = "" if self.low is None else f"{self.low:g} <= "
+        hi = "" if self.high is None else f" <= {self.high:g}"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{lo}{self.column}{hi}{unit}"
+
+    def to_dict(self):
+        return {"column": self.column, "low": _num(self.low), "high": _num(self.high),
+                "unit": self.unit}
+
+
+@dataclass(frozen=True)
+class CriteriaSet:
+    """A named set of cuts that a confirmed BHB star passes, all of them.
+
+    Parameters
+    ----------
+    name : str
+    cuts : tuple of Cut
+    description : str
+        What the set is and where its numbers come from.
+    references : tuple of str
+    reject_flags : int
+        Quality flags (`bhbfinder.balmer.flags`) that fail a line the set uses.
+    meta : dict
+        Provenance (e.g. what a derived set was fitted on, its purity and completeness).
+
+    Examples
+    --------
+    >>> from bhbfinder.balmer import get_criteria
+    >>> print(get_criteria("xue2008-hgamma"))
+    xue2008-hgamma: 0.75 <= hgamma_c <= 1.25; 7.5 <= hgamma_b <= 10.5 Angstrom
+    """
+
+    name: str
+    cuts: tuple
+    description: str = ""
+    references: tuple = ()
+    reject_flags: int = DEFAULT_REJECT_FLAGS
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "cuts", tuple(self.cuts))
+        object.__setattr__(self, "references", tuple(self.references))
+        if not self.cuts:
+            raise ConfigurationError(f"criteria set {self.name!r} has no cuts")
+
+    def __str__(self):
+        return f"{self.name}: " + "; ".join(str(c) for c in self.cuts)
+
+    @property
+    def columns(self):
+        """The columns the cuts read."""
+        return tuple(c.column for c in self.cuts)
+
+    @property
+    def lines(self):
+        """The line prefixes the set needs (e.g. ``("hdelta", "hgamma")``)."""
+        return tuple(dict.fromkeys(c.line for c in self.cuts))
+
+    def __and__(self, other):
+        return CriteriaSet(f"{self.name}+{other.name}", self.cuts + other.cuts,
+                           f"{self.description}\n\n{other.description}".strip(),
+                           self.references + other.references,
+                           self.reject_flags | other.reject_flags)
+
+    def evaluate(self, table):
+        """Apply the set to a table of Balmer measurements.
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table` or dict of arrays
+            Holding every column in `columns` (and ``<line>_flags`` where present).
+
+        Returns
+        -------
+        confirmed : ndarray of bool
+        reason : ndarray of str
+            ``""`` where confirmed, else the failed cuts and flags joined by ``"; "``.
+        """
+        missing = [c for c in self.columns if c not in _colnames(table)]
+        if missing:
+            raise ConfigurationError(
+                f"criteria set {self.name!r} needs column(s) {', '.join(missing)}; measure "
+                "those lines (BalmerStage(lines=...)) or choose another set")
+        n = len(table[self.columns[0]])
+        reasons = [[] for _ in range(n)]
+        confirmed = np.ones(n, bool)
+        for line in self.lines:
+            key = f"{line}_flags"
+            if key not in _colnames(table):
+                continue
+            flg = np.asarray(np.ma.filled(np.ma.asarray(table[key]), F.BAD_ROW), dtype=np.int64)
+            bad = (flg & self.reject_flags) != 0
+            confirmed &= ~bad
+            for i in np.flatnonzero(bad):
+                reasons[i].append(f"{line}: {F.decode_flags(int(flg[i]) & self.reject_flags)}")
+        flagged = ~confirmed
+        for cut in self.cuts:
+            values = np.ma.filled(np.ma.asarray(table[cut.column], dtype=float), np.nan)
+            ok = cut.passes(values)
+            confirmed &= ok
+            for i in np.flatnonzero(~ok):
+                # flagged lines already carry their reason; no need for "undefined" on top
+                if not (flagged[i] and not np.isfinite(values[i])):
+                    reasons[i].append(cut.reason(float(values[i])))
+        reason = np.array(["; ".join(r) for r in reasons], dtype=object).astype(str) \
+            if n else np.array([], "U1")
+        return confirmed, reason
+
+    def to_dict(self):
+        """A JSON-ready dict (``from_dict`` inverts it)."""
+        return {"format": "bhbfinder.balmer.criteria", "version": FORMAT_VERSION,
+                "name": self.name, "description": self.description,
+                "references": list(self.references), "reject_flags": int(self.reject_flags),
+                "cuts": [c.to_dict() for c in self.cuts], "meta": _plain(self.meta)}
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build a set from `to_dict` output."""
+        if data.get("format") != "bhbfinder.balmer.criteria":
+            raise ConfigurationError("not a bhbfinder criteria set (missing "
+                                     "format='bhbfinder.balmer.criteria')")
+        cuts = tuple(Cut(c["column"], c.get("low"), c.get("high"), c.get("unit", ""))
+                     for c in data["cuts"])
+        return cls(data["name"], cuts, data.get("description", ""),
+                   tuple(data.get("references", ())),
+                   int(data.get("reject_flags", DEFAULT_REJECT_FLAGS)), dict(data.get("meta", {})))
+
+    def save(self, path, overwrite=False):
+        """Write the set as JSON (``.json``) or ASDF (``.asdf``).
+
+        Parameters
+        ----------
+        path : str or path-like
+        overwrite : bool
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise ConfigurationError(f"{path} exists; pass overwrite=True to replace it")
+        data = self.to_dict()
+        if path.suffix == ".json":
+            path.write_text(json.dumps(data, indent=2) + "\n")
+        elif path.suffix == ".asdf":
+            import asdf
+
+            asdf.AsdfFile({"criteria": data}).write_to(path)
+        else:
+            raise ConfigurationError(f"{path}: save criteria as .json or .asdf")
+        return path
+
+
+def _colnames(table):
+    return table.colnames if hasattr(table, "colnames") else list(table)
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def load_criteria(path, register=False, overwrite=False):
+    """Read a criteria set written by `CriteriaSet.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.json`` or ``.asdf`` file.
+    register : bool
+        Also register it under its name.
+    overwrite : bool
+        Passed to `register_criteria`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigurationError(f"criteria file {path} does not exist")
+    try:
+        if path.suffix == ".asdf":
+            import asdf
+
+            with asdf.open(path, lazy_load=False, memmap=False) as af:
+                data = _plain(af.tree["criteria"])
+                data = json.loads(json.dumps(data, default=_to_builtin))
+        else:
+            data = json.loads(path.read_text())
+    except (KeyError, ValueError, OSError) as exc:
+        raise ConfigurationError(f"{path}: not a readable criteria file ({exc})") from exc
+    cset = CriteriaSet.from_dict(data)
+    if register:
+        register_criteria(cset, overwrite=overwrite)
+    return cset
+
+
+def _to_builtin(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, dict):
+        return dict(obj)
+    if isinstance(obj, list | tuple):
+        return list(obj)
+    return str(obj)
+
+
+#: The registry of named criteria sets.
+CRITERIA = {}
+
+
+def register_criteria(cset, overwrite=False):
+    """Register a `CriteriaSet` under its name.
+
+    Raises
+    ------
+    ConfigurationError
+        When the name is taken and ``overwrite`` is False.
+    """
+    if not isinstance(cset, CriteriaSet):
+        raise ConfigurationError(f"register_criteria expects a CriteriaSet, got {type(cset)}")
+    if cset.name in CRITERIA and not overwrite:
+        raise ConfigurationError(f"a criteria set named {cset.name!r} is already registered; "
+                                 "pass overwrite=True or choose another name")
+    CRITERIA[cset.name] = cset
+    return cset
+
+
+def get_criteria(criteria):
+    """A criteria set by name, from a file, or passed through.
+
+    Parameters
+    ----------
+    criteria : str, path-like or CriteriaSet
+        A registered name (see `CRITERIA`), a ``.json`` / ``.asdf`` file, or a set.
+    """
+    if isinstance(criteria, CriteriaSet):
+        return criteria
+    if isinstance(criteria, str) and criteria in CRITERIA:
+        return CRITERIA[criteria]
+    if isinstance(criteria, str | Path) and Path(criteria).suffix in (".json", ".asdf"):
+        return load_criteria(criteria)
+    raise ConfigurationError(f"unknown criteria set {criteria!r}; registered: "
+                             f"{', '.join(sorted(CRITERIA))} (or give a .json/.asdf file)")
+
+
+_DEFAULT_QUANTILES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2)
+
+
+def derive_criteria(table, labels, positive="BHB", columns=("hgamma_c", "hgamma_b"),
+                    name="derived", min_completeness=0.9, quantiles=_DEFAULT_QUANTILES,
+                    n_pass=3, description="", register=False, overwrite=False):
+    """Fit a box in ``columns`` that keeps the positives and drops the rest.
+
+    Each column gets bounds at quantiles of the positives' values (low bound at quantile ``q``,
+    high bound at ``1 − q``, ``q`` from ``quantiles``). The bounds are chosen by coordinate
+    ascent (``n_pass`` sweeps over the columns, all combinations of low and high quantile for
+    one column at a time): the box with the highest purity among those that keep at least
+    ``min_completeness`` of the positives, ties going to the higher completeness. It starts
+    from the smallest box holding every positive.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table` or dict of arrays
+        Balmer measurements (e.g. the output of `BalmerStage.run`).
+    labels : array-like or str
+        Class label per row, or the name of a column of ``table`` holding them; booleans are
+        taken as positive / negative.
+    positive : str
+        The label of the positives.
+    columns : sequence of str
+        Columns to cut on.
+    name : str
+        Name of the new set.
+    min_completeness : float
+        Fraction of the positives (with finite values) the box must keep.
+    quantiles : sequence of float
+        Candidate tail fractions for the bounds.
+
+    Returns
+    -------
+    CriteriaSet
+        Its ``meta`` records the number of positives / negatives, purity and completeness on
+        ``table`` and the settings.
+    """
+    if isinstance(labels, str):
+        labels = table[labels]
+    labels = np.asarray(labels)
+    is_pos = labels.astype(bool) if labels.dtype == bool else labels.astype(str) == positive
+    columns = tuple(columns)
+    missing = [c for c in columns if c not in _colnames(table)]
+    if missing:
+        raise ConfigurationError(f"derive_criteria: column(s) {', '.join(missing)} not in table")
+    X = np.stack([np.ma.filled(np.ma.asarray(table[c], dtype=float), np.nan) for c in columns],
+                 axis=1)
+    if len(X) != len(is_pos):
+        raise ConfigurationError("derive_criteria: labels and table have different lengths")
+    finite = np.all(np.isfinite(X), axis=1)
+    pos = is_pos & finite
+    if pos.sum() < 3:
+        raise ConfigurationError(f"derive_criteria: need at least 3 positives ({positive!r}) "
+                                 f"with finite {', '.join(columns)}; got {int(pos.sum())}")
+    qs = np.asarray(sorted(set(quantiles)), dtype=float)
+    cand_lo = np.quantile(X[pos], qs, axis=0)          # (nq, ncol)
+    cand_hi = np.quantile(X[pos], 1.0 - qs, axis=0)
+    lo, hi = cand_lo[0].copy(), cand_hi[0].copy()
+    n_pos = int(is_pos.sum())
+
+    def inside(lo_, hi_):
+        with np.errstate(invalid="ignore"):
+            return finite[:, None] & (X >= lo_) & (X <= hi_)
+
+    for _ in range(n_pass):
+        for j in range(len(columns)):
+            others = np.all(np.delete(inside(lo, hi), j, axis=1), axis=1)
+            x = X[:, j]
+            L, H = np.meshgrid(cand_lo[:, j], cand_hi[:, j], indexing="ij")
+            with np.errstate(invalid="ignore"):
+                box = others[None, None, :] & (x >= L[..., None]) & (x <= H[..., None])
+            tp = np.sum(box & is_pos, axis=-1)
+            sel = np.sum(box, axis=-1)
+            purity = np.where(sel > 0, tp / np.maximum(sel, 1), 0.0)
+            compl = tp / max(n_pos, 1)
+            score = np.where(compl >= min_completeness, purity, -1.0)
+            # best purity, then completeness, then the widest box
+            order = np.lexsort(((H - L).ravel(), compl.ravel(), score.ravel()))
+            k = np.unravel_index(order[-1], L.shape)
+            if score[k] >= 0:
+                lo[j], hi[j] = L[k], H[k]
+    ins = np.all(inside(lo, hi), axis=1)
+    tp = int(np.sum(ins & is_pos))
+    sel = int(np.sum(ins))
+    cuts = tuple(Cut(c, float(f"{lo[j]:.4g}"), float(f"{hi[j]:.4g}"), _unit_of(table, c))
+                 for j, c in enumerate(columns))
+    meta = {"derived_from": {"n_positive": n_pos, "n_negative": int((~is_pos).sum()),
+                             "positive": str(positive), "min_completeness": min_completeness,
+                             "quantiles": [float(q) for q in qs]},
+            "purity": tp / sel if sel else float("nan"),
+            "completeness": tp / n_pos if n_pos else float("nan")}
+    cset = CriteriaSet(name, cuts, description or
+                       f"Box derived by derive_criteria on {n_pos} {positive!r} and "
+                       f"{int((~is_pos).sum())} other labelled spectra.", (), meta=meta)
+    if register:
+        register_criteria(cset, overwrite=overwrite)
+    return cset
+
+
+def _unit_of(table, column):
+    unit = getattr(getattr(table, "columns", {}).get(column, None), "unit", None) \
+        if hasattr(table, "columns") else None
+    return "" if unit is None else str(unit)
+
+
+_XUE_REFS = (
+    "Xue, X.-X., et al. 2008, ApJ, 684, 1143",
+    "Xue, X.-X., et al. 2011, ApJ, 738, 79",
+    "Sirko, E., et al. 2004, AJ, 127, 899",
+    "Clewley, L., et al. 2002, MNRAS, 337, 87",
+)
+_XUE_DESC = ("Published BHB box (Xue et al. 2008/2011, after Sirko et al. 2004 and Clewley et "
+             "al. 2002), calibrated on SDSS spectra. Defaults (check): re-derive for other data.")
+_HDELTA = (Cut("hdelta_d02", 17.0, 28.5, "Angstrom"), Cut("hdelta_fm", 0.1, 0.3))
+_HGAMMA = (Cut("hgamma_c", 0.75, 1.25), Cut("hgamma_b", 7.5, 10.5, "Angstrom"))
+_CAK = (Cut("cak_ew", None, CAK_EW_MAX, "Angstrom"),)
+
+for _cset in (
+    CriteriaSet("xue2008", _HDELTA + _HGAMMA, _XUE_DESC, _XUE_REFS),
+    CriteriaSet("xue2008-hdelta", _HDELTA, "The Hδ (D0.2, fm) half of 'xue2008'. " + _XUE_DESC,
+                _XUE_REFS),
+    CriteriaSet("xue2008-hgamma", _HGAMMA, "The Hγ (c, b) half of 'xue2008'. " + _XUE_DESC,
+                _XUE_REFS),
+    CriteriaSet("cak-screen", _CAK,
+                "Ca II K metallicity screen (idea of Ju et al. 2024): K12-band equivalent width "
+                f"<= {CAK_EW_MAX} Angstrom drops metal-rich A dwarfs. Default (check).",
+                ("Ju, J., et al. 2024 (LAMOST DR5 BHB stars)",
+                 "Beers, T. C., et al. 1999, AJ, 117, 981")),
+):
+    register_criteria(_cset)
+register_criteria(replace(CRITERIA["xue2008"] & CRITERIA["cak-screen"], name="xue2008+cak"))
+del _cset

@@ -1,0 +1,160 @@
+"""The ``balmer`` stage ``"sersic"``: Balmer-profile fits and the BHB confirmation flag.
+
+For every spectrum of a `~bhbfinder.batch.PreparedBatch` it fits Hδ, Hγ and Hβ (where the grid
+covers them) with the Sérsic-type profile, measures D0.2 / fm and the Ca II K index, and applies a
+named criteria set (`bhbfinder.balmer.criteria`).
+
+Output columns, per line prefix ``hdelta``, ``hgamma``, ``hbeta`` (see
+`bhbfinder.balmer.measure.QUANTITIES`): ``<p>_a``, ``<p>_b``, ``<p>_c``, ``<p>_lam0`` and their
+``_err``, ``<p>_d02``, ``<p>_d02_err``, ``<p>_fm``, ``<p>_fm_err`` (fitted profile),
+``<p>_d02_data``, ``<p>_fm_data`` (data), ``<p>_chi2``, ``<p>_npix``, ``<p>_flags``; then
+``cak_ew``, ``cak_ew_err``, ``cak_flags``; then ``balmer_confirmed`` (bool) and
+``balmer_reason`` (``""`` when confirmed). Values of lines without numbers (flags
+``not_covered``, ``masked``, ``bad_row``) and undefined measures are masked.
+"""
+
+import astropy.units as u
+import numpy as np
+from astropy.table import Column, MaskedColumn, Table
+
+from ..errors import ConfigurationError
+from ..hookspecs import hookimpl
+from ..stages import StageInfo
+from . import flags as F
+from .criteria import get_criteria
+from .measure import MAX_MASKED_FRACTION, QUANTITIES, measure_cak, measure_line
+from .windows import CAK_WINDOW, COLUMN_PREFIX, DEFAULT_WINDOWS
+
+__all__ = ["BalmerStage", "DEFAULT_LINES", "bhbfinder_register_stages"]
+
+#: The lines measured by default.
+DEFAULT_LINES = ("Hdelta", "Hgamma", "Hbeta")
+
+_UNITS = {"Angstrom": u.AA, None: None}
+_PREFIX_TO_LINE = {v: k for k, v in COLUMN_PREFIX.items()}
+
+
+class BalmerStage:
+    """Fit Balmer-line profiles and confirm BHB stars with a criteria set.
+
+    Parameters
+    ----------
+    criteria : str, path-like or `~bhbfinder.balmer.criteria.CriteriaSet`
+        A registered name (``"xue2008"``, ``"xue2008+cak"``, ...), a saved set, or a set.
+    lines : sequence of str
+        Lines to measure (names of `~bhbfinder.spectra.lines.LINES_VACUUM`); lines the
+        criteria need are added.
+    windows : dict, optional
+        ``{line: LineWindow}`` overriding `~bhbfinder.balmer.windows.DEFAULT_WINDOWS`.
+    max_masked_fraction : float
+        See `~bhbfinder.balmer.measure.measure_line`.
+    fit_options : dict, optional
+        Passed to `~bhbfinder.balmer.fit.fit_batched`.
+
+    Examples
+    --------
+    >>> stage = BalmerStage(criteria="xue2008")
+    >>> stage.lines
+    ('Hdelta', 'Hgamma', 'Hbeta')
+    """
+
+    def __init__(self, criteria="xue2008", lines=DEFAULT_LINES, windows=None,
+                 max_masked_fraction=MAX_MASKED_FRACTION, fit_options=None):
+        self.criteria = get_criteria(criteria)
+        self.windows = {**DEFAULT_WINDOWS, **(windows or {})}
+        needed = [_PREFIX_TO_LINE.get(p, p) for p in self.criteria.lines if p != "cak"]
+        lines = tuple(dict.fromkeys(tuple(lines) + tuple(needed)))
+        unknown = [name for name in lines if name not in self.windows]
+        if unknown:
+            raise ConfigurationError(
+                f"BalmerStage: no window for line(s) {', '.join(unknown)}; known: "
+                f"{', '.join(self.windows)} (pass windows={{name: LineWindow(...)}})")
+        self.lines = lines
+        self.max_masked_fraction = float(max_masked_fraction)
+        self.fit_options = dict(fit_options or {})
+
+    def measure(self, prepared):
+        """The per-line measurements as a dict of arrays (no criteria applied)."""
+        wave, flux, ivar, mask = _arrays(prepared)
+        rows = np.asarray(prepared.ok, bool)
+        out = {}
+        for name in self.lines:
+            res = measure_line(wave, flux, ivar, mask, self.windows[name], rows=rows,
+                               max_masked_fraction=self.max_masked_fraction,
+                               fit_options=self.fit_options)
+            prefix = COLUMN_PREFIX.get(name, name.lower())
+            out.update({f"{prefix}_{k}": v for k, v in res.items()})
+        cak = measure_cak(wave, flux, ivar, mask, CAK_WINDOW, rows=rows,
+                          max_masked_fraction=self.max_masked_fraction)
+        out.update({f"cak_{k}": v for k, v in cak.items()})
+        return out
+
+    def run(self, prepared):
+        """Measure every spectrum of ``prepared`` and apply the criteria.
+
+        Parameters
+        ----------
+        prepared : `~bhbfinder.batch.PreparedBatch`
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per spectrum, in order; columns as in the module docstring.
+        """
+        values = self.measure(prepared)
+        table = Table()
+        for name in self.lines:
+            prefix = COLUMN_PREFIX.get(name, name.lower())
+            flg = values[f"{prefix}_flags"]
+            for q, (unit, desc) in QUANTITIES.items():
+                key = f"{prefix}_{q}"
+                table[key] = _column(values[key], flg, unit,
+                                     f"{name}: {desc}", integer=q in ("flags", "npix"))
+        flg = values["cak_flags"]
+        table["cak_ew"] = _column(values["cak_ew"], flg, "Angstrom",
+                                  "Ca II K equivalent width (K12 band, Beers et al. 1999)")
+        table["cak_ew_err"] = _column(values["cak_ew_err"], flg, "Angstrom",
+                                      "1-sigma uncertainty of cak_ew")
+        table["cak_flags"] = _column(flg, flg, None, "Ca II K quality bit flags", integer=True)
+        confirmed, reason = self.criteria.evaluate(table)
+        ok = np.asarray(prepared.ok, bool)
+        status = np.asarray(prepared.meta["status"]).astype(str)
+        reason = np.where(ok, reason, np.char.add("not prepared: ", status)) if len(ok) else reason
+        table["balmer_confirmed"] = Column(confirmed & ok, description=(
+            f"passes the Balmer criteria set {self.criteria.name!r}"))
+        table["balmer_reason"] = Column(np.asarray(reason, dtype=str), description=(
+            "why balmer_confirmed is False (failed cuts and flags); empty when True"))
+        table.meta["balmer_criteria"] = self.criteria.name
+        table.meta["balmer_criteria_cuts"] = str(self.criteria)
+        table.meta["balmer_windows"] = {k: self.windows[k].to_dict() for k in self.lines}
+        return table
+
+
+def _arrays(prepared):
+    wave = np.asarray(prepared.wavelength, dtype=float)
+    flux, ivar, mask = prepared.flux, prepared.ivar, prepared.mask
+    if wave.ndim != 1:
+        raise ConfigurationError("BalmerStage: prepared.wavelength must be the shared 1-D grid "
+                                 f"(got shape {wave.shape}); run the prepare stage first")
+    if flux.shape != ivar.shape or flux.shape[-1:] != wave.shape:
+        raise ConfigurationError(
+            f"BalmerStage: flux {flux.shape}, ivar {ivar.shape} and wavelength {wave.shape} "
+            "do not match; expected (n, npix) arrays on the (npix,) grid")
+    mask = np.zeros(flux.shape, bool) if mask is None else np.asarray(mask, bool)
+    return wave, flux, ivar, mask
+
+
+def _column(data, flags, unit, description, integer=False):
+    data = np.asarray(data)
+    if integer:
+        return Column(data.astype(np.int32), description=description)
+    masked = ((np.asarray(flags) & F.NO_VALUES) != 0) | ~np.isfinite(data)
+    return MaskedColumn(np.where(masked, np.nan, data), mask=masked, unit=_UNITS.get(unit, unit),
+                        description=description)
+
+
+@hookimpl
+def bhbfinder_register_stages():
+    """The built-in ``balmer`` stage ``"sersic"``."""
+    return [StageInfo("balmer", "sersic", BalmerStage,
+                      "Sérsic-profile fits of Hδ/Hγ/Hβ, D0.2/fm, Ca II K; criteria sets")]
