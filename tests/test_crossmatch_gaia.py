@@ -40,7 +40,7 @@ def _gaia_sky():
     """Gaia sources (J2016) around the catalogue: a true match per row plus decoys."""
     rows = []
     sid = 1000
-    for i, (ra, dec) in enumerate(zip(CAT_RA, CAT_DEC)):
+    for i, (ra, dec) in enumerate(zip(CAT_RA, CAT_DEC, strict=True)):
         pmdec = PM_FAST if i == 1 else 0.0
         # at J2000 the star is 0.4" from the catalogue position; it moved pmdec * 16 yr since
         r0, d0 = _offset(ra, dec, 0.4, 30.0)
@@ -65,10 +65,10 @@ class FakeJob:
 class FakeTap:
     """Answers upload joins from `_gaia_sky` like the archive would (a cone per uploaded row)."""
 
-    def __init__(self, fail_times=0, exc=ConnectionError("connection reset")):
+    def __init__(self, fail_times=0, exc=None):
         self.queries, self.uploads, self.names = [], [], []
         self.fail_times = fail_times
-        self.exc = exc
+        self.exc = exc or ConnectionError("connection reset")
         self.sky = _gaia_sky()
 
     def launch_job_async(self, query, upload_resource=None, upload_table_name=None,
@@ -82,7 +82,7 @@ class FakeTap:
         radius = float(query.rsplit(",", 1)[1].strip(" )")) * 3600
         out = []
         for row_id, ra, dec in zip(upload_resource["row_id"], upload_resource["ra"],
-                                   upload_resource["dec"]):
+                                   upload_resource["dec"], strict=True):
             sep = angular_separation_arcsec(ra, dec, self.sky["ra"], self.sky["dec"])
             for j in np.flatnonzero(sep <= radius):
                 out.append((row_id,) + tuple(self.sky[j]))

@@ -147,7 +147,7 @@ def test_barbosa2022_catalogue(shared_data):
     # the nearest catalogue star of each shifted position, by brute force
     all_ra, all_dec = np.radians(ref["ra"]), np.radians(ref["dec"])
     expect_out = []
-    for r, d in zip(np.radians(ra_out), np.radians(dec_out)):
+    for r, d in zip(np.radians(ra_out), np.radians(dec_out), strict=True):
         cos = np.sin(d) * np.sin(all_dec) + np.cos(d) * np.cos(all_dec) * np.cos(r - all_ra)
         expect_out.append(np.degrees(np.arccos(np.clip(cos.max(), -1, 1))) * 3600 < 3.0)
     assert list(out["is_known"][60:]) == expect_out

@@ -1,8 +1,8 @@
 """The Gaia colour–magnitude check and distances of BHB candidates.
 
 CMD region
-    Culpan et al. (2024), with the polynomials as quoted in SCIENCE.md §8: with ``x = BP − RP`` and the absolute magnitude
-    ``G_abs = G + 5 log10(ϖ / mas) − 10``, a star lies in the BHB region when
+    Culpan et al. (2024), polynomials as quoted in SCIENCE.md §8: with ``x = BP − RP`` and the
+    absolute magnitude ``G_abs = G + 5 log10(ϖ / mas) − 10``, a star lies in the BHB region when
     ``−0.4 < x < 0.5``, ``G_abs`` is brighter than the sixth-order upper curve and fainter
     than the cubic lower curve (`CMD_UPPER_COEFFS`, `CMD_LOWER_COEFFS`). The test needs a good
     parallax: it is *masked* (not testable) where ``parallax_over_error ≤ 5``, the same cut the

@@ -240,8 +240,7 @@ class SkyFoFDedup:
         if self.source_id_column and self.source_id_column in catalog.colnames:
             sid = catalog[self.source_id_column]
         labels = group_rows(ra, dec, sid, self.radius)
-        sizes = np.bincount(labels, minlength=labels.max() + 1 if len(labels) else 0)[labels] \
-            if len(labels) else np.empty(0, dtype=np.int64)
+        sizes = np.bincount(labels)[labels] if len(labels) else np.empty(0, dtype=np.int64)
         is_rep = self._representatives(catalog, labels)
 
         out = Table()

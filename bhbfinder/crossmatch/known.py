@@ -271,11 +271,10 @@ class KnownBHBMatcher:
 
     def positions(self, name):
         """RA, Dec (deg) of the source called ``name`` (fetched or read on first use)."""
-        for src_name, kind, target in self.sources:
-            if src_name == name:
-                break
-        else:
+        found = [(kind, target) for src_name, kind, target in self.sources if src_name == name]
+        if not found:
             raise ConfigurationError(f"no known-BHB source named {name!r}")
+        kind, target = found[0]
         if kind == "file":
             return read_positions(target)
         return self._vizier_positions(target)
