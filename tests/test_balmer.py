@@ -289,3 +289,26 @@ def test_criteria_errors():
     table, labels = _labelled()
     with pytest.raises(ConfigurationError, match="at least 3 positives"):
         derive_criteria(table, labels, positive="nothing")
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+def test_plots_return_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from bhbfinder.balmer.plotting import plot_criteria_plane, plot_line_fits
+
+    flux, ivar = _spectra([BHB_LINES, ADWARF_LINES], snr=80)
+    batch = _batch(flux, ivar)
+    table = BalmerStage().run(batch)
+    fig = plot_line_fits(batch, table, index=0)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    assert len(fig.axes[1].lines) == 3  # data, fitted profile, the 0.8 level
+    fig = plot_criteria_plane(table, "hgamma", labels=["BHB", "A"])
+    assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 1
+    box = fig.axes[0].patches[0]
+    assert (box.get_x(), box.get_y()) == (7.5, 0.75)
+    assert isinstance(plot_criteria_plane(table, "hdelta"), Figure)
