@@ -118,6 +118,6 @@ def diagnose(path, exc=None):
     if len(raw) % FITS_BLOCK:
         return TRUNCATED
     text = f"{type(exc).__name__}: {exc}" if exc is not None else ""
-    if any(s in text for s in ("END card", "truncated", "reshape", "EOFError")):
+    if any(s in text for s in ("END card", "truncated", "reshape", "too small", "EOFError")):
         return TRUNCATED
     return CORRUPT_FITS

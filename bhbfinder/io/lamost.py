@@ -27,6 +27,7 @@ import gzip
 import io
 import os
 import pathlib
+import zlib
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from ..errors import ConfigurationError, SpectrumReadError
 from ..hookspecs import hookimpl
 from . import checks
 from .base import META_KEYS, Reader, SpectrumArrays
-from .sniff import FITS_BLOCK, FITS_MAGIC, read_head
+from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, read_head
 
 __all__ = [
     "READER_NAME",
@@ -47,6 +48,9 @@ __all__ = [
     "register_specutils_loader",
     "bhbfinder_get_reader",
 ]
+
+#: zlib window bits for a gzip wrapper.
+GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 #: Name of the reader, and of the specutils format.
 READER_NAME = "LAMOST-LRS"
@@ -251,11 +255,30 @@ def arrays_from_hdulist(hdul, path):
     return SpectrumArrays(wave, flux, ivar, bad, meta)
 
 
+def _file_bytes(path):
+    """The file's content, inflated if it is gzip (whatever its name), CRC checked."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] == GZIP_MAGIC:
+        try:
+            # one C call; unlike astropy's streaming gzip reads it verifies the CRC and length
+            raw = zlib.decompress(raw, GZIP_WBITS)
+        except zlib.error as exc:
+            reason = checks.TRUNCATED if "incomplete" in str(exc) else checks.CORRUPT_GZIP
+            raise checks.fail(path, reason, str(exc)) from None
+    if not raw:
+        raise checks.fail(path, checks.EMPTY_FILE)
+    if not raw.startswith(FITS_MAGIC):
+        raise checks.fail(path, checks.NOT_FITS)
+    return raw
+
+
 def read_lamost(path):
     """Read a LAMOST low-resolution spectrum file into `~bhbfinder.io.base.SpectrumArrays`.
 
-    The fast path of the batch reader: one `astropy.io.fits.open` (no memory map, so gzip and
-    plain files behave alike), only the HDUs the layout needs, no Table and no Spectrum.
+    The fast path of the batch reader: the file is read in one go (gzip content inflated and
+    CRC-checked whatever the suffix) and parsed with `astropy.io.fits` from memory, touching only
+    the HDUs the layout needs; no Table and no Spectrum is built.
 
     Parameters
     ----------
@@ -279,11 +302,17 @@ def read_lamost(path):
 
     path = os.fspath(path)
     try:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        raw = _file_bytes(path)
+        if len(raw) % FITS_BLOCK:
+            raise checks.fail(path, checks.TRUNCATED,
+                              f"{len(raw)} bytes is not a whole number of FITS blocks")
+        with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True) as hdul:
             return arrays_from_hdulist(hdul, path)
     except SpectrumReadError:
         raise
-    except Exception as exc:  # astropy's, gzip's and numpy's errors, translated
+    except FileNotFoundError:
+        raise checks.fail(path, checks.FILE_NOT_FOUND) from None
+    except Exception as exc:  # astropy's and numpy's errors, translated
         reason = checks.diagnose(path, exc)
         raise checks.fail(path, reason, f"{type(exc).__name__}: {exc}") from exc
 
@@ -374,6 +403,19 @@ _DEFAULT_WRITE_META = {
 }
 
 
+def _written_value(value):
+    """``None`` for missing values (None, masked, NaN); plain Python scalars otherwise."""
+    if value is None or np.ma.is_masked(value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
 def _loglinear_coefficients(wave):
     loglam = np.log10(wave)
     coeff1 = (loglam[-1] - loglam[0]) / (len(wave) - 1)
@@ -388,7 +430,8 @@ def _loglinear_coefficients(wave):
 def _lamost_header(meta, dialect, layout, npix, wave):
     from astropy.io import fits
 
-    meta = {**_DEFAULT_WRITE_META, **{k: v for k, v in (meta or {}).items()}}
+    given = {k: _written_value(v) for k, v in dict(meta or {}).items()}
+    meta = {**_DEFAULT_WRITE_META, **given}
     keys = LAMOST_HEADER_KEYS[dialect]
     header = fits.Header()
     header["FILENAME"] = (str(meta.get("filename") or "spec-simulated.fits"), "")
