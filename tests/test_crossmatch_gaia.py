@@ -267,3 +267,26 @@ def test_stages_registered():
     stage = get_stage("crossmatch", tap=FakeTap(), use_cache=False)
     assert isinstance(stage, gaia.GaiaDR3Crossmatch)
     assert stage.run(_catalog())["gaia_source_id"][0] == 1000
+
+
+def test_no_astroquery_at_import():
+    import subprocess
+    import sys
+
+    code = ("import sys, bhbfinder.crossmatch.gaia, bhbfinder.crossmatch.known, "
+            "bhbfinder.crossmatch.stages, bhbfinder.crossmatch.dedup, bhbfinder.crossmatch.cmd; "
+            "bad = [m for m in sys.modules if m.startswith(('astroquery', 'matplotlib'))]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_qtable_with_quantity_positions(tmp_path):
+    from astropy.table import QTable
+
+    cat = _catalog()
+    q = QTable({"ra": np.asarray(cat["ra"].filled(np.nan)) * u.deg,
+                "dec": np.asarray(cat["dec"].filled(np.nan)) * u.deg,
+                "status": cat["status"], "is_bhb_candidate": cat["is_bhb_candidate"]})
+    q["ra"] = q["ra"].to(u.hourangle)  # units are honoured
+    out = gaia.GaiaDR3Crossmatch(tap=FakeTap(), use_cache=False).run(q)
+    assert list(out["gaia_source_id"].filled(-1)) == [1000, 1001, 1002, 1003, -1, -1]

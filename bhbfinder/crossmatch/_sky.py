@@ -84,8 +84,10 @@ def to_arcsec(value, name="radius"):
 def column_as_float(table, name):
     """A table column as a float ndarray, masked entries as NaN (units stripped)."""
     col = table[name]
-    data = np.ma.asarray(getattr(col, "value", col))
-    return np.ma.filled(data.astype(float), np.nan)
+    values = getattr(col, "value", col)
+    if hasattr(values, "unmasked"):
+        values = np.ma.array(values.unmasked, mask=values.mask)
+    return np.ma.filled(np.ma.asarray(values).astype(float), np.nan)
 
 
 def find_column(table, candidates, what, source="table"):
@@ -126,10 +128,13 @@ def _degrees(col):
     import astropy.units as u
 
     unit = getattr(col, "unit", None)
-    data = np.ma.filled(np.ma.asarray(col).astype(float), np.nan)
+    values = getattr(col, "value", col)  # plain numbers of a Column or Quantity
+    if hasattr(values, "unmasked"):  # astropy Masked quantity values
+        values = np.ma.array(values.unmasked, mask=values.mask)
+    data = np.asarray(np.ma.filled(np.ma.asarray(values).astype(float), np.nan), dtype=float)
     if unit is not None and unit != u.dimensionless_unscaled:
-        data = (data * unit).to_value(u.deg)
-    return np.asarray(data, dtype=float)
+        data = (data * u.Unit(unit)).to_value(u.deg)
+    return data
 
 
 def candidate_mask(catalog, status_column="status", candidate_column="is_bhb_candidate"):

@@ -16,7 +16,13 @@ different ids, each id-less row of that chain goes to the id group of its neares
 import numpy as np
 
 from ..errors import ConfigurationError
-from ._sky import catalog_positions, chord_from_arcsec, radec_to_unit, to_arcsec
+from ._sky import (
+    catalog_positions,
+    chord_from_arcsec,
+    column_as_float,
+    radec_to_unit,
+    to_arcsec,
+)
 
 __all__ = [
     "DEFAULT_RADIUS_ARCSEC",
@@ -286,5 +292,4 @@ class SkyFoFDedup:
                 f"representative={rep!r}: the catalogue has no such column; use 'snr', "
                 "'first' or one of its columns"
             )
-        score = np.ma.filled(np.ma.asarray(catalog[column]).astype(float), np.nan)
-        return pick_representatives(labels, np.asarray(score, dtype=float), ok)
+        return pick_representatives(labels, column_as_float(catalog, column), ok)

@@ -603,9 +603,10 @@ class GaiaLocalCrossmatch(_GaiaMatchBase):
         gaia, tree = self._load()
         if len(ra) == 0 or len(gaia) == 0:
             return np.zeros(0, dtype=np.int64), gaia[:0]
+        from scipy.spatial import cKDTree
+
         chord = float(chord_from_arcsec(self.search_radius(dt)))
-        lists = tree.query_ball_point(radec_to_unit(ra, dec), chord)
-        counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
-        row_index = np.repeat(np.arange(len(ra)), counts)
-        flat = np.fromiter((j for x in lists for j in x), dtype=np.int64, count=counts.sum())
-        return row_index, gaia[flat]
+        # all (row, source) pairs within the search radius, found tree against tree
+        pairs = cKDTree(radec_to_unit(ra, dec)).sparse_distance_matrix(
+            tree, chord, output_type="ndarray")
+        return pairs["i"].astype(np.int64), gaia[pairs["j"]]
