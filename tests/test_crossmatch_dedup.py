@@ -162,3 +162,26 @@ def test_unit_vector_round_trip():
     ra2, dec2 = unit_to_radec(radec_to_unit(ra, dec))
     np.testing.assert_allclose(ra2, ra, atol=1e-9)
     np.testing.assert_allclose(dec2, dec, atol=1e-9)
+
+
+@pytest.mark.realdata
+def test_lamost_dr8_repeat_groups(shared_data):
+    """The sky-fof groups of the DR8 repeat visits are the groups LAMOST's catalogue gives."""
+    t = Table.read(shared_data / "lamost" / "dr8" / "repeat_groups.csv", format="ascii.csv")
+    cat = Table({"ra": t["combined_ra_obs"], "dec": t["combined_dec_obs"],
+                 "snr_g": t["combined_snrg"], "status": ["ok"] * len(t)})
+    out = SkyFoFDedup().run(cat)
+    ref = np.asarray(t["GroupID"])
+    same_ours = out["group_id"][:, None] == out["group_id"][None, :]
+    same_ref = ref[:, None] == ref[None, :]
+    assert np.array_equal(same_ours, same_ref)
+    assert out["group_id"].max() + 1 == len(np.unique(ref)) == 99
+    np.testing.assert_array_equal(out["group_size"], np.asarray(t["GroupSize"]).astype(int))
+    # one representative per group, the highest S/N_g of its group
+    rep = np.asarray(out["is_representative"])
+    assert rep.sum() == 99
+    snr = np.asarray(t["combined_snrg"], dtype=float)
+    for g in np.unique(ref):
+        members = np.flatnonzero(ref == g)
+        assert rep[members].sum() == 1
+        assert snr[members][rep[members]][0] == snr[members].max()
