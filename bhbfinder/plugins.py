@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "bhbfinder.plugins"
 BUILTIN_PLUGINS = (
     "bhbfinder.io.lamost",
     "bhbfinder.io.specutils_reader",
+    "bhbfinder.spectra.prepare",
     "bhbfinder.classify.stage",
     "bhbfinder.params.stage",
     "bhbfinder.crossmatch.stages",
