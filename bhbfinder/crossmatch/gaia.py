@@ -21,9 +21,9 @@ Epochs
     positions near J2000; the epoch of a survey's target positions depends on its input
     catalogues, so set ``epoch`` or a per-row ``epoch_column`` where it is known). Candidates
     are searched within ``radius + max_proper_motion · |Δt|`` and each Gaia position is then
-    moved back to the observation epoch with its own proper motion (linear motion in the tangent plane,
-    parallax and radial velocity ignored); the match is the nearest source within ``radius``
-    at that epoch. Sources without a proper motion are compared at their J2016 position.
+    moved back to the observation epoch with its own proper motion (linear motion in the
+    tangent plane, parallax and radial velocity ignored); the match is the nearest source
+    within ``radius`` at that epoch. Sources without a proper motion are compared at their J2016 position.
 """
 
 import hashlib
