@@ -23,7 +23,8 @@ Epochs
     are searched within ``radius + max_proper_motion · |Δt|`` and each Gaia position is then
     moved back to the observation epoch with its own proper motion (linear motion in the
     tangent plane, parallax and radial velocity ignored); the match is the nearest source
-    within ``radius`` at that epoch. Sources without a proper motion are compared at their J2016 position.
+    within ``radius`` at that epoch. Sources without a proper motion are compared at their
+    J2016 position.
 """
 
 import hashlib
