@@ -85,8 +85,9 @@ def main(argv=None):
           f"{res.converged.mean():.1%} converged, median {np.median(res.niter):.0f} iterations)")
     print(f"scipy (trf) : {args.n_scipy:5d} spectra in {t_s:7.3f} s  -> {rate_s:9.0f} spectra/s")
     print(f"speed-up    : {rate_b / rate_s:.0f}x")
+    worst = diff.max(axis=0)
     print(f"max |batched - scipy| / scipy on {ok.sum()} common spectra: "
-          + ", ".join(f"{k} {v:.1e}" for k, v in zip(("a", "b", "c", "lam0"), diff.max(axis=0))))
+          + ", ".join(f"{k} {v:.1e}" for k, v in zip(("a", "b", "c", "lam0"), worst, strict=True)))
     print(f"whole balmer stage (Hδ, Hγ, Hβ, Ca II K, criteria): {args.n_batched} spectra in "
           f"{t_stage:.2f} s -> {args.n_batched / t_stage:.0f} spectra/s")
 

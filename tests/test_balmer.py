@@ -3,12 +3,25 @@
 import numpy as np
 import pytest
 
-from bhbfinder.balmer import (BalmerStage, CriteriaSet, Cut, derive_criteria, fit_batched,
-                              fit_scipy, get_criteria, load_criteria, register_criteria)
+from bhbfinder.balmer import (
+    BalmerStage,
+    CriteriaSet,
+    Cut,
+    derive_criteria,
+    fit_batched,
+    fit_scipy,
+    get_criteria,
+    load_criteria,
+    register_criteria,
+)
 from bhbfinder.balmer import criteria as crit
 from bhbfinder.balmer import flags as F
-from bhbfinder.balmer.profile import (d02_from_params, measure_d02_fm, sersic_jacobian,
-                                      sersic_profile)
+from bhbfinder.balmer.profile import (
+    d02_from_params,
+    measure_d02_fm,
+    sersic_jacobian,
+    sersic_profile,
+)
 from bhbfinder.batch import PreparedBatch, meta_table
 from bhbfinder.errors import ConfigurationError
 from bhbfinder.spectra.lines import LINES_VACUUM
@@ -194,7 +207,7 @@ def test_uncovered_masked_and_bad_rows_give_flags_not_numbers():
 def test_emission_line_is_flagged():
     flux, ivar = _spectra([BHB_LINES], snr=80)
     flux = flux.astype(float)
-    flux[0] *= 2.0 - sersic_profile(GRID, 0.8, 8.0, 1.0, LINES_VACUUM["Hgamma"]) ** 0  # no-op
+    # take the Hγ absorption out and put an emission line in its place
     flux[0] = flux[0] / sersic_profile(GRID, 0.78, 9.0, 1.0, LINES_VACUUM["Hgamma"])
     flux[0] += 0.6 * np.exp(-0.5 * ((GRID - LINES_VACUUM["Hgamma"]) / 2.0) ** 2)
     table = BalmerStage().run(_batch(flux.astype(np.float32), ivar))

@@ -10,8 +10,15 @@ Levenberg–Marquardt and the scipy reference), `~bhbfinder.balmer.windows` (lin
 (matplotlib, imported on use).
 """
 
-from .criteria import (CRITERIA, CriteriaSet, Cut, derive_criteria, get_criteria,
-                       load_criteria, register_criteria)
+from .criteria import (
+                       CRITERIA,
+                       CriteriaSet,
+                       Cut,
+                       derive_criteria,
+                       get_criteria,
+                       load_criteria,
+                       register_criteria,
+)
 from .fit import FitResult, fit_batched, fit_scipy
 from .flags import decode_flags
 from .measure import measure_cak, measure_line

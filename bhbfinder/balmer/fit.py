@@ -184,7 +184,7 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
         try:
             step = np.linalg.solve(M, g[..., None])[..., 0]
         except np.linalg.LinAlgError:
-            step = np.stack([_safe_solve(Mi, gi) for Mi, gi in zip(M, g)])
+            step = np.stack([_safe_solve(Mi, gi) for Mi, gi in zip(M, g, strict=True)])
         trial = np.clip(pa + step, lo[ia], hi[ia])
         chi2_trial = _chi2(wave, y[ia], wa, trial)
         better = np.isfinite(chi2_trial) & (chi2_trial <= chi2[ia])

@@ -50,7 +50,7 @@ def plot_line_fits(prepared, table, index=0, lines=None, windows=None, figure=No
     fig = figure or _figure((3.2 * max(len(lines), 1), 3.2))
     axes = fig.subplots(1, max(len(lines), 1), squeeze=False)[0]
     sl = slice(index, index + 1)
-    for ax, name in zip(axes, lines):
+    for ax, name in zip(axes[:len(lines)], lines, strict=True):
         p = COLUMN_PREFIX.get(name, name.lower())
         win = stage.windows[name]
         wave, y, _, good, _ = normalised_window(prepared.wavelength, prepared.flux[sl],
