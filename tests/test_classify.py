@@ -279,3 +279,12 @@ def test_untrained_classifier_runs():
     res = clf.predict_arrays(np.ones((5, 200), np.float32))
     assert res["stage1_probabilities"].shape == (5, 6)
     assert res["is_bhb_candidate"].dtype == bool
+
+
+def test_cli_train_needs_data(tmp_path, capsys):
+    from bhbfinder.cli import main
+
+    assert main(["train", str(tmp_path / "m.asdf")]) == 1
+    assert "--data" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "m.asdf"), "--spectra", str(tmp_path)]) == 1
+    assert "--labels" in capsys.readouterr().err

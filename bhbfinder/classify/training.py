@@ -44,6 +44,7 @@ __all__ = [
     "STAGE2_NEGATIVES",
     "split_by_star",
     "label_spectra",
+    "labelled_arrays",
     "class_weights",
     "augment_batch",
     "train_network",
@@ -217,6 +218,70 @@ def label_spectra(meta, labels_table, by="obsid", radius=3.0, label_column="labe
     if by == "position":
         out["label_separation"] = sep * u.arcsec
     out["labelled"] = hit
+    return out
+
+
+def labelled_arrays(source, labels_table, by="obsid", radius=3.0, label_column="label",
+                    star_column=None, prepare_config=None, label_map=None, chunk=1000):
+    """Read, label and prepare real survey spectra for `train_two_stage`.
+
+    Parameters
+    ----------
+    source : folder, glob, file or list
+        Survey files (any format a reader plugin handles; see `bhbfinder.io.batch.iter_paths`).
+    labels_table : `~astropy.table.Table` or path
+        Labels (read with ``Table.read`` if a path): ``label_column`` plus ``obsid`` or
+        ``ra``/``dec``.
+    by, radius, label_column, star_column
+        See `label_spectra`.
+    prepare_config : PrepareConfig or dict, optional
+        Default: the default `PrepareConfig`.
+    label_map : dict, optional
+        Map label-table values to classes (e.g. ``{"BS": "A", "F": "other"}``); unmapped
+        values are kept as they are.
+
+    Returns
+    -------
+    dict
+        ``flux``, ``ivar``, ``labels``, ``star_ids``, ``wavelength``, ``prepare_config``
+        (dict), ``provenance``: only rows that were read, labelled and prepared.
+    """
+    from astropy.table import Table
+
+    from ..io.batch import iter_paths, read_batch
+    from ..spectra.prepare import PrepareConfig, prepare
+
+    if not hasattr(labels_table, "colnames"):
+        labels_table = Table.read(labels_table)
+    config = prepare_config if prepare_config is not None else PrepareConfig()
+    if isinstance(config, dict):
+        config = PrepareConfig.from_dict(config)
+    paths = list(iter_paths(source))
+    parts = {"flux": [], "ivar": [], "labels": [], "star_ids": []}
+    wave = None
+    for start in range(0, len(paths), chunk):
+        raw = read_batch(paths[start:start + chunk])
+        lab = label_spectra(raw.meta, labels_table, by=by, radius=radius,
+                            label_column=label_column, star_column=star_column)
+        batch = prepare(raw, config)
+        keep = batch.ok & np.asarray(lab["labelled"], bool)
+        labels = np.asarray(lab["label"]).astype(str)[keep]
+        if label_map:
+            labels = np.array([label_map.get(v, v) for v in labels])
+        parts["flux"].append(batch.flux[keep])
+        parts["ivar"].append(batch.ivar[keep])
+        parts["labels"].append(labels)
+        parts["star_ids"].append(np.asarray(lab["star_id"])[keep])
+        wave = batch.wavelength
+    if not paths or sum(len(x) for x in parts["labels"]) == 0:
+        raise ConfigurationError(f"{source}: no spectrum was read, labelled and prepared; "
+                                 f"check the files and the join (by={by!r})")
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    out["wavelength"] = wave
+    out["prepare_config"] = config.to_dict()
+    out["provenance"] = {"source": f"labelled survey spectra ({len(paths)} files)",
+                         "join": {"by": by, "radius_arcsec": float(radius) if by == "position"
+                                  else None, "label_column": label_column}}
     return out
 
 

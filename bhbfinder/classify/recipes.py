@@ -1,0 +1,291 @@
+"""Recorded training recipes: the library, preprocessing and training settings behind a model.
+
+`DEFAULT_RECIPE` is exactly how the shipped ``bhbfinder/data/msfanet_default.asdf`` was made;
+``bhbfinder train OUT.asdf --recipe default --data DIR`` (or `train_from_recipe`) reproduces it
+from the real template material in ``DIR`` (the ``../shared/data`` layout: ``miles/`` and
+``templates/spEigenStar-55734.fits``).
+
+Library (`build_recipe_library`)
+    Three template sources: MILES stars (empirical, FWHM 2.5 Å, air wavelengths converted),
+    the SDSS stellar eigen-templates and the package's analytic model stars. Per class
+    ``n_per_class`` spectra are simulated (LAMOST-like resolution, RV, noise at S/N 10–100,
+    flux-calibration distortions, bad pixels, cosmic rays; `bhbfinder.simulate`); where a
+    class has empirical templates, half of its spectra come from them and half from the
+    analytic stars. The ``other`` class also holds simulated galaxies, QSOs and noise
+    (``junk_fraction_other``). Every spectrum carries its template's ``star_id``, so the split
+    by star keeps all noisy copies of one template star in one split.
+Preparation
+    The default `~bhbfinder.spectra.prepare.PrepareConfig` (the blue 3800–5000 Å grid).
+Training
+    `~bhbfinder.classify.training.train_two_stage` with the recipe's architecture and
+    training settings, on-the-fly augmentation on.
+"""
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigurationError
+
+__all__ = ["DEFAULT_RECIPE", "RECIPES", "build_recipe_library", "prepared_arrays",
+           "train_from_recipe", "train_from_labelled"]
+
+#: The recipe of the shipped default model.
+DEFAULT_RECIPE = {
+    "name": "default",
+    "library": {
+        "n_per_class": 1500,
+        "analytic_per_class": 400,
+        "empirical_share": 0.5,
+        "junk_fraction_other": 0.3,
+        "seed": 2026,
+        "simulation": {},
+    },
+    "prepare": {},
+    "architecture": {"base": "default"},
+    "input": {},
+    "training": {"epochs_stage1": 10, "epochs_stage2": 5, "batch_size": 96, "seed": 0},
+    "augment": True,
+}
+
+#: Recipes by name.
+RECIPES = {"default": DEFAULT_RECIPE}
+
+_EIGEN = "templates/spEigenStar-55734.fits"
+
+
+def _template_sources(data_dir, analytic_per_class, seed):
+    from ..simulate.analytic import analytic_templates
+    from ..simulate.templates import load_eigenstars, load_miles
+
+    data_dir = Path(data_dir)
+    empirical = []
+    if (data_dir / "miles").is_dir():
+        empirical.append(load_miles(data_dir / "miles"))
+    if (data_dir / _EIGEN).is_file():
+        empirical.append(load_eigenstars(data_dir / _EIGEN))
+    if not empirical:
+        raise ConfigurationError(
+            f"{data_dir}: neither miles/ nor {_EIGEN} found; pass the folder of template "
+            "material (the ../shared/data layout) as --data")
+    analytic = analytic_templates(analytic_per_class, seed=seed)
+    return empirical, analytic
+
+
+def build_recipe_library(data_dir, recipe=None, log=print):
+    """Simulate the training library a recipe describes.
+
+    Returns
+    -------
+    spectra : `~bhbfinder.simulate.simulator.SimulatedSpectra`
+    provenance : dict
+    """
+    from ..simulate.classes import CLASSES
+    from ..simulate.simulator import SimulatedSpectra, SimulationConfig, simulate
+
+    rec = copy.deepcopy((recipe or DEFAULT_RECIPE)["library"])
+    log = log or (lambda *a: None)
+    seed = int(rec["seed"])
+    empirical, analytic = _template_sources(data_dir, rec["analytic_per_class"], seed)
+    config = SimulationConfig().replace(**rec.get("simulation", {}))
+    parts, counts = [], {}
+    for ci, cls in enumerate(CLASSES):
+        n = int(rec["n_per_class"])
+        emp = [lib for lib in empirical if np.any(np.asarray(lib.labels["label"]) == cls)]
+        n_junk = int(round(n * rec["junk_fraction_other"])) if cls == "other" else 0
+        n_emp = int(round((n - n_junk) * rec["empirical_share"])) if emp else 0
+        n_ana = n - n_junk - n_emp
+        t0 = time.time()
+        if n_emp:
+            parts.append(simulate(emp, n_emp, seed=seed + 10 * ci + 1, config=config,
+                                  classes=[cls]))
+        if n_ana:
+            parts.append(simulate(analytic, n_ana, seed=seed + 10 * ci + 2, config=config,
+                                  classes=[cls]))
+        if n_junk:
+            parts.append(simulate([], n_junk, seed=seed + 10 * ci + 3, config=config,
+                                  junk_fraction=1.0))
+        counts[cls] = {"empirical": n_emp, "analytic": n_ana, "junk": n_junk}
+        log(f"library {cls}: {n_emp} empirical + {n_ana} analytic + {n_junk} junk "
+            f"({time.time() - t0:.0f} s)")
+    spectra = SimulatedSpectra.concatenate(parts)
+    prov = {
+        "source": "bhbfinder.simulate: MILES + SDSS eigen-templates + analytic model stars",
+        "data_dir_contents": [lib.source for lib in empirical] + ["analytic"],
+        "templates": {lib.source: lib.class_counts() for lib in empirical},
+        "analytic_templates": analytic.class_counts(),
+        "spectra_per_class": counts,
+        "simulation_config": config.to_dict(),
+        "recipe": rec,
+    }
+    return spectra, prov
+
+
+def _cached_library(data_dir, recipe, cache_dir, log):
+    """`build_recipe_library`, cached (simulated arrays + meta) under ``cache_dir``."""
+    if cache_dir is None:
+        return build_recipe_library(data_dir, recipe, log)
+    import hashlib
+
+    from astropy.table import Table
+
+    from ..simulate.simulator import SimulatedSpectra
+
+    key = json.dumps(recipe["library"], sort_keys=True)
+    folder = Path(cache_dir) / ("simulated_" + hashlib.sha1(key.encode()).hexdigest()[:12])
+    names = ("flux", "ivar", "andmask", "ormask")
+    if (folder / "provenance.json").is_file():
+        log(f"using cached simulated library {folder}")
+        arrays = [np.load(folder / f"{k}.npy") for k in names]
+        meta = Table.read(folder / "meta.ecsv")
+        return SimulatedSpectra(*arrays, meta), json.loads((folder / "provenance.json").read_text())
+    spectra, prov = build_recipe_library(data_dir, recipe, log)
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in names:
+        np.save(folder / f"{k}.npy", getattr(spectra, k))
+    spectra.meta.write(folder / "meta.ecsv", overwrite=True)
+    (folder / "provenance.json").write_text(json.dumps(prov, default=str))
+    return spectra, prov
+
+
+def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print):
+    """The recipe's library, prepared, as arrays (cached as ``.npy`` under ``cache_dir``).
+
+    Returns
+    -------
+    dict
+        ``flux``, ``ivar``, ``mask``, ``labels``, ``star_ids``, ``wavelength``,
+        ``prepare_config`` (dict), ``provenance`` (dict); rows that failed preparation dropped.
+    """
+    from ..spectra.prepare import PrepareConfig, prepare
+
+    recipe = recipe or DEFAULT_RECIPE
+    log = log or (lambda *a: None)
+    config = PrepareConfig.from_dict(recipe.get("prepare") or {}) if recipe.get("prepare") \
+        else PrepareConfig()
+    cache = None
+    if cache_dir is not None:
+        key = json.dumps({"library": recipe["library"], "prepare": config.to_dict()},
+                         sort_keys=True)
+        import hashlib
+
+        cache = Path(cache_dir) / ("library_" + hashlib.sha1(key.encode()).hexdigest()[:12])
+        if (cache / "meta.json").is_file():
+            log(f"using cached prepared library {cache}")
+            meta = json.loads((cache / "meta.json").read_text())
+            out = {k: np.load(cache / f"{k}.npy") for k in
+                   ("flux", "ivar", "mask", "labels", "star_ids", "wavelength")}
+            out["prepare_config"] = meta["prepare_config"]
+            out["provenance"] = meta["provenance"]
+            return out
+    spectra, prov = _cached_library(data_dir, recipe, cache_dir, log)
+    flux, ivar, mask, keep = [], [], [], []
+    wave = None
+    for start in range(0, len(spectra), chunk):
+        batch = prepare(spectra.to_raw_batch(slice(start, start + chunk)), config)
+        flux.append(batch.flux)
+        ivar.append(batch.ivar)
+        mask.append(batch.mask)
+        keep.append(batch.ok)
+        wave = batch.wavelength
+        log(f"prepared {min(start + chunk, len(spectra))}/{len(spectra)}")
+    keep = np.concatenate(keep)
+    out = {
+        "flux": np.concatenate(flux)[keep], "ivar": np.concatenate(ivar)[keep],
+        "mask": np.concatenate(mask)[keep],
+        "labels": spectra.labels[keep].astype("U8"),
+        "star_ids": np.asarray(spectra.meta["star_id"]).astype(str)[keep],
+        "wavelength": np.asarray(wave, float),
+        "prepare_config": config.to_dict(),
+    }
+    prov["n_failed_preparation"] = int((~keep).sum())
+    out["provenance"] = prov
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        for k in ("flux", "ivar", "mask", "labels", "star_ids", "wavelength"):
+            np.save(cache / f"{k}.npy", out[k])
+        (cache / "meta.json").write_text(json.dumps(
+            {"prepare_config": out["prepare_config"], "provenance": prov}, default=str))
+        log(f"cached prepared library in {cache}")
+    return out
+
+
+def _merge(recipe, overrides):
+    rec = copy.deepcopy(RECIPES[recipe] if isinstance(recipe, str) else recipe)
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(rec.get(key), dict):
+            rec[key].update(value)
+        else:
+            rec[key] = value
+    return rec
+
+
+def _train_and_save(output, arrays, rec, device, log, command):
+    from .modelfile import save_model
+    from .msfanet import architecture_config
+    from .training import train_two_stage
+
+    arch = dict(rec["architecture"])
+    base = arch.pop("base", "default")
+    clf, info = train_two_stage(
+        (arrays["flux"], arrays["ivar"], arrays["labels"], arrays["star_ids"]),
+        architecture=architecture_config(base, **arch), prepare_config=arrays["prepare_config"],
+        wavelength=arrays["wavelength"], input_config=rec.get("input"),
+        training=rec.get("training"), augment=rec.get("augment", True), device=device,
+        provenance=dict(arrays["provenance"], recipe=rec, command=command), log=log)
+    save_model(clf, output)
+    log(f"wrote {output}")
+    return clf, info
+
+
+def train_from_labelled(output, source, labels_table, by="obsid", radius=3.0,
+                        label_column="label", star_column=None, label_map=None,
+                        recipe="default", device=None, overrides=None, log=print):
+    """Train on real labelled survey spectra (see `~bhbfinder.classify.training.labelled_arrays`)
+    with the architecture and training settings of ``recipe``; write ``output``.
+
+    Returns
+    -------
+    classifier, info
+    """
+    from .training import labelled_arrays
+
+    rec = _merge(recipe, overrides)
+    arrays = labelled_arrays(source, labels_table, by=by, radius=radius,
+                             label_column=label_column, star_column=star_column,
+                             prepare_config=rec.get("prepare") or None, label_map=label_map)
+    log(f"{len(arrays['labels'])} labelled spectra of {len(np.unique(arrays['star_ids']))} "
+        "stars")
+    return _train_and_save(output, arrays, rec, device, log,
+                           f"bhbfinder train {Path(output).name} --spectra SOURCE --labels "
+                           f"TABLE --join {by}")
+
+
+def train_from_recipe(output, data_dir, recipe="default", cache_dir=None, device=None,
+                      overrides=None, log=print):
+    """Build, prepare and train as ``recipe`` says; write the model file ``output``.
+
+    Parameters
+    ----------
+    output : path-like
+    data_dir : path-like
+        Template material (``miles/``, ``templates/spEigenStar-55734.fits``).
+    recipe : str or dict
+    cache_dir : path-like, optional
+        Cache of the prepared library (``.npy``).
+    overrides : dict, optional
+        ``{"architecture": {...}, "training": {...}, ...}`` merged into the recipe.
+
+    Returns
+    -------
+    classifier, info
+        As `~bhbfinder.classify.training.train_two_stage`.
+    """
+    rec = _merge(recipe, overrides)
+    arrays = prepared_arrays(data_dir, rec, cache_dir, log=log)
+    return _train_and_save(output, arrays, rec, device, log,
+                           f"bhbfinder train {Path(output).name} --recipe "
+                           f"{rec.get('name', 'custom')} --data DATA_DIR")
