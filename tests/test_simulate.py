@@ -307,3 +307,48 @@ def test_eigenstars_load_with_mapped_classes(shared_data):
     assert label["A2Ia (14489)"] == "other"     # supergiant: hard negative
     sim = simulate(lib, 3, seed=2, classes=("WD",))
     assert set(sim.meta["label"]) == {"WD"}
+
+
+# ------------------------------------------------------------------------ files
+
+
+@pytest.mark.parametrize("layout, compress, dialect", [("A", False, "dr6"), ("B", "gzip", "dr6"),
+                                                       ("A", "gzip-as-fits", "dr1")])
+def test_files_round_trip_through_reader(tmp_path, layout, compress, dialect):
+    from bhbfinder.io.lamost import read_lamost
+    from bhbfinder.simulate import simulate_files
+
+    lib = analytic_templates(1, seed=3, classes=("BHB", "A"))
+    sim = simulate(lib, 3, seed=9, junk_fraction=0.34)
+    truth = simulate_files(tmp_path, sim, layout=layout, compress=compress, dialect=dialect)
+    back = Table.read(tmp_path / "truth.ecsv")
+    assert list(back["label"]) == list(sim.meta["label"])
+    assert list(back["star_id"]) == list(sim.meta["star_id"])
+    for i, name in enumerate(truth["file"]):
+        arr = read_lamost(tmp_path / name)
+        s, k = int(sim.meta["start"][i]), int(sim.meta["npix"][i])
+        np.testing.assert_allclose(arr.wavelength, lamost_wavelength(s, k), rtol=1e-6)
+        np.testing.assert_array_equal(arr.flux, sim.flux[i, s:s + k])
+        np.testing.assert_array_equal(arr.ivar, sim.ivar[i, s:s + k])
+        np.testing.assert_array_equal(arr.mask, sim.ivar[i, s:s + k] <= 0)
+        z = sim.meta["z"][i]
+        assert arr.meta["z"] == (None if z == -9999.0 else pytest.approx(z))
+        assert sim.record(i).meta["z"] == (None if z == -9999.0 else pytest.approx(z))
+        assert arr.meta["snr_g"] == pytest.approx(sim.meta["snr_g"][i], rel=1e-5)
+        if dialect == "dr6":
+            assert arr.meta["obsid"] == sim.meta["obsid"][i]
+
+
+def test_cli_simulate_writes_files_and_truth(tmp_path):
+    from bhbfinder.cli import main
+    from bhbfinder.io.lamost import read_lamost
+
+    out = tmp_path / "sim"
+    assert main(["simulate", str(out), "-n", "4", "--seed", "3", "--classes", "BHB", "WD",
+                 "--snr", "30", "--layout", "B", "--gzip"]) == 0
+    truth = Table.read(out / "truth.ecsv")
+    assert len(truth) == 4 and sorted(truth["label"]) == ["BHB", "BHB", "WD", "WD"]
+    for name in truth["file"]:
+        assert name.endswith(".fits.gz")
+        assert read_lamost(out / name).flux.size > 3700
+    assert main(["simulate", str(out), "-n", "2", "--snr", "1", "2", "3"]) == 1

@@ -102,6 +102,9 @@ _JITTER_CLIP = (0.5, 1.5)
 #: Libraries with stored flux up to this many templates keep their degraded spectra cached.
 _CACHE_MAX_TEMPLATES = 4000
 
+#: LAMOST's value for an unknown quantity (catalogue z of "Unknown" objects).
+_UNKNOWN = -9999.0
+
 _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 _LN10 = np.log(10.0)
 
@@ -271,7 +274,7 @@ class SimulatedSpectra:
         """Spectrum ``i`` as `~bhbfinder.io.base.SpectrumArrays` on its own pixels."""
         s, k = int(self.meta["start"][i]), int(self.meta["npix"][i])
         sl = slice(s, s + k)
-        meta = {key: _plain(self.meta[key][i]) for key in self.meta.colnames}
+        meta = _reader_meta({key: _plain(self.meta[key][i]) for key in self.meta.colnames})
         return SpectrumArrays(lamost_wavelength(s, k), self.flux[i, sl].copy(),
                               self.ivar[i, sl].copy(), (self.ivar[i, sl] <= 0), meta)
 
@@ -300,7 +303,7 @@ class SimulatedSpectra:
         wave = np.where(inside, 10 ** (LAMOST_LOG10_START + LAMOST_LOG10_STEP * cols), np.nan)
         flux = np.where(inside, np.take_along_axis(sub.flux, cols, 1), 0).astype(np.float32)
         ivar = np.where(inside, np.take_along_axis(sub.ivar, cols, 1), 0).astype(np.float32)
-        metas = [{k: _plain(sub.meta[k][i]) for k in META_KEYS} for i in range(n)]
+        metas = [_reader_meta({k: _plain(sub.meta[k][i]) for k in META_KEYS}) for i in range(n)]
         table = meta_table(metas)
         for col in TRUTH_COLUMNS:
             table[col] = sub.meta[col]
@@ -317,6 +320,14 @@ class SimulatedSpectra:
                    np.concatenate([p.andmask for p in parts]),
                    np.concatenate([p.ormask for p in parts]),
                    vstack([p.meta for p in parts], metadata_conflicts="silent"))
+
+
+def _reader_meta(meta):
+    # what the LAMOST reader returns: LAMOST's -9999 "unknown" becomes None
+    for key in ("z", "z_err"):
+        if meta.get(key) is not None and meta[key] == _UNKNOWN:
+            meta[key] = None
+    return meta
 
 
 def _plain(value):
