@@ -84,6 +84,89 @@ def _run_find(args):
     return 0
 
 
+def _add_train(sub):
+    p = sub.add_parser(
+        "train", help="train the two-stage MSFA-Net classifier",
+        description="Train the two-stage classifier and write an ASDF model file. Either from "
+                    "the simulated library of a recipe (--recipe, template material in --data; "
+                    "'--recipe default' reproduces the shipped model) or from real labelled "
+                    "spectra (--spectra + --labels, joined by obsid or sky position).")
+    p.add_argument("output", help="model file to write (.asdf)")
+    p.add_argument("--recipe", default="default", help="training recipe (default: 'default')")
+    p.add_argument("--data", help="template material for the recipe's library "
+                                  "(miles/, templates/spEigenStar-55734.fits)")
+    p.add_argument("--cache", help="folder caching the simulated and prepared library")
+    p.add_argument("--spectra", nargs="+", help="labelled survey files, folders or globs")
+    p.add_argument("--labels", help="label table (any astropy-readable file)")
+    p.add_argument("--join", choices=("obsid", "position"), default="obsid",
+                   help="how spectra meet labels (default obsid)")
+    p.add_argument("--radius", type=float, default=3.0, help="position match radius, arcsec")
+    p.add_argument("--label-column", default="label", help="label column of the table")
+    p.add_argument("--star-column", help="star identifier column of the table (e.g. Gaia id)")
+    p.add_argument("--map", action="append", default=[], metavar="VALUE=CLASS",
+                   help="map a label value to a class, e.g. F5=other; repeatable")
+    p.add_argument("--architecture", choices=("default", "published"),
+                   help="architecture base (default: the recipe's)")
+    p.add_argument("--widths", type=int, nargs=3, help="stage widths, e.g. 16 32 64")
+    p.add_argument("--attention", choices=("band", "published", "none"))
+    p.add_argument("--ivar-channel", action="store_true",
+                   help="feed the ivar-derived weight channel too")
+    p.add_argument("--epochs-stage1", type=int)
+    p.add_argument("--epochs-stage2", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-augment", action="store_true", help="no on-the-fly augmentation")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args):
+    from .errors import ConfigurationError
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    arch = {k: v for k, v in (("base", args.architecture), ("widths", args.widths),
+                              ("attention", args.attention)) if v is not None}
+    training = {k: v for k, v in (("epochs_stage1", args.epochs_stage1),
+                                  ("epochs_stage2", args.epochs_stage2),
+                                  ("batch_size", args.batch_size), ("lr", args.lr),
+                                  ("seed", args.seed)) if v is not None}
+    overrides = {"architecture": arch, "training": training}
+    if args.ivar_channel:
+        overrides["input"] = {"ivar_channel": True}
+    if args.no_augment:
+        overrides["augment"] = False
+    if args.spectra:
+        from .classify.recipes import train_from_labelled
+
+        if not args.labels:
+            raise ConfigurationError("--spectra needs --labels TABLE")
+        label_map = {}
+        for pair in args.map:
+            value, sep, cls = pair.partition("=")
+            if not sep:
+                raise ConfigurationError(f"--map {pair!r}: use VALUE=CLASS")
+            label_map[value] = cls
+        source = args.spectra[0] if len(args.spectra) == 1 else args.spectra
+        train_from_labelled(args.output, source, args.labels, by=args.join, radius=args.radius,
+                            label_column=args.label_column, star_column=args.star_column,
+                            label_map=label_map, recipe=args.recipe, device=args.device,
+                            overrides=overrides)
+        return 0
+    from .classify.recipes import train_from_recipe
+
+    if not args.data:
+        raise ConfigurationError("give --data DIR (template material for the recipe's "
+                                 "library) or --spectra/--labels for real labelled spectra")
+    train_from_recipe(args.output, args.data, args.recipe, cache_dir=args.cache,
+                      device=args.device, overrides=overrides)
+    return 0
+
+
 def _add_simulate(sub):
     p = sub.add_parser(
         "simulate", help="write simulated LAMOST spectra with a truth table",
@@ -137,7 +220,7 @@ def _run_simulate(args):
 
 
 #: Sub-commands in the order ``--help`` shows them.
-_COMMANDS = [_add_find, _add_plugins, _add_simulate]
+_COMMANDS = [_add_find, _add_train, _add_plugins, _add_simulate]
 
 
 def build_parser():
