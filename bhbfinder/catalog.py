@@ -123,11 +123,25 @@ def write_catalog(table, path, format=None, overwrite=True):
     elif fmt in ("fits", "votable", "parquet", "ascii.csv"):
         # these formats keep no nested meta; descriptions travel in the column info
         out.meta = {}
+        if fmt == "fits":
+            out = out.copy(copy_data=False)  # new column objects: the caller's keep their units
+            _drop_non_fits_units(out)
         out.write(tmp, format=fmt, overwrite=True)
     else:
         out.write(tmp, format=fmt, overwrite=True)
     os.replace(tmp, path)
     return path
+
+
+def _drop_non_fits_units(table):
+    """FITS has no 'dex': keep such columns unitless, with the unit named in the description."""
+    for name in table.colnames:
+        unit = getattr(table[name], "unit", None)
+        if unit is not None and "dex" in unit.to_string():
+            table[name].unit = None
+            desc = table[name].info.description or ""
+            if "[dex]" not in desc:
+                table[name].info.description = (desc + " [dex]").strip()
 
 
 def read_catalog(path, format=None):
