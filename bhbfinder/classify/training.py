@@ -525,7 +525,7 @@ def _run_encoded(classifier, x):
 def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=None,
                     wavelength=None, input_config=None, training=None, augmentation=None,
                     augment=True, stage2_negatives=STAGE2_NEGATIVES, device=None,
-                    provenance=None, log=print, deterministic=True):
+                    provenance=None, log=print, deterministic=True, split_indices=None):
     """Train the two-stage classifier end to end.
 
     Parameters
@@ -553,6 +553,9 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
     log : callable or None
     deterministic : bool
         ``torch.use_deterministic_algorithms`` during training.
+    split_indices : (train, val, test) index arrays, optional
+        Use this split instead of `split_by_star` (it must itself keep stars apart; used to
+        compare models on one fixed split).
 
     Returns
     -------
@@ -579,7 +582,10 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
             wave = np.asarray(wavelength, float)
         y = _label_indices(labels, classes)
         x = encode_input(flux, mask, ivar, inp)
-        tr, va, te = split_by_star(stars, y, cfg["split"], seed)
+        if split_indices is not None:
+            tr, va, te = (np.asarray(i, np.int64) for i in split_indices)
+        else:
+            tr, va, te = split_by_star(stars, y, cfg["split"], seed)
         for name, part in (("train", tr), ("validation", va), ("test", te)):
             if len(part) == 0:
                 raise ConfigurationError(f"the {name} split is empty: too few stars "
