@@ -112,3 +112,42 @@ def test_miles_xue2008_confirms_bhb_and_rejects_a_dwarfs(miles):
     # the Ca II K screen keeps every metal-poor BHB star
     cak, _ = get_criteria("cak-screen").evaluate(table)
     assert cak[bhb].all()
+
+
+# --- real LAMOST spectra: read -> prepare -> balmer ------------------------------------------
+
+@pytest.mark.realdata
+def test_lamost_repeat_visits_get_the_same_verdict(shared_data):
+    """DR8 repeat visits of one star (repeat_groups.csv) through the real read and prepare
+    stages: every visit is measured, and the visits of a star agree."""
+    from pathlib import Path
+
+    from astropy.table import Table
+
+    from bhbfinder.io.batch import read_batch
+    from bhbfinder.spectra.prepare import prepare
+
+    folder = shared_data / "lamost" / "dr8"
+    if not (folder / "repeat_groups.csv").is_file():
+        pytest.skip("no LAMOST DR8 repeat groups in the shared data folder")
+    groups = Table.read(folder / "repeat_groups.csv", format="ascii.csv")
+    by_group = {}
+    for name, gid in zip(groups["combined_file"], groups["GroupID"], strict=True):
+        if (folder / Path(name).name).is_file():
+            by_group.setdefault(int(gid), []).append(str(folder / Path(name).name))
+    pairs = [files[:2] for files in by_group.values() if len(files) >= 2]
+    assert len(pairs) >= 10
+    batch = prepare(read_batch([f for pair in pairs for f in pair]))
+    table = BalmerStage(criteria="xue2008").run(batch)
+    assert np.all(batch.ok)
+    flags = np.asarray(table["hgamma_flags"]).reshape(-1, 2)
+    verdict = np.asarray(table["balmer_confirmed"]).reshape(-1, 2)
+    assert (flags == 0).mean() > 0.8
+    assert np.mean(verdict[:, 0] == verdict[:, 1]) >= 0.9
+    # Hγ widths of A-type visits agree within their errors (4σ, allowing one outlier)
+    sub = np.asarray(batch.meta["subclass"]).astype(str).reshape(-1, 2)
+    a_type = np.char.startswith(sub[:, 0], "A") & np.all(flags == 0, axis=1)
+    b = np.ma.filled(table["hgamma_b"], np.nan).reshape(-1, 2)[a_type]
+    e = np.ma.filled(table["hgamma_b_err"], np.nan).reshape(-1, 2)[a_type]
+    z = np.abs(b[:, 0] - b[:, 1]) / np.hypot(e[:, 0], e[:, 1])
+    assert a_type.sum() >= 5 and np.sum(z > 4) <= 1
