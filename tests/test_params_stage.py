@@ -59,3 +59,36 @@ def test_stage_from_file_and_registry(model, tmp_path):
     assert isinstance(stage, ParamsStage)
     batch = _batch(model.meta["wavelength"], np.array([[8800.0, 3.0, -2.0]]), ["ok"])
     assert abs(stage.run(batch)["logg"][0] - 3.0) < 0.01
+
+
+def test_shipped_default_model_matches_default_preparation():
+    from bhbfinder.spectra.prepare import PrepareConfig
+
+    stage = ParamsStage()
+    assert stage.prepare_config == PrepareConfig()
+    assert np.allclose(stage.model.meta["wavelength"], PrepareConfig().grid.wavelength)
+    scatter = stage.model.meta["validation"]["scatter"]
+    assert set(scatter) == {"teff", "logg", "feh"} and scatter["teff"]["n"] > 50
+    lo, hi = stage.model.bounds_[:, 0]
+    assert lo < 6600 and hi > 12800
+
+
+@pytest.mark.realdata
+def test_default_stage_on_prepared_miles_stars(shared_data):
+    from bhbfinder.simulate import SimulationConfig, load_miles, simulate_rows
+    from bhbfinder.spectra.prepare import PrepareConfig, prepare
+
+    lib = load_miles(shared_data / "miles")
+    teff = np.asarray(lib.labels["teff"], float)
+    rows = np.flatnonzero((teff > 7500) & (teff < 9500))[:6]
+    sims = simulate_rows(lib, rows, 5, SimulationConfig(rv=0.0), rv=np.zeros(rows.size),
+                         snr=np.full(rows.size, 80.0))
+    prepared = prepare(sims.to_raw_batch(), PrepareConfig())
+    table = ParamsStage().run(prepared)
+    assert len(table) == rows.size
+    ok = ~table["teff"].mask
+    assert ok.sum() >= 5
+    # library stars, new noise: within twice the model's recorded leave-one-out scatter
+    sigma = ParamsStage().model.meta["validation"]["scatter"]["teff"]["robust_sigma"]
+    assert np.median(np.abs(table["teff"][ok] - teff[rows][ok])) < 2 * sigma
+    assert np.all(table["teff_err"][ok] > 0)

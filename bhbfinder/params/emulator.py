@@ -68,6 +68,7 @@ DEFAULT_EMULATOR_HYPERPARAMS = {
     "length_scale": None,
     "alpha": None,
     "linear_variance": 1.0,
+    "poly_degree": 1,
     "log_teff": True,
     "optimize": True,
     "domain_margin": 0.05,
@@ -118,8 +119,11 @@ class SlamEmulator:
     alpha : float, optional
         Ridge term (noise variance in standardised flux units); chosen like ``length_scale``.
     linear_variance : float
-        Prior variance of the linear-in-labels part of the kernel (lets the model extrapolate
-        linearly, rather than fall back to the mean spectrum, near the domain's edges).
+        Prior variance of the polynomial part of the kernel, ``(1 + z.z')**poly_degree`` (lets
+        the model extrapolate smoothly, rather than fall back to the mean spectrum, near the
+        domain's edges).
+    poly_degree : int
+        Degree of that polynomial kernel: 1 (linear) or 2 (quadratic, as The Cannon's model).
     log_teff : bool
         Model in ``log10 Teff`` rather than Teff.
     optimize : bool
@@ -151,12 +155,14 @@ class SlamEmulator:
         ``validation``, ``provenance``.
     """
 
-    def __init__(self, length_scale=None, alpha=None, linear_variance=1.0, log_teff=True,
+    def __init__(self, length_scale=None, alpha=None, linear_variance=1.0, poly_degree=1,
+                 log_teff=True,
                  optimize=True, domain_margin=0.05, f_scale=3.0, max_iter=50, min_pixels=50,
                  max_reduced_chi2=10.0, model_error=True):
         self.length_scale = length_scale
         self.alpha = alpha
         self.linear_variance = linear_variance
+        self.poly_degree = int(poly_degree)
         self.log_teff = log_teff
         self.optimize = optimize
         self.domain_margin = domain_margin
@@ -221,17 +227,19 @@ class SlamEmulator:
         return d
 
     # -- kernel ------------------------------------------------------------------------------
-    @staticmethod
-    def _kernel(za, zb, length_scale, linear_variance):
+    def _kernel(self, za, zb, length_scale, linear_variance):
         diff = (za[:, None, :] - zb[None, :, :]) / length_scale
         rbf = np.exp(-0.5 * (diff**2).sum(-1))
-        return rbf + linear_variance * (1.0 + za @ zb.T), rbf, diff
+        dot = 1.0 + za @ zb.T
+        return rbf + linear_variance * dot**self.poly_degree, rbf, diff
 
     def _kernel_and_grad(self, z):
         k, rbf, diff = self._kernel(z, self.train_z_, self.length_scale_, self.linear_variance)
-        # d k / d z_d = -rbf (z_d - Z_d) / l_d^2 + s_lin Z_d ; shape (m, 3, n)
+        # d k / d z_d = -rbf (z_d - Z_d) / l_d^2 + s_lin q (1 + z.Z)^(q-1) Z_d ; shape (m, 3, n)
+        q = self.poly_degree
+        dpoly = q * (1.0 + z @ self.train_z_.T) ** (q - 1)
         dk = (-rbf[:, None, :] * np.moveaxis(diff, 2, 1) / self.length_scale_[None, :, None]
-              + self.linear_variance * self.train_z_.T[None, :, :])
+              + self.linear_variance * dpoly[:, None, :] * self.train_z_.T[None, :, :])
         return k, dk
 
     # -- fitting -----------------------------------------------------------------------------

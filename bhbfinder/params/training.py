@@ -1,0 +1,274 @@
+"""Training and validation libraries for the params stage, built with the package's own tools.
+
+Every spectrum the emulator learns from goes through exactly what the pipeline does to a real
+LAMOST spectrum: a MILES star (Sánchez-Blázquez et al. 2006; Falcón-Barroso et al. 2011) is
+degraded to LAMOST resolution, sampled on the LAMOST pixel grid with the simulator's instrument
+model (flux-calibration distortion, noise, bad pixels; `bhbfinder.simulate.simulate_rows`), and
+then prepared by the ``prepare`` stage (`bhbfinder.spectra.prepare.prepare`) with a given
+`~bhbfinder.spectra.prepare.PrepareConfig` (default: the package default). A training spectrum is
+the inverse-variance weighted mean of several such prepared realisations, so it carries the same
+continuum-normalisation behaviour as the spectra the model will see, at a higher S/N.
+
+`train_default_model` builds the shipped ``bhbfinder/data/slam_hot_default.asdf``;
+``benchmarks/train_slam_default.py`` calls it.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import ConfigurationError
+from .emulator import LABEL_NAMES, SlamEmulator
+
+__all__ = ["MilesTrainingConfig", "MilesLibrary", "miles_library", "miles_observations",
+           "leave_one_star_out", "scatter_table", "train_default_model"]
+
+
+@dataclass(frozen=True)
+class MilesTrainingConfig:
+    """How the MILES training library is made.
+
+    Attributes
+    ----------
+    snr : float
+        g-band S/N of each simulated realisation (the simulator's noise model).
+    n_realisations : int
+        Prepared realisations averaged into one training spectrum per star (S/N ≈
+        ``snr * sqrt(n_realisations)``).
+    seed : int
+        Seed of the simulator.
+    teff_range : (float, float)
+        Stars kept (K).
+    labels : str
+        The MILES label table (a file in the MILES folder).
+    """
+
+    snr: float = 50.0
+    n_realisations: int = 12
+    seed: int = 20260601
+    teff_range: tuple = (6500.0, 13000.0)
+    labels: str = "miles_hot_labels.csv"
+
+    def to_dict(self):
+        out = asdict(self)
+        out["teff_range"] = list(self.teff_range)
+        return out
+
+
+@dataclass
+class MilesLibrary:
+    """Prepared MILES spectra and their labels.
+
+    Attributes
+    ----------
+    wavelength : ndarray, shape (npix,)
+    flux, ivar : ndarray, shape (n, npix)
+    labels : ndarray, shape (n, 3)
+        Teff (K), log g, [Fe/H] from the MILES table.
+    names : ndarray of str
+    prepare_config : dict
+    provenance : dict
+    """
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    labels: np.ndarray
+    names: np.ndarray
+    prepare_config: dict
+    provenance: dict
+
+
+def _templates(folder, config):
+    from ..simulate import load_miles
+
+    lib = load_miles(folder, labels=config.labels)
+    labels = np.column_stack([np.asarray(lib.labels[c], float) for c in LABEL_NAMES])
+    lo, hi = config.teff_range
+    keep = np.isfinite(labels).all(axis=1) & (labels[:, 0] >= lo) & (labels[:, 0] <= hi)
+    if not keep.any():
+        raise ConfigurationError(f"no MILES star in {folder} has complete labels within "
+                                 f"{lo}–{hi} K")
+    return lib, np.flatnonzero(keep), labels[keep]
+
+
+def _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation=None):
+    from ..simulate import SimulationConfig, simulate_rows
+    from ..spectra.prepare import prepare
+
+    sim_config = simulation or SimulationConfig(rv=0.0)
+    n = rows.size
+    sims = simulate_rows(lib, rows, seed, sim_config, rv=np.zeros(n), snr=np.full(n, float(snr)))
+    prepared = prepare(sims.to_raw_batch(), prepare_config)
+    ok = np.asarray(prepared.meta["status"]) == "ok"
+    ivar = np.where(ok[:, None] & ~prepared.mask, prepared.ivar, 0.0).astype(float)
+    return prepared, ivar
+
+
+def miles_library(folder, config=None, prepare_config=None, simulation=None):
+    """The MILES hot-star training library, prepared like pipeline spectra.
+
+    Parameters
+    ----------
+    folder : path-like
+        The MILES folder (``../shared/data/miles``).
+    config : `MilesTrainingConfig`, optional
+    prepare_config : `~bhbfinder.spectra.prepare.PrepareConfig` or dict, optional
+        Default: the package default.
+    simulation : `~bhbfinder.simulate.SimulationConfig`, optional
+        Instrument model (default: the simulator's, at zero radial velocity).
+
+    Returns
+    -------
+    `MilesLibrary`
+    """
+    from ..spectra.prepare import PrepareConfig
+
+    config = config or MilesTrainingConfig()
+    prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
+    if isinstance(prepare_config, dict):
+        prepare_config = PrepareConfig.from_dict(prepare_config)
+    lib, rows, labels = _templates(folder, config)
+    num = 0.0
+    den = 0.0
+    for k in range(config.n_realisations):
+        prepared, ivar = _prepare_realisation(lib, rows, config.seed + k, config.snr,
+                                              prepare_config, simulation)
+        num = num + ivar * prepared.flux
+        den = den + ivar
+    flux = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+    names = np.asarray(lib.labels["name"]).astype(str)[rows]
+    provenance = {
+        "library": "MILES v9.1 hot stars (Sanchez-Blazquez et al. 2006; Falcon-Barroso et al. "
+                   "2011), via bhbfinder.simulate.load_miles",
+        "n_stars": int(rows.size),
+        "stars": names.tolist(),
+        "training": config.to_dict(),
+        "simulation": (simulation.to_dict() if simulation is not None else "SimulationConfig("
+                       "rv=0.0) defaults"),
+        "recipe": "bhbfinder.params.training.miles_library",
+    }
+    return MilesLibrary(prepared.wavelength.copy(), flux, den, labels, names,
+                        prepare_config.to_dict(), provenance)
+
+
+def miles_observations(folder, snr=50.0, seed=1, config=None, prepare_config=None,
+                       simulation=None):
+    """One independent LAMOST-like, prepared realisation of each library star at ``snr``.
+
+    Returns
+    -------
+    flux, ivar : ndarray, shape (n, npix)
+        ``ivar = 0`` on masked pixels and on rows that failed preparation.
+    labels : ndarray, shape (n, 3)
+    names : ndarray of str
+    """
+    from ..spectra.prepare import PrepareConfig
+
+    config = config or MilesTrainingConfig()
+    prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
+    lib, rows, labels = _templates(folder, config)
+    prepared, ivar = _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation)
+    names = np.asarray(lib.labels["name"]).astype(str)[rows]
+    return prepared.flux.astype(float), ivar, labels, names
+
+
+def leave_one_star_out(make_model, library, obs_flux, obs_ivar, test_rows):
+    """Leave-one-star-out labels: for each test star, fit without it and infer its labels.
+
+    Parameters
+    ----------
+    make_model : callable
+        ``make_model() -> estimator`` with ``fit(flux, ivar, labels)`` and
+        ``predict(flux, ivar) -> (labels, errors, flags)``.
+    library : `MilesLibrary`
+    obs_flux, obs_ivar : ndarray, shape (n, npix)
+        The observations of every library star (same order as ``library``).
+    test_rows : array of int
+
+    Returns
+    -------
+    labels, errors : ndarray, shape (len(test_rows), 3)
+    flags : ndarray of int
+    """
+    out_l, out_e, out_f = [], [], []
+    for i in test_rows:
+        keep = np.arange(len(library.labels)) != i
+        model = make_model().fit(library.flux[keep], library.ivar[keep], library.labels[keep])
+        lab, err, fl = model.predict(obs_flux[i:i + 1], obs_ivar[i:i + 1])
+        out_l.append(lab[0])
+        out_e.append(err[0])
+        out_f.append(fl[0])
+    return np.array(out_l), np.array(out_e), np.array(out_f)
+
+
+def scatter_table(found, truth):
+    """Bias (median), robust scatter (1.4826 MAD) and standard deviation of ``found - truth``.
+
+    Returns
+    -------
+    dict
+        ``{label: {"bias", "robust_sigma", "std", "n"}}`` over the rows where ``found`` is finite.
+    """
+    out = {}
+    for j, name in enumerate(LABEL_NAMES):
+        d = found[:, j] - truth[:, j]
+        d = d[np.isfinite(d)]
+        med = float(np.median(d)) if d.size else float("nan")
+        out[name] = {
+            "bias": med,
+            "robust_sigma": float(1.4826 * np.median(np.abs(d - med))) if d.size else float("nan"),
+            "std": float(np.std(d)) if d.size else float("nan"),
+            "n": int(d.size),
+        }
+    return out
+
+
+def train_default_model(folder, path=None, config=None, hyperparams=None, loo_snr=50.0,
+                        loo_teff_range=(7000.0, 10000.0), loo_seed=1):
+    """Build the shipped hot-star emulator and record its leave-one-star-out scatter.
+
+    Parameters
+    ----------
+    folder : path-like
+        The MILES folder.
+    path : path-like, optional
+        Where to save the model (ASDF).
+    config : `MilesTrainingConfig`, optional
+    hyperparams : dict, optional
+        `SlamEmulator` parameters.
+    loo_snr, loo_teff_range, loo_seed
+        The validation: stars in ``loo_teff_range``, observed at ``loo_snr`` (independent noise),
+        each inferred by a model fitted without it (hyper-parameters fixed to those of the full
+        fit).
+
+    Returns
+    -------
+    `SlamEmulator`
+    """
+    config = config or MilesTrainingConfig()
+    hyperparams = dict(hyperparams or {})
+    library = miles_library(folder, config)
+    model = SlamEmulator(**hyperparams).fit(library.flux, library.ivar, library.labels,
+                                            wavelength=library.wavelength,
+                                            prepare_config=library.prepare_config,
+                                            provenance=library.provenance)
+    fixed = dict(hyperparams, length_scale=model.length_scale_.tolist(), alpha=model.alpha_,
+                 optimize=False)
+    flux, ivar, labels, _ = miles_observations(folder, loo_snr, loo_seed, config)
+    lo, hi = loo_teff_range
+    test = np.flatnonzero((labels[:, 0] >= lo) & (labels[:, 0] <= hi))
+    found, _, flags = leave_one_star_out(lambda: SlamEmulator(**fixed), library, flux, ivar,
+                                         test)
+    model.meta["validation"].update({
+        "method": "leave-one-star-out on MILES stars, LAMOST-like simulated observations "
+                  "prepared by the prepare stage",
+        "snr": float(loo_snr),
+        "teff_range": [float(lo), float(hi)],
+        "n_stars": int(test.size),
+        "scatter": scatter_table(found, labels[test]),
+        "n_flagged": int((flags != 0).sum()),
+    })
+    if path is not None:
+        model.save(path)
+    return model
