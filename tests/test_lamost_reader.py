@@ -217,3 +217,56 @@ def test_writer_rejects_bad_arguments(tmp_path):
     packed = tmp_path / "packed.fits"
     packed.write_bytes(gzip.compress(path.read_bytes()))
     np.testing.assert_array_equal(read_lamost(packed).flux, flux)
+
+
+def _same(a, b):
+    for key in ("wavelength", "flux", "ivar", "mask"):
+        x, y = getattr(a, key), getattr(b, key)
+        assert x.dtype == y.dtype and np.array_equal(x, y), key
+    assert a.meta == b.meta
+
+
+@pytest.mark.parametrize("layout,dialect,compress", VARIANTS)
+def test_byte_parser_equals_astropy(tmp_path, layout, dialect, compress):
+    flux, ivar, andmask, ormask = _spectrum(seed=3)
+    meta = {**META_DR6, "designation": "it''s / quoted", "subclass": "O'Brien"}
+    path = write_lamost(tmp_path / "s.fits", WAVE, flux, ivar, andmask=andmask, ormask=ormask,
+                        meta=meta, layout=layout, dialect=dialect, compress=compress)
+    fast, slow = read_lamost(path), read_lamost(path, fast=False)
+    _same(fast, slow)
+    assert fast.meta["subclass"] == "O'Brien"
+
+
+def test_unusual_files_fall_back_to_astropy(tmp_path, monkeypatch):
+    from bhbfinder.io import _rawfits, lamost
+
+    flux, ivar, andmask, _ = _spectrum()
+    fallbacks = []
+    original = lamost.arrays_from_bytes
+
+    def spy(raw, path):
+        try:
+            return original(raw, path)
+        except _rawfits.Unsupported:
+            fallbacks.append(path)
+            raise
+
+    monkeypatch.setattr(lamost, "arrays_from_bytes", spy)
+    # a scaled (BSCALE/BZERO) 16-bit image and a COADD table behind another extension
+    scaled = tmp_path / "scaled.fits"
+    image = np.vstack([flux, ivar, WAVE, andmask, andmask]).astype(np.float64)
+    hdu = fits.PrimaryHDU(image, header=fits.Header([("TELESCOP", "LAMOST"), ("OBSID", 5)]))
+    hdu.scale("int32", bzero=0, bscale=0.5)
+    hdu.writeto(scaled)
+    moved = tmp_path / "moved.fits"
+    write_lamost(moved, WAVE, flux, ivar, layout="B", meta={"obsid": 6})
+    with fits.open(moved) as hdul:
+        fits.HDUList([hdul[0].copy(), fits.ImageHDU(np.zeros(3), name="EXTRA"),
+                      hdul[1].copy()]).writeto(tmp_path / "moved2.fits",
+                                               output_verify="silentfix")
+    a = read_lamost(scaled)
+    b = read_lamost(tmp_path / "moved2.fits")
+    assert fallbacks == [str(scaled), str(tmp_path / "moved2.fits")]
+    assert a.meta["obsid"] == 5 and b.meta["obsid"] == 6 and b.meta["layout"] == "B"
+    np.testing.assert_allclose(a.flux, np.round(flux * 2) / 2)
+    np.testing.assert_array_equal(b.flux, flux)

@@ -9,7 +9,7 @@ from astropy.io import fits
 
 from bhbfinder import plugins
 from bhbfinder.io.batch import iter_batches, iter_paths, read_batch
-from bhbfinder.io.lamost import READER_NAME
+from bhbfinder.io.lamost import READER_NAME, read_lamost
 
 pytestmark = pytest.mark.realdata
 
@@ -73,6 +73,9 @@ def test_lamost_against_independent_astropy_read(lamost_batch):
         good = np.isfinite(ivar)
         np.testing.assert_array_equal(batch.ivar[i, :npix][good], ivar[good])
         np.testing.assert_allclose(batch.wavelength[i, :npix], wave, rtol=1e-9)
+        slow = read_lamost(path, fast=False)  # the astropy.io.fits path gives the same
+        np.testing.assert_array_equal(batch.flux[i, :npix], slow.flux)
+        np.testing.assert_array_equal(batch.mask[i, :npix], slow.mask)
         assert np.all(np.diff(batch.wavelength[i, :npix]) > 0)
         assert 3650 < batch.wavelength[i, 0] < 3900 and 8800 < batch.wavelength[i, npix - 1] < 9200
         row = batch.meta[i]

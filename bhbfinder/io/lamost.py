@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import ConfigurationError, SpectrumReadError
 from ..hookspecs import hookimpl
-from . import checks
+from . import _rawfits, checks
 from .base import META_KEYS, Reader, SpectrumArrays
 from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, read_head
 
@@ -44,6 +44,8 @@ __all__ = [
     "LamostReader",
     "is_lamost_head",
     "read_lamost",
+    "arrays_from_hdulist",
+    "arrays_from_bytes",
     "write_lamost",
     "register_specutils_loader",
     "bhbfinder_get_reader",
@@ -196,18 +198,21 @@ def _from_image(header, image, path):
     return wave, flux, ivar, andmask
 
 
+def _from_columns(columns, path):
+    """wave, flux, ivar, andmask from ``{COLUMN NAME (upper case): row value}`` of COADD."""
+    if "FLUX" not in columns:
+        raise checks.fail(path, checks.MISSING_FLUX, "the COADD table has no FLUX column")
+    if "WAVELENGTH" not in columns or "IVAR" not in columns:
+        raise checks.fail(path, checks.UNKNOWN_LAYOUT, "COADD table without WAVELENGTH or IVAR")
+    return columns["WAVELENGTH"], columns["FLUX"], columns["IVAR"], columns.get("ANDMASK")
+
+
 def _from_coadd(hdu, path):
     data = hdu.data
     if data is None or len(data) == 0:
         raise checks.fail(path, checks.MISSING_FLUX, "the COADD table has no row")
-    names = {n.upper(): n for n in data.dtype.names}
-    if "FLUX" not in names:
-        raise checks.fail(path, checks.MISSING_FLUX, "the COADD table has no FLUX column")
-    if "WAVELENGTH" not in names or "IVAR" not in names:
-        raise checks.fail(path, checks.UNKNOWN_LAYOUT, "COADD table without WAVELENGTH or IVAR")
     row = data[0]
-    andmask = row[names["ANDMASK"]] if "ANDMASK" in names else None
-    return row[names["WAVELENGTH"]], row[names["FLUX"]], row[names["IVAR"]], andmask
+    return _from_columns({n.upper(): row[n] for n in data.dtype.names}, path)
 
 
 def _coadd_hdu(hdul, path):
@@ -220,6 +225,21 @@ def _coadd_hdu(hdul, path):
     if hdu.header.get("XTENSION", "").strip() != "BINTABLE":
         raise checks.fail(path, checks.UNKNOWN_LAYOUT, "HDU 1 is not a COADD binary table")
     return hdu
+
+
+def _finish(header, wave, flux, ivar, andmask, layout, path):
+    wave = np.asarray(wave, dtype=np.float64)
+    flux = np.asarray(flux, dtype=np.float32)
+    ivar = np.asarray(ivar, dtype=np.float32)
+    bad = ~(np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0))
+    if bad.any():
+        ivar = np.where(bad, np.float32(0), ivar)
+    checks.check_arrays(path, wave, flux, ivar)
+    if andmask is not None:
+        bad |= np.asarray(andmask) != 0
+    meta = _header_meta(header, path)
+    meta["layout"] = layout
+    return SpectrumArrays(wave, flux, ivar, bad, meta)
 
 
 def arrays_from_hdulist(hdul, path):
@@ -241,18 +261,38 @@ def arrays_from_hdulist(hdul, path):
         layout = "B"
     else:
         raise checks.fail(path, checks.UNKNOWN_LAYOUT, f"primary HDU with NAXIS = {naxis}")
-    wave = np.asarray(wave, dtype=np.float64)
-    flux = np.asarray(flux, dtype=np.float32)
-    ivar = np.asarray(ivar, dtype=np.float32)
-    bad = ~(np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0))
-    if bad.any():
-        ivar = np.where(bad, np.float32(0), ivar)
-    checks.check_arrays(path, wave, flux, ivar)
-    if andmask is not None:
-        bad |= np.asarray(andmask) != 0
-    meta = _header_meta(header, path)
-    meta["layout"] = layout
-    return SpectrumArrays(wave, flux, ivar, bad, meta)
+    return _finish(header, wave, flux, ivar, andmask, layout, path)
+
+
+def arrays_from_bytes(raw, path):
+    """`~bhbfinder.io.base.SpectrumArrays` straight from the bytes of a LAMOST file.
+
+    The hot path (see `bhbfinder.io._rawfits`): header cards and the float arrays are read
+    with `numpy.frombuffer`. Raises `bhbfinder.io._rawfits.Unsupported` for anything beyond
+    the two plain layouts; `read_lamost` then reads the file with astropy.io.fits.
+    """
+    try:
+        cards, start = _rawfits.parse_header(raw)
+        naxis = cards.get("NAXIS", 0)
+        if naxis == 2:
+            wave, flux, ivar, andmask = _from_image(cards, _rawfits.read_image(raw, cards, start),
+                                                    path)
+            layout = "A"
+        elif naxis == 0:
+            ext, ext_start = _rawfits.next_header(raw, cards, start)
+            if str(ext.get("EXTNAME", "")).strip().upper() != COADD_EXTNAME:
+                raise _rawfits.Unsupported("HDU 1 is not COADD")
+            row = _rawfits.read_table_row(raw, ext, ext_start)
+            wave, flux, ivar, andmask = _from_columns({k.upper(): v for k, v in row.items()},
+                                                      path)
+            layout = "B"
+        else:
+            raise _rawfits.Unsupported(f"NAXIS = {naxis}")
+    except _rawfits.Truncated as exc:
+        raise checks.fail(path, checks.TRUNCATED, str(exc)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _rawfits.Unsupported(f"{type(exc).__name__}: {exc}") from None
+    return _finish(cards, wave, flux, ivar, andmask, layout, path)
 
 
 def _file_bytes(path):
@@ -273,17 +313,21 @@ def _file_bytes(path):
     return raw
 
 
-def read_lamost(path):
+def read_lamost(path, fast=True):
     """Read a LAMOST low-resolution spectrum file into `~bhbfinder.io.base.SpectrumArrays`.
 
     The fast path of the batch reader: the file is read in one go (gzip content inflated and
-    CRC-checked whatever the suffix) and parsed with `astropy.io.fits` from memory, touching only
-    the HDUs the layout needs; no Table and no Spectrum is built.
+    CRC-checked whatever the suffix) and parsed from memory, touching only the HDUs the layout
+    needs; no Table and no Spectrum is built.
 
     Parameters
     ----------
     path : str or path-like
         A LAMOST spectrum in layout A or B; plain or gzip content, whatever the suffix.
+    fast : bool
+        Parse the two plain layouts straight from the bytes (`arrays_from_bytes`, several
+        times faster than astropy), falling back to astropy.io.fits for anything else;
+        ``False`` always uses astropy.io.fits. Both give identical results.
 
     Returns
     -------
@@ -306,6 +350,11 @@ def read_lamost(path):
         if len(raw) % FITS_BLOCK:
             raise checks.fail(path, checks.TRUNCATED,
                               f"{len(raw)} bytes is not a whole number of FITS blocks")
+        if fast:
+            try:
+                return arrays_from_bytes(raw, path)
+            except _rawfits.Unsupported:
+                pass  # something unusual: let astropy.io.fits read it
         with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True) as hdul:
             return arrays_from_hdulist(hdul, path)
     except SpectrumReadError:
