@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from .lines import LINES_VACUUM
 
-__all__ = ["ContinuumConfig", "DEFAULT_LINE_MASKS", "line_mask", "running_mean",
+__all__ = ["ContinuumConfig", "DEFAULT_LINE_MASKS", "line_mask", "window_sum", "running_mean",
            "fit_continuum", "normalize"]
 
 #: Fixed masks (name, vacuum centre Å, half width Å) excluded from every continuum fit.
@@ -129,20 +129,26 @@ def line_mask(wavelength, line_masks=DEFAULT_LINE_MASKS):
     return out
 
 
+def window_sum(values, window):
+    """Sum over a centred window of ``window`` pixels along the last axis (truncated at ends)."""
+    half = int(window) // 2
+    csum = np.cumsum(np.asarray(values, dtype=float), axis=-1)
+    npix = csum.shape[-1]
+    out = csum[..., np.minimum(np.arange(npix) + half, npix - 1)]
+    if npix > half + 1:
+        out[..., half + 1:] -= csum[..., :npix - half - 1]
+    return out
+
+
 def running_mean(values, weights, window):
     """Weighted running mean along the last axis (window of ``window`` pixels, centred).
 
     Returns ``(mean, weight_sum)``; the mean is 0 where the window holds no weight.
     """
-    half = int(window) // 2
     values = np.asarray(values, dtype=float)
     weights = np.asarray(weights, dtype=float)
-    pad = [(0, 0)] * (values.ndim - 1) + [(half + 1, half)]
-    cv = np.cumsum(np.pad(values * weights, pad), axis=-1)
-    cw = np.cumsum(np.pad(weights, pad), axis=-1)
-    k = 2 * half + 1
-    sv = cv[..., k:] - cv[..., :-k]
-    sw = cw[..., k:] - cw[..., :-k]
+    sv = window_sum(values * weights, window)
+    sw = window_sum(weights, window)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(sw > 0, sv / np.where(sw > 0, sw, 1.0), 0.0)
     return mean, sw
@@ -188,10 +194,9 @@ def fit_continuum(wavelength, flux, ivar, mask, config=None):
     fixed = ~line_mask(wavelength, config.line_masks)[None, :]
     use = good & fixed
 
-    # noise of the window-averaged residual, for the low-side rejection
-    mean_var, nwin = running_mean(var, good, config.clip_window)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        noise = np.sqrt(mean_var / np.where(nwin > 0, nwin, 1.0))
+    # noise of the window-summed residual, for the low-side rejection
+    noise = np.sqrt(window_sum(var, config.clip_window))
+    nwin = window_sum(good, config.clip_window)
     sigma = np.sqrt(var)
     continuum = np.zeros_like(flux)
     for it in range(config.iterations + 1):
@@ -205,9 +210,9 @@ def fit_continuum(wavelength, flux, ivar, mask, config=None):
             break
         resid = flux - continuum
         # low side: the window-averaged residual against its own noise, floored in depth
-        mean_res, _ = running_mean(resid, good, config.clip_window)
-        depth = np.maximum(config.clip_low * noise, config.clip_floor * np.abs(continuum))
-        low = mean_res < -depth
+        sum_res = window_sum(np.where(good, resid, 0.0), config.clip_window)
+        depth = np.maximum(config.clip_low * noise, config.clip_floor * nwin * np.abs(continuum))
+        low = sum_res < -depth
         high = resid > config.clip_high * sigma
         new_use = good & fixed & ~low & ~high
         # never reject down to an unconstrained fit: such rows keep the previous selection

@@ -384,11 +384,8 @@ def prepare(raw, config=None):
         continuum[rk] = cont[keep]
     ok = status == STATUS_OK
 
-    with np.errstate(invalid="ignore"):
-        snr = np.where(outmask, np.nan, flux * np.sqrt(ivar))
-    snr_prepared = np.full(n, np.nan)
-    if ok.any():
-        snr_prepared[ok] = np.nanmedian(snr[ok], axis=1)
+    snr_prepared = _masked_median(flux * np.sqrt(ivar), outmask)
+    snr_prepared[~ok] = np.nan
 
     meta = raw.meta.copy(copy_data=True)
     meta["status"] = np.array([str(s) for s in status], dtype=str) if n else meta["status"]
@@ -411,6 +408,16 @@ def prepare(raw, config=None):
         config=config,
         extra={"continuum": continuum.astype(np.float32)},
     )
+
+
+def _masked_median(values, mask):
+    """Row medians over unmasked entries (NaN for fully masked rows), without a row loop."""
+    n, npix = values.shape
+    ordered = np.sort(np.where(mask, np.inf, values), axis=1)
+    k = (~mask).sum(axis=1)
+    lo = np.take_along_axis(ordered, np.clip((k - 1) // 2, 0, npix - 1)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(ordered, np.clip(k // 2, 0, npix - 1)[:, None], axis=1)[:, 0]
+    return np.where(k > 0, 0.5 * (lo + hi), np.nan)
 
 
 def _strings(values):

@@ -151,7 +151,8 @@ def resample_batch(wavelength, flux, ivar, mask, edges_out, npix=None, scale=Non
     if positive.size == 0:
         empty = np.zeros((n, nout))
         return empty, empty.copy(), np.ones((n, nout), bool), empty.copy()
-    span = int(np.ceil(np.max(b - a) / positive.min())) + 2
+    # an output pixel overlaps at most ceil(width ratio) + 1 input pixels
+    span = int(np.ceil(np.max(b - a) / positive.min() * (1 + 1e-9))) + 1
 
     # index of the input pixel holding each output pixel's lower edge: one searchsorted over
     # all rows, made globally increasing by a per-row offset

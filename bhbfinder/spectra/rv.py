@@ -27,6 +27,7 @@ The templates are the built-in analytic ones of `bhbfinder.spectra.templates`.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -127,13 +128,15 @@ class RVResult:
     ok: np.ndarray
 
 
+@lru_cache(maxsize=16)
 def _fine_templates(grid, names, lag):
-    """Templates on a 10× finer log grid covering the grid ± (lag + 2) pixels."""
+    """Templates on a 10× finer log grid covering the grid ± (lag + 2) pixels (cached)."""
     d = grid.dloglam / _OVERSAMPLE
     start = grid.loglam0 - (lag + 2) * grid.dloglam
     nfine = (grid.npix + 2 * lag + 4) * _OVERSAMPLE + 1
     loglam = start + d * np.arange(nfine)
     flux = np.stack([template_flux(name, 10.0 ** loglam) for name in names])
+    flux.setflags(write=False)
     return start, d, flux
 
 
