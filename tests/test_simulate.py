@@ -114,7 +114,7 @@ def test_analytic_bhb_lines_narrower_than_a_dwarf():
     # SCIENCE.md §5: at one Teff, low-gravity BHB lines are narrower and deeper-cored
     assert w_bhb < 0.8 * w_a
     assert d_bhb < d_a
-    assert w_wd > 2 * w_a
+    assert w_wd > 1.5 * w_a
 
 
 def test_analytic_ca_k_grows_with_metallicity():

@@ -53,19 +53,24 @@ __all__ = [
 RYDBERG_H = 109677.58
 
 #: Stark width ∝ g**GRAVITY_EXPONENT up to log g 5 (approximation, see the module docstring).
-GRAVITY_EXPONENT = 0.3
+GRAVITY_EXPONENT = 0.25
 #: ... and ∝ g**GRAVITY_EXPONENT_HIGH above log g 5 (white dwarfs, hot subdwarfs).
 GRAVITY_EXPONENT_HIGH = 0.12
 #: Reference gravity of the widths below.
 LOGG_REF = 4.0
 
 #: Hγ Lorentzian half-width (Å) at log g = LOGG_REF.
-HGAMMA_WIDTH = 1.1
+HGAMMA_WIDTH = 1.05
 #: Peak Balmer optical depth of Hγ at the strength maximum (sets the curve of growth).
 HGAMMA_TAU = 60.0
 #: Teff (K) of the Balmer strength maximum and the bell's log-widths (cool side, hot side).
 BALMER_TEFF_PEAK = 9500.0
-BALMER_LOGT_WIDTH = (0.085, 0.25)
+BALMER_LOGT_WIDTH = (0.085, 0.15)
+#: Floor of the strength on the hot side (hot subdwarfs and B stars keep visible lines).
+BALMER_HOT_FLOOR = 0.05
+#: How the Balmer depth saturates: "minnaert" (depth = D·τ/(τ + D), default) or
+#: "exponential" (depth = D·(1 − e^−τ), flat-bottomed cores).
+BALMER_SATURATION = "minnaert"
 #: The Balmer optical depth is computed on every this-many-th pixel and interpolated.
 BALMER_SUBSAMPLE = 4
 #: Highest Balmer upper level modelled.
@@ -266,6 +271,7 @@ def analytic_spectrum(wavelength, teff, logg, feh, label, vsini=None):
 
     gfac = _gravity_factor(logg)
     strength = _bell(teff, BALMER_TEFF_PEAK, BALMER_LOGT_WIDTH)
+    strength = np.where(teff > BALMER_TEFF_PEAK, np.maximum(strength, BALMER_HOT_FLOOR), strength)
     lam_g = balmer_wavelength(5)
     # the Balmer optical depth is smooth on the scale of its (Stark) widths: evaluate it on
     # every BALMER_SUBSAMPLE-th pixel and interpolate (saturated cores are flat anyway)
@@ -287,7 +293,12 @@ def analytic_spectrum(wavelength, teff, logg, feh, label, vsini=None):
     tau = tau_c[:, i0] * (1 - t) + tau_c[:, i0 + 1] * t
     depth = np.clip(CORE_DEPTH[0] + CORE_DEPTH[1] * (LOGG_REF - logg), CORE_DEPTH[2],
                     CORE_DEPTH[3])
-    flux = 1.0 - depth[:, None] * (1.0 - np.exp(-tau))
+    if BALMER_SATURATION == "minnaert":
+        # Minnaert's interpolation (1/R = 1/D + 1/tau): a Lorentzian tau gives a Lorentzian
+        # depth with a pointed core, as observed Balmer lines of A stars have
+        flux = 1.0 - depth[:, None] * tau / (tau + depth[:, None])
+    else:
+        flux = 1.0 - depth[:, None] * (1.0 - np.exp(-tau))
 
     # helium: He I peaks near 20 kK, He II above ~35 kK; hot subdwarfs are mostly He-poor
     he_scale = np.where(is_wd, 0.0, np.where(is_sd, 0.3, 1.0))
