@@ -1,0 +1,67 @@
+"""Inference speed of the params estimators: kernel emulator vs per-pixel SVR reference.
+
+Both models are trained on the same MILES hot-star library (126 stars, 1192 pixels of the
+default grid; `bhbfinder.params.training.miles_library` with 2 realisations per star, which does
+not change the speed) and invert the same LAMOST-like S/N 50 spectra. The emulator inverts a
+batch of ``--n-emulator`` spectra at once (repeats of the library observations); the SVR reference
+(SLAM's recipe: one `sklearn.svm.SVR` per pixel, ``least_squares`` per spectrum) inverts
+``--n-svr`` of them one by one. Printed: spectra per second of each and the ratio.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_params.py [--miles DIR] [--n-svr 4]
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bhbfinder.params.emulator import SlamEmulator
+from bhbfinder.params.svr_reference import SvrSlam
+from bhbfinder.params.training import MilesTrainingConfig, miles_library, miles_observations
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--miles", default=str(HERE.parent.parent / "shared" / "data" / "miles"))
+    parser.add_argument("--n-emulator", type=int, default=2000)
+    parser.add_argument("--n-svr", type=int, default=4)
+    args = parser.parse_args(argv)
+
+    library = miles_library(args.miles, MilesTrainingConfig(n_realisations=2))
+    flux, ivar, labels, _ = miles_observations(args.miles, 50.0, seed=3)
+    npix = flux.shape[1]
+
+    t = time.perf_counter()
+    emulator = SlamEmulator().fit(library.flux, library.ivar, library.labels)
+    fit_emu = time.perf_counter() - t
+    t = time.perf_counter()
+    svr = SvrSlam(C=1.0, epsilon=0.05).fit(library.flux, library.ivar, library.labels)
+    fit_svr = time.perf_counter() - t
+
+    reps = int(np.ceil(args.n_emulator / len(flux)))
+    big_f = np.tile(flux, (reps, 1))[: args.n_emulator]
+    big_i = np.tile(ivar, (reps, 1))[: args.n_emulator]
+    emulator.predict(big_f[:10], big_i[:10])  # warm-up
+    t = time.perf_counter()
+    emulator.predict(big_f, big_i)
+    rate_emu = args.n_emulator / (time.perf_counter() - t)
+
+    t = time.perf_counter()
+    svr.predict(flux[: args.n_svr], ivar[: args.n_svr])
+    rate_svr = args.n_svr / (time.perf_counter() - t)
+
+    print(f"{len(library.labels)} training stars, {npix} pixels")
+    print(f"fit:       emulator {fit_emu:6.1f} s (incl. hyper-parameter search) | "
+          f"SVR {fit_svr:6.1f} s ({npix} regressors)")
+    print(f"inference: emulator {rate_emu:8.1f} spectra/s ({args.n_emulator} in one batch) | "
+          f"SVR {rate_svr:6.3f} spectra/s ({args.n_svr} spectra)")
+    print(f"speed-up:  {rate_emu / rate_svr:,.0f}x")
+
+
+if __name__ == "__main__":
+    main()
