@@ -288,8 +288,14 @@ def test_miles_air_to_vacuum_and_labels(shared_data):
     assert lib.meta["native_end_vacuum"] < 7420 and lib.wavelength[-1] > 9100
     sim = simulate(lib, 4, seed=1, classes=("BHB",))
     assert set(sim.meta["label"]) == {"BHB"} and np.isfinite(sim.flux).all()
-    with_params = load_miles(shared_data / "miles", labels="paramsMILES_v9.1.txt")
+    with_params = load_miles(shared_data / "miles", labels="paramsMILES_v9.1.txt",
+                             extend_to=None)
     assert list(with_params.labels["label"]) == list(lib.labels["label"])
+    # without the red extension, pixels beyond MILES are masked as NODATA
+    sim = simulate_rows(with_params, [row], 1, SimulationConfig(**CLEAN), rv=0.0, snr=50)
+    red = lamost_wavelength() > 7420
+    assert np.all(sim.ivar[0, red] == 0) and np.all(sim.andmask[0, red] & 32)
+    assert np.all(sim.ivar[0, ~red & (lamost_wavelength() < 7400)] > 0)
 
 
 @pytest.mark.realdata

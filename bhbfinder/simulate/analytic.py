@@ -5,18 +5,20 @@ meant for tests, the offline demo and augmentation, not for abundance work. Its 
 
 * **Continuum**: a Planck curve at Teff.
 * **Balmer lines** Hα…H18 from the Rydberg formula (vacuum), each a pseudo-Voigt optical-depth
-  profile (Thompson, Cox & Hastings 1987) entering as ``F/C = 1 - D (1 - exp(-τ))``; ``D`` is the
-  largest core depth. The Lorentzian half-width stands for **Stark (pressure) broadening**: it
-  scales with the electron density, ``w ∝ n_e^(2/3)`` with ``n_e ∝ g^~0.5`` in A-star
-  photospheres, so the width scales as ``g^GRAVITY_EXPONENT`` (0.3; an *approximation*). This is
-  what makes BHB stars (log g ≈ 3–3.5) narrower-lined than A dwarfs (log g ≈ 4–4.5) at the same
-  Teff (SCIENCE.md §5). Above log g 5 the slope flattens (`GRAVITY_EXPONENT_HIGH`), so DA white
-  dwarfs get lines ~5× wider than A dwarfs rather than an extrapolated 16×. Lines of higher
-  series members widen as ``(n_u² − 4) λ²`` and overlap towards the Balmer limit, as they do in
-  real stars (Inglis & Teller 1939). Lower gravity also deepens the core slightly
-  (`CORE_DEPTH`).
-* **Line strength vs Teff**: a log-normal bell peaking near 9500 K, wider on the hot side, so
-  Balmer lines are weaker in B stars and hot subdwarfs and fade in F/G/K stars.
+  profile (Thompson, Cox & Hastings 1987) entering through Minnaert's saturation formula
+  ``F/C = 1 - D τ / (τ + D)`` (``D`` the largest core depth), which keeps the cores pointed as
+  in observed A-star Balmer lines. The Lorentzian half-width stands for **Stark (pressure)
+  broadening**: it scales with the electron density, ``w ∝ n_e^(2/3)`` with ``n_e ∝ g^~0.4``,
+  so the width scales as ``g^GRAVITY_EXPONENT`` (0.25; an *approximation*, chosen so that the
+  Hδ D0.2 of BHB stars (log g ≈ 3.2) and A dwarfs (log g ≈ 4.2) at 8500 K come out near 17 Å
+  and 31 Å, inside and above the BHB range 17–28.5 Å of Xue et al. 2008). This is what makes BHB stars narrower-lined than A dwarfs
+  at the same Teff (SCIENCE.md §5). Above log g 5 the slope flattens
+  (`GRAVITY_EXPONENT_HIGH`), so DA white dwarfs get lines a few times wider than A dwarfs
+  rather than an extrapolated 10×. Lines of higher series members widen as ``(n_u² − 4) λ²``
+  and overlap towards the Balmer limit, as in real stars (Inglis & Teller 1939). Lower gravity
+  also deepens the core slightly (`CORE_DEPTH`).
+* **Line strength vs Teff**: a log-normal bell peaking near 9500 K with a floor on the hot side,
+  so Balmer lines are weaker in B stars and hot subdwarfs and fade in F/G/K stars.
 * **He I / He II** lines for hot stars (He-poor in hot subdwarfs).
 * **Ca II H & K** growing with 10^[Fe/H] and falling with Teff (Ca II ionises above ~9000 K): the
   Ca K index separates metal-rich A dwarfs from halo BHB stars (Ju et al. 2024).

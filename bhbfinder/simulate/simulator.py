@@ -475,8 +475,12 @@ def _legendre_distortion(rng, n, order, sigma, x):
 
 
 def _band_median(values, wave_row_mask):
+    import warnings
+
     v = np.where(wave_row_mask, values, np.nan)
-    return np.nanmedian(v, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a band with no valid pixel → NaN
+        return np.nanmedian(v, axis=1)
 
 
 def _instrument(rng, model, z, snr, start, npix, config, r_jitter_sigma=None):
