@@ -19,8 +19,13 @@ def main():
     parser.add_argument("-n", type=int, default=600)
     args = parser.parse_args()
 
-    from bhbfinder.simulate import (analytic_templates, build_library, load_eigenstars,
-                                    load_miles, simulate)
+    from bhbfinder.simulate import (
+        analytic_templates,
+        build_library,
+        load_eigenstars,
+        load_miles,
+        simulate,
+    )
 
     n = args.n
     t = time.perf_counter()

@@ -11,8 +11,9 @@ meant for tests, the offline demo and augmentation, not for abundance work. Its 
   broadening**: it scales with the electron density, ``w ∝ n_e^(2/3)`` with ``n_e ∝ g^~0.4``,
   so the width scales as ``g^GRAVITY_EXPONENT`` (0.25; an *approximation*, chosen so that the
   Hδ D0.2 of BHB stars (log g ≈ 3.2) and A dwarfs (log g ≈ 4.2) at 8500 K come out near 17 Å
-  and 31 Å, inside and above the BHB range 17–28.5 Å of Xue et al. 2008). This is what makes BHB stars narrower-lined than A dwarfs
-  at the same Teff (SCIENCE.md §5). Above log g 5 the slope flattens
+  and 31 Å, inside and above the BHB range 17–28.5 Å of Xue et al. 2008). This is what makes
+  BHB stars narrower-lined than A dwarfs at the same Teff (SCIENCE.md §5). Above log g 5 the
+  slope flattens
   (`GRAVITY_EXPONENT_HIGH`), so DA white dwarfs get lines a few times wider than A dwarfs
   rather than an extrapolated 10×. Lines of higher series members widen as ``(n_u² − 4) λ²``
   and overlap towards the Balmer limit, as in real stars (Inglis & Teller 1939). Lower gravity
