@@ -3,6 +3,7 @@
 import gzip
 import subprocess
 import sys
+import warnings
 
 import astropy.units as u
 import numpy as np
@@ -166,6 +167,14 @@ def test_specutils_read_with_and_without_format(tmp_path, layout, dialect, compr
         assert spec.meta["designation"] == META_DR6["designation"]
     with fits.open(path) as hdul:  # an open HDUList works too
         assert Spectrum.read(hdul, format=READER_NAME).meta["class"] == "STAR"
+    try:  # the deprecated alias, where specutils still has it
+        from specutils import Spectrum1D
+    except ImportError:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kwargs in ({}, {"format": READER_NAME}):
+            np.testing.assert_array_equal(Spectrum1D.read(path, **kwargs).flux.value, flux)
 
 
 def test_import_is_light_and_registers_when_specutils_arrives(tmp_path):

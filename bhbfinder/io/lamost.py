@@ -436,10 +436,19 @@ def register_specutils_loader():
     global _specutils_registered
     if _specutils_registered:
         return
+    from specutils import Spectrum
     from specutils.io.registers import data_loader
 
     data_loader(READER_NAME, identifier=_identify_lamost, extensions=["fits", "fits.gz"],
                 priority=SPECUTILS_PRIORITY, force=True)(_lamost_loader)
+    try:  # the deprecated alias is a subclass; astropy ranks loaders per class
+        from specutils import Spectrum1D
+    except ImportError:
+        Spectrum1D = None
+    if Spectrum1D is not None and Spectrum1D is not Spectrum:
+        data_loader(READER_NAME, identifier=_identify_lamost, dtype=Spectrum1D,
+                    extensions=["fits", "fits.gz"], priority=SPECUTILS_PRIORITY, force=True,
+                    autogenerate_spectrumlist=False)(_lamost_loader)
     _specutils_registered = True
 
 
