@@ -65,7 +65,8 @@ def main(argv=None):
     sets = {
         "DR8 .fits.gz (layout A, gzip)": sorted(map(str, (lamost / "dr8").glob("*.fits.gz"))),
         "plain .fits (DR1/DR7 layout A, DR10 layout B)": sorted(
-            str(p) for sub in ("dr1", "dr7_edge_cases", "dr10") for p in (lamost / sub).glob("*.fits")
+            str(p) for sub in ("dr1", "dr7_edge_cases", "dr10")
+            for p in (lamost / sub).glob("*.fits")
         ),
     }
     # warm up: imports, the plugin manager (built-ins and entry points), page cache

@@ -79,7 +79,7 @@ def test_read_batch_stacks_arrays_and_meta(archive):
     assert list(batch.npix) == [m[1] for m in made]
     assert list(batch.meta["obsid"]) == [m[2] for m in made]
     assert all(batch.ok)
-    for i, (path, npix, obsid) in enumerate(made):
+    for i, (path, npix, _) in enumerate(made):
         direct = read_one(path)
         np.testing.assert_array_equal(batch.flux[i, :npix], direct.flux)
         np.testing.assert_allclose(batch.wavelength[i, :npix], direct.wavelength)

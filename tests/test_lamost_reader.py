@@ -13,8 +13,14 @@ from astropy.nddata import InverseVariance
 
 from bhbfinder.errors import ConfigurationError
 from bhbfinder.io.base import META_KEYS
-from bhbfinder.io.lamost import (READER_NAME, LamostReader, is_lamost_head, read_lamost,
-                                 register_specutils_loader, write_lamost)
+from bhbfinder.io.lamost import (
+    READER_NAME,
+    LamostReader,
+    is_lamost_head,
+    read_lamost,
+    register_specutils_loader,
+    write_lamost,
+)
 from bhbfinder.io.sniff import is_gzip, read_head
 from bhbfinder.plugins import get_reader
 

@@ -56,7 +56,8 @@ def _independent(path):
 def test_every_lamost_file_reads(shared_data, lamost_batch):
     paths, batch = lamost_batch
     assert len(paths) == sum(v[0] for v in LAMOST_FOLDERS.values())
-    bad = [(f, s) for f, s in zip(batch.meta["file"], batch.meta["status"]) if s != "ok"]
+    status = zip(batch.meta["file"], batch.meta["status"], strict=True)
+    bad = [(f, s) for f, s in status if s != "ok"]
     assert not bad
     assert set(batch.meta["reader"]) == {READER_NAME}
     assert set(batch.meta["survey"]) == {"LAMOST"}
@@ -79,7 +80,8 @@ def test_lamost_against_independent_astropy_read(lamost_batch):
         assert np.all(np.diff(batch.wavelength[i, :npix]) > 0)
         assert 3650 < batch.wavelength[i, 0] < 3900 and 8800 < batch.wavelength[i, npix - 1] < 9200
         row = batch.meta[i]
-        assert row["ra"] == pytest.approx(header["RA"]) and row["dec"] == pytest.approx(header["DEC"])
+        assert row["ra"] == pytest.approx(header["RA"])
+        assert row["dec"] == pytest.approx(header["DEC"])
         assert row["class"] == header["CLASS"].strip()
         assert row["subclass"] == header["SUBCLASS"].strip()
         if header["Z"] == -9999:

@@ -92,7 +92,7 @@ def sdss_meta(path):
                 if col in names:
                     meta[key] = _plain(row[col])
             if "SN_MEDIAN" in names and np.size(row["SN_MEDIAN"]) == len(SDSS_BANDS):
-                for band, value in zip(SDSS_BANDS, row["SN_MEDIAN"]):
+                for band, value in zip(SDSS_BANDS, row["SN_MEDIAN"], strict=True):
                     meta[f"snr_{band}"] = _plain(value)
             if meta.get("ra") is None and "PLUG_RA" in names:
                 meta["ra"], meta["dec"] = _plain(row["PLUG_RA"]), _plain(row["PLUG_DEC"])
