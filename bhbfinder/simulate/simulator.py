@@ -135,10 +135,10 @@ class SimulationConfig:
     snr : float or (float, float)
         Median S/N per pixel in the g band.
     rv : "class", float or (float, float)
-        Radial velocity (km/s): ``"class"`` draws from N(0, `DEFAULT_RV_SIGMA`[label]); a
+        Radial velocity (km/s): ``"class"`` draws from N(0, ``DEFAULT_RV_SIGMA[label]``); a
         number is the sigma of a zero-mean normal; a pair is a uniform range.
     rv_max : float
-        |rv| is clipped to this (km/s).
+        The absolute radial velocity is clipped to this (km/s).
     rv_err_floor, rv_err_scale : float
         Catalogue RV error ``sqrt(floor² + (scale/snr)²)`` (km/s) used for ``z``/``z_err``.
     z_missing_fraction : float
