@@ -141,6 +141,12 @@ def test_recognised_by_header_not_name(tmp_path):
     fits.PrimaryHDU(np.zeros((5, 10), np.float32)).writeto(other)
     assert not is_lamost_head(read_head(other))
     assert not is_lamost_head(b"hello world")
+    # no telescope or pipeline cards: the layout-A row list still identifies it
+    bare = tmp_path / "bare.fits"
+    fits.PrimaryHDU(np.zeros((5, 10), np.float32),
+                    header=fits.Header([("EXTEN0", "Flux, Inverse, Wavelength, Andmask, "
+                                                   "Ormask")])).writeto(bare)
+    assert is_lamost_head(read_head(bare))
 
 
 def test_reader_spectrum(tmp_path):

@@ -100,8 +100,10 @@ EXTEN0 = {
 _LAYOUT_A_ROWS = ("flux", "inverse", "wavelength", "andmask", "ormask")
 COADD_EXTNAME = "COADD"
 
-#: Header values by which a file is recognised as LAMOST (card key -> value prefix).
-_SIGNATURES = ((b"TELESCOP", b"LAMOST"), (b"ORIGIN", b"NAOC-LAMOST"), (b"AUTHOR", b"LAMOST"))
+#: Header values by which a file is recognised as LAMOST (card key, value prefix): the
+#: telescope, the pipeline's ORIGIN / AUTHOR, or the layout-A row list only LAMOST writes.
+_SIGNATURES = ((b"TELESCOP", b"LAMOST"), (b"ORIGIN", b"NAOC-LAMOST"), (b"AUTHOR", b"LAMOST"),
+               (b"EXTEN0", b"Flux, Inverse, Wavelength"), (b"EXTEN0", b"Flux Inverse "))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,8 +120,8 @@ def _card_value(card):
 def is_lamost_head(head):
     """True when the first header block ``head`` (bytes) is that of a LAMOST spectrum.
 
-    Looks for ``TELESCOP = 'LAMOST'`` (or the LAMOST pipeline's ``ORIGIN`` / ``AUTHOR``) in
-    the primary header; the file name plays no part.
+    Looks for ``TELESCOP = 'LAMOST'`` in the primary header, or the LAMOST pipeline's
+    ``ORIGIN`` / ``AUTHOR``, or the layout-A row list ``EXTEN0``; the file name plays no part.
     """
     if not head.startswith(FITS_MAGIC):
         return False
