@@ -15,7 +15,7 @@ import re
 from bhbfinder.hookspecs import hookimpl
 from bhbfinder.io.sniff import FITS_MAGIC
 
-from .reader import SDSSReader
+from .reader import SDSSReader, header_cards
 
 __all__ = ["TELESCOPES", "is_sdss_head", "bhbfinder_get_reader"]
 
@@ -24,25 +24,6 @@ TELESCOPES = (b"SDSS 2.5-M",)
 
 #: SDSS spec file names, for headers whose TELESCOP card lies beyond the first block.
 SPEC_FILE_NAME = re.compile(r"^spec-\d{4,6}-\d{5}-\d{4}")
-
-
-def _cards(head):
-    """``{keyword: value bytes}`` of the header cards in ``head``, up to END."""
-    cards = {}
-    for start in range(0, len(head) - 79, 80):
-        card = head[start:start + 80]
-        key = card[:8].rstrip()
-        if key == b"END":
-            break
-        if card[8:10] == b"= ":
-            value = card[10:].strip()
-            if value.startswith(b"'"):  # a string: up to the closing quote
-                end = value.find(b"'", 1)
-                value = value[1:end if end > 0 else None].strip()
-            else:  # a number or logical: up to the comment
-                value = value.split(b"/", 1)[0].strip()
-            cards.setdefault(key, value)
-    return cards
 
 
 def is_sdss_head(head, path=""):
@@ -62,7 +43,7 @@ def is_sdss_head(head, path=""):
     """
     if not head.startswith(FITS_MAGIC):
         return False
-    cards = _cards(head)
+    cards = header_cards(head)
     if cards.get(b"NAXIS") != b"0":
         return False
     if b"TELESCOP" in cards:

@@ -16,7 +16,9 @@ to that loader; `read_sdss`, the batch path, reads the same two tables with `ast
 directly.
 """
 
+import gzip
 import os
+import re
 import warnings
 
 import numpy as np
@@ -24,6 +26,7 @@ import numpy as np
 from bhbfinder.errors import SpectrumReadError
 from bhbfinder.io import checks
 from bhbfinder.io.base import META_KEYS, Reader, SpectrumArrays
+from bhbfinder.io.sniff import FITS_BLOCK, is_gzip
 
 __all__ = [
     "READER_NAME", "SPECUTILS_FORMAT", "SPPIXMASK", "DEFAULT_BAD_BITS", "ALL_BITS",
@@ -100,9 +103,9 @@ def _text(value):
     return value.strip() or None
 
 
-def _row_value(row, names, key):
-    """``row[key]`` as a plain Python value, or None when the column is missing."""
-    if row is None or key not in names:
+def _row_value(row, key):
+    """``row[key]`` as a plain Python value (an array for vector columns), None if missing."""
+    if row is None or key not in row:
         return None
     value = row[key]
     if isinstance(value, (str, bytes, np.str_, np.bytes_)):
@@ -111,27 +114,142 @@ def _row_value(row, names, key):
     return value.item() if value.ndim == 0 else value
 
 
-def _object_row(hdul):
-    """HDU 2's single row, its column names and the layout it implies (None if absent)."""
-    for extname, layout in _OBJECT_HDUS.items():
-        if extname in hdul:
-            table = hdul[extname]
-            if table.data is not None and len(table.data):
-                return table.data[0], set(table.columns.names), layout
-    return None, set(), None
+# ---------------------------------------------------------------------------------------------
+# HDU 2 holds one row of 126 (SPECOBJ) to 232 (SPALL) columns. astropy builds a Column object
+# per column before giving any value, which takes 5-8 times as long as reading the spectrum
+# itself; the few values needed are read here from the raw header and row instead, falling back
+# to astropy whenever the table is anything but plain.
+
+_TFORM = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])")
+_TFORM_DTYPES = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4",
+                 "D": ">f8", "C": ">c8", "M": ">c16", "P": ">i4", "Q": ">i8"}
+_MAX_HEADER_BLOCKS = 64
 
 
-def sdss_meta(header, row, names, layout, path):
+def header_cards(raw):
+    """``{keyword: value bytes}`` of the FITS header cards in ``raw``, up to END.
+
+    String values lose their quotes, other values their comment; the first occurrence of a
+    keyword wins. Enough to sniff a header without astropy.
+    """
+    cards = {}
+    for start in range(0, len(raw) - 79, 80):
+        card = raw[start:start + 80]
+        key = card[:8].rstrip()
+        if key == b"END":
+            break
+        if card[8:10] == b"= ":
+            value = card[10:].strip()
+            if value.startswith(b"'"):  # a string: up to the closing quote
+                end = value.find(b"'", 1)
+                value = value[1:end if end > 0 else None].strip()
+            else:  # a number or logical: up to the comment
+                value = value.split(b"/", 1)[0].strip()
+            cards.setdefault(key, value)
+    return cards
+
+
+def _tform_dtype(tform):
+    match = _TFORM.match(tform)
+    if match is None:
+        raise ValueError(f"TFORM {tform!r}")
+    repeat, code = int(match.group(1) or 1), match.group(2)
+    if code == "A":
+        return f"S{repeat}"
+    if code == "X":
+        return ("u1", ((repeat + 7) // 8,))
+    if code in "PQ":  # variable-length array descriptor: two integers
+        return (_TFORM_DTYPES[code], (2,))
+    return _TFORM_DTYPES[code] if repeat == 1 else (_TFORM_DTYPES[code], (repeat,))
+
+
+def _read_header(fh):
+    """The header cards at the file position, or None at the end of the file or on damage."""
+    raw = b""
+    for _ in range(_MAX_HEADER_BLOCKS):
+        block = fh.read(FITS_BLOCK)
+        if len(block) < FITS_BLOCK:
+            return None
+        raw += block
+        if any(block[i:i + 8] == b"END     " for i in range(0, FITS_BLOCK, 80)):
+            return header_cards(raw)
+    return None
+
+
+def _data_size(cards):
+    """Bytes of the HDU's data, padded to whole FITS blocks (FITS standard 4.0, eq. 1-2)."""
+    naxis = int(cards.get(b"NAXIS", 0))
+    if naxis == 0:
+        return 0
+    size = 1
+    for i in range(1, naxis + 1):
+        size *= int(cards[b"NAXIS%d" % i])
+    size = abs(int(cards[b"BITPIX"])) // 8 * int(cards.get(b"GCOUNT", 1)) * (
+        int(cards.get(b"PCOUNT", 0)) + size)
+    return -(-size // FITS_BLOCK) * FITS_BLOCK
+
+
+def _raw_first_row(path, index=2):
+    """``(extname, {COLUMN: value})``: the first row of binary table HDU ``index``, or None."""
+    opener = gzip.open if is_gzip(path) else open
+    with opener(path, "rb") as fh:
+        for _ in range(index):  # skip the HDUs before it
+            cards = _read_header(fh)
+            if cards is None:
+                return None
+            fh.seek(_data_size(cards), os.SEEK_CUR)
+        cards = _read_header(fh)
+        if cards is None or cards.get(b"XTENSION") != b"BINTABLE":
+            return None
+        if int(cards.get(b"NAXIS2", 0)) < 1 or cards.get(b"THEAP") is not None:
+            return None
+        width, nfields = int(cards[b"NAXIS1"]), int(cards[b"TFIELDS"])
+        names = [cards[b"TTYPE%d" % i].decode().strip() for i in range(1, nfields + 1)]
+        dtype = np.dtype([(f"f{i}", _tform_dtype(cards[b"TFORM%d" % (i + 1)].decode()))
+                          for i in range(nfields)])
+        raw = fh.read(width)
+        if dtype.itemsize != width or len(raw) != width:
+            return None
+        record = np.frombuffer(raw, dtype=dtype)[0]
+    row = {}
+    for i, name in enumerate(names):
+        value = record[f"f{i}"]
+        scale, zero = cards.get(b"TSCAL%d" % (i + 1)), cards.get(b"TZERO%d" % (i + 1))
+        if scale is not None or zero is not None:
+            value = value * float(scale or 1) + float(zero or 0)
+        row.setdefault(name.upper(), value)
+    return cards.get(b"EXTNAME", b"").decode().strip(), row
+
+
+def _object_row(hdul, path):
+    """HDU 2's single row as ``{COLUMN: value}`` and its layout (None, None if absent)."""
+    try:
+        found = _raw_first_row(path)
+    except (KeyError, ValueError, TypeError, OSError, IndexError):
+        found = None
+    if found is None:  # anything unusual: let astropy parse HDU 2
+        try:
+            hdu = hdul[2]
+        except IndexError:
+            return None, None
+        if hdu.name not in _OBJECT_HDUS or hdu.data is None or len(hdu.data) == 0:
+            return None, None
+        record = hdu.data[0]
+        found = hdu.name, {name.upper(): record[name] for name in hdu.columns.names}
+    extname, row = found
+    layout = _OBJECT_HDUS.get(extname)
+    return (row, layout) if layout else (None, None)
+
+
+def sdss_meta(header, row, layout, path):
     """The bhbfinder meta of an SDSS spectrum from its primary header and HDU-2 row.
 
     Parameters
     ----------
     header : `astropy.io.fits.Header`
         The primary header.
-    row : `astropy.io.fits.FITS_record` or None
-        The ``SPECOBJ`` / ``SPALL`` row.
-    names : set of str
-        The row's column names.
+    row : dict or None
+        The ``SPECOBJ`` / ``SPALL`` row, ``{COLUMN: value}``.
     layout : str or None
         ``"SDSS-I/II spec"`` or ``"BOSS spec"``.
     path : str
@@ -144,7 +262,7 @@ def sdss_meta(header, row, names, layout, path):
     meta = dict.fromkeys(META_KEYS)
 
     def pick(key, header_key=None):
-        value = _row_value(row, names, key)
+        value = _row_value(row, key)
         if value is None and header_key is not None:
             value = header.get(header_key)
         return value
@@ -172,7 +290,7 @@ def sdss_meta(header, row, names, layout, path):
     )
     meta["class"] = pick("CLASS")
     meta["subclass"] = pick("SUBCLASS")
-    sn = _row_value(row, names, "SN_MEDIAN")
+    sn = _row_value(row, "SN_MEDIAN")
     if sn is not None and np.size(sn) == len(_BAND_KEYS):  # median S/N per pixel in u, g, r, i, z
         meta.update({key: float(v) for key, v in zip(_BAND_KEYS, np.ravel(sn), strict=True)})
     return meta
@@ -212,8 +330,8 @@ def arrays_from_hdulist(hdul, path, bad_bits=DEFAULT_BAD_BITS):
         np.float32)
     flux = np.where(np.isfinite(flux), flux, 0).astype(np.float32)
     checks.check_arrays(path, wavelength, flux, ivar)
-    row, names, layout = _object_row(hdul)
-    meta = sdss_meta(hdul[0].header, row, names, layout, path)
+    row, layout = _object_row(hdul, path)
+    meta = sdss_meta(hdul[0].header, row, layout, path)
     return SpectrumArrays(wavelength, flux, ivar, bad_pixel_mask(ivar, and_mask, bad_bits), meta)
 
 

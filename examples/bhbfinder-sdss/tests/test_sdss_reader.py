@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from bhbfinder_sdss import ALL_BITS, DEFAULT_BAD_BITS, SDSSReader, read_sdss
+from bhbfinder_sdss import reader as reader_module
 from bhbfinder_sdss.plugin import is_sdss_head
 from bhbfinder_sdss.reader import bad_pixel_mask
 from sdss_files import MASK_BITS, NAN_FLUX, NPIX, ZERO_IVAR, sdss_truth, write_sdss_spec
@@ -163,3 +164,25 @@ def test_sniffing(tmp_path, sdss_file):
     fits.PrimaryHDU().writeto(bare)
     assert not is_sdss_head(_head(bare), str(bare))
     assert is_sdss_head(_head(bare), "/data/spec-0266-51602-0013.fits")
+
+
+def _plain(value):
+    if isinstance(value, (bytes, np.bytes_)):
+        value = value.decode()
+    return value.strip() if isinstance(value, str) else np.asarray(value)
+
+
+@pytest.mark.parametrize("layout", ["SDSS-I/II spec", "BOSS spec"])
+def test_object_row_raw_read_matches_astropy(tmp_path, layout, monkeypatch):
+    path = write_sdss_spec(tmp_path, sdss_truth(layout=layout))
+    extname, row = reader_module._raw_first_row(str(path))
+    with fits.open(path) as hdul:
+        assert extname == hdul[2].name
+        record = hdul[2].data[0]
+        assert set(row) == set(hdul[2].columns.names)
+        for name in hdul[2].columns.names:
+            np.testing.assert_array_equal(_plain(row[name]), _plain(record[name]))
+    fast = read_sdss(path).meta
+    # the same meta when astropy has to parse HDU 2 (what happens for unusual tables)
+    monkeypatch.setattr(reader_module, "_raw_first_row", lambda path: None)
+    assert read_sdss(path).meta == fast

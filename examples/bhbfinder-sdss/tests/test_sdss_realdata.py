@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from bhbfinder_sdss import SDSSReader
+from bhbfinder_sdss.reader import _raw_first_row
 
 from bhbfinder import plugins
 from bhbfinder.io.base import SpectrumArrays
@@ -52,6 +53,23 @@ def test_every_file_is_read_with_the_right_values(pm, sdss_paths):
         assert np.count_nonzero(~arrays.mask) > 0.9 * arrays.mask.size
         layouts.append((meta["layout"], extname))
     assert sorted(layouts) == [("BOSS spec", "SPALL")] + [("SDSS-I/II spec", "SPECOBJ")] * 3
+
+
+def _plain(value):
+    if isinstance(value, (bytes, np.bytes_)):
+        value = value.decode()
+    return value.strip() if isinstance(value, str) else np.asarray(value)
+
+
+def test_raw_hdu2_read_matches_astropy_on_every_column(sdss_paths):
+    for path in sdss_paths:
+        extname, row = _raw_first_row(str(path))
+        record, name = hdu2(path)
+        assert extname == name
+        assert list(row) == [n.upper() for n in record.array.names]
+        for column in record.array.names:
+            np.testing.assert_array_equal(_plain(row[column.upper()]), _plain(record[column]),
+                                          err_msg=f"{path.name} {column}")
 
 
 def test_white_dwarf_meta(sdss_paths):
