@@ -445,3 +445,24 @@ def test_mismatch_error_names_what_differs():
     assert "rest_frame" not in message
     with pytest.raises(PreprocessingMismatchError, match="no preprocessing"):
         check_compatible(model, None)
+
+
+def test_masked_pixels_filled_and_sparse_rows_fail():
+    rng = np.random.default_rng(13)
+    raw = lamost_like(2, rng, z=[0.0, 0.0], offset=False)
+    wave = raw.wavelength[0]
+    gap = (wave > 4500) & (wave < 4520)
+    raw.mask[0, gap] = True
+    raw.ivar[0, gap] = 0
+    raw.flux[0, gap] = 1e5                    # garbage under the mask must not leak
+    raw.mask[1, (wave > 3900) & (wave < 4700)] = True   # two thirds of the grid gone
+    out = prepare(raw)
+    assert out.meta["status"].tolist() == ["ok", "too few good pixels in grid"]
+    inside = (out.wavelength > 4502) & (out.wavelength < 4518)
+    assert out.mask[0, inside].all() and (out.ivar[0, inside] == 0).all()
+    # linear between the good neighbours: stays within their range, no spike
+    lo, hi = np.flatnonzero(inside)[[0, -1]]
+    left, right = out.flux[0, lo - 2], out.flux[0, hi + 2]
+    assert np.all(out.flux[0, inside] >= min(left, right) - 0.05)
+    assert np.all(out.flux[0, inside] <= max(left, right) + 0.05)
+    assert out.mask[1].all() and np.isfinite(out.flux).all()

@@ -365,16 +365,17 @@ def prepare(raw, config=None):
         f, iv, m, _ = resample_batch(wave[rows], nflux[rows], nivar[rows],
                                      mask[rows], grid.edges, npix=npix[rows], scale=scale,
                                      min_coverage=config.min_coverage)
-        frac = (~m).mean(axis=1)
+        covered = (~m).mean(axis=1)
         fn, ivn, mn, cont, cont_ok = normalize(grid.wavelength, f, iv, m, config.continuum)
         good_fraction[rows] = (~mn).mean(axis=1)
-        reason = np.where(frac == 0, "no coverage of the grid",
-                          np.where(frac < config.min_good_fraction, "too few good pixels in grid",
-                                   np.where(~cont_ok, "continuum fit failed", STATUS_OK)))
-        status[rows] = np.where(reason == STATUS_OK, status[rows], reason)
+        reason = np.select(
+            [covered == 0, covered < config.min_good_fraction, ~cont_ok,
+             good_fraction[rows] < config.min_good_fraction],
+            ["no coverage of the grid", "too few good pixels in grid", "continuum fit failed",
+             "too few good pixels in grid"],
+            STATUS_OK)
         keep = reason == STATUS_OK
-        keep &= good_fraction[rows] >= config.min_good_fraction
-        status[rows[~keep & (reason == STATUS_OK)]] = "too few good pixels in grid"
+        status[rows[~keep]] = reason[~keep]
         rk = rows[keep]
         fill = _fill_masked(fn[keep], mn[keep]) if config.fill == "interpolate" \
             else np.where(mn[keep], 1.0, fn[keep])
