@@ -313,7 +313,7 @@ def prepare(raw, config=None):
     -------
     `~bhbfinder.batch.PreparedBatch`
         On ``config.grid``; ``meta`` gains ``rv``, ``rv_err`` (km/s), ``rv_source``,
-        ``rv_template``, ``snr_prepared`` (median per-pixel S/N of the good grid pixels) and
+        ``rv_template``, ``rv_chi2``, ``snr_prepared`` (median per-pixel S/N of the good grid pixels) and
         ``good_fraction``; ``extra["continuum"]`` holds the fitted continua.
     """
     config = _as_config(config)
@@ -335,6 +335,7 @@ def prepare(raw, config=None):
     rv_err = np.full(n, np.nan)
     source = np.full(n, "none", dtype=object)
     template = np.full(n, "", dtype=object)
+    rv_chi2 = np.full(n, np.nan)
     z_cat, zerr_cat, trusted = catalog_redshift(raw.meta, config)
     if config.rest_frame in ("catalog-or-xcorr", "catalog"):
         use = ok & trusted
@@ -350,6 +351,7 @@ def prepare(raw, config=None):
             rv_err[good] = result.rv_err[result.ok]
             source[good] = "xcorr"
             template[good] = result.template[result.ok]
+            rv_chi2[good] = result.chi2_red[result.ok]
     if config.rv_failure == "fail" and config.rest_frame != "observed":
         status[ok & (source == "none")] = "no radial velocity"
         ok = status == STATUS_OK
@@ -396,6 +398,9 @@ def prepare(raw, config=None):
          "where rv comes from: catalog, xcorr (template cross-correlation) or none")
     _add(meta, "rv_template", _strings(template), None,
          "best cross-correlation template (xcorr rows)")
+    _add(meta, "rv_chi2", rv_chi2, None,
+         "reduced chi^2 of the best template at the measured shift (xcorr rows); large values "
+         "mean no template resembles the spectrum")
     _add(meta, "snr_prepared", snr_prepared, None,
          "median per-pixel S/N of the good pixels on the model grid")
     _add(meta, "good_fraction", good_fraction, None,
