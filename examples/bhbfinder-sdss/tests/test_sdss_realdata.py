@@ -111,3 +111,27 @@ def test_find_bhb_reads_and_prepares_every_file(pm, sdss_paths):
     assert list(catalog["reader"]) == ["SDSS"] * 4
     assert [str(d) for d in catalog["designation"]] == [
         NAME.match(p.name).group(0)[5:] for p in sdss_paths]
+
+
+def _default_model_missing():
+    from pathlib import Path
+
+    import bhbfinder
+
+    return not (Path(bhbfinder.__file__).parent / "data" / "msfanet_default.asdf").is_file()
+
+
+@pytest.mark.skipif(_default_model_missing(), reason="bhbfinder ships no default classifier yet")
+def test_find_bhb_default_stages(pm, sdss_paths):
+    import bhbfinder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        catalog = bhbfinder.find_bhb([str(p) for p in sdss_paths], progress=False)
+    assert len(catalog) == 4
+    assert list(catalog["status"]) == ["ok"] * 4
+    assert list(catalog["reader"]) == ["SDSS"] * 4
+    assert not np.ma.getmaskarray(catalog["stage1_class"]).any()
+    extragalactic = np.isin(np.asarray(catalog["class"]), ["GALAXY", "QSO"])
+    assert extragalactic.sum() == 3
+    assert not np.asarray(catalog["is_bhb_candidate"])[extragalactic].any()
