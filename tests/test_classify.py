@@ -174,7 +174,7 @@ def trained():
     clf, info = train_two_stage(
         (flux, ivar, labels, stars), architecture=TINY, wavelength=wave, augment=False,
         prepare_config=PREP,
-        training={"epochs_stage1": 8, "epochs_stage2": 3, "batch_size": 32, "lr": 3e-3},
+        training={"epochs_stage1": 10, "epochs_stage2": 3, "batch_size": 32, "lr": 3e-3},
         log=None)
     return clf, info, (wave, flux, ivar, labels, stars)
 

@@ -45,6 +45,7 @@ __all__ = [
     "PlainCNN",
     "build_network",
     "count_parameters",
+    "fft_length",
 ]
 
 #: The network as the paper describes it (widths 64/128/256, per-channel "frequency" gate).
@@ -132,6 +133,21 @@ class MultiScaleBlock(nn.Module):
         return F.relu(self.bn(self.fuse(out)) + x)
 
 
+def fft_length(n):
+    """The smallest ``2**a * m`` (m in 1, 3, 5) ≥ ``n``: a fast FFT length.
+
+    The feature maps are zero-padded to it; pocketfft on lengths with large prime factors
+    (e.g. 297 = 3³·11 after three poolings of the 1190-pixel grid) is several times slower.
+    """
+    best = None
+    for m in (1, 3, 5):
+        k = m
+        while k < n:
+            k *= 2
+        best = k if best is None else min(best, k)
+    return best
+
+
 def _band_pool(mag, n_bands):
     """Mean and minimum of ``mag`` (..., F) over ``n_bands`` contiguous frequency bands."""
     nf = mag.shape[-1]
@@ -166,9 +182,11 @@ class PublishedFrequencyAttention(nn.Module):
             nn.Linear(channels * n_bands, hidden), nn.ReLU(), nn.Linear(hidden, channels))
         self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
 
-    def channel_weights(self, x):
+    def channel_weights(self, x, spec=None):
         """The per-channel gate ``w_c`` (batch, channels) in (0, 1)."""
-        mag = torch.fft.rfft(x, dim=-1).abs()
+        if spec is None:
+            spec = torch.fft.rfft(x, n=fft_length(x.shape[-1]), dim=-1)
+        mag = spec.abs()
         mean, minimum = _band_pool(mag, self.n_bands)
         desc = mean + self.min_weight * minimum
         if desc.shape[-1] < self.n_bands:  # very short inputs: pad the band axis
@@ -176,10 +194,11 @@ class PublishedFrequencyAttention(nn.Module):
         return torch.sigmoid(self.mlp(desc.flatten(1)))
 
     def forward(self, x):
-        w = self.channel_weights(x)[:, :, None]
-        spec = torch.fft.rfft(x, dim=-1)
-        x_freq = torch.fft.irfft(torch.polar(spec.abs() * w, spec.angle()), n=x.shape[-1], dim=-1)
-        return x + self.alpha * x_freq
+        n = fft_length(x.shape[-1])
+        spec = torch.fft.rfft(x, n=n, dim=-1)
+        w = self.channel_weights(x, spec)[:, :, None]
+        x_freq = torch.fft.irfft(torch.polar(spec.abs() * w, spec.angle()), n=n, dim=-1)
+        return x + self.alpha * x_freq[..., :x.shape[-1]]
 
 
 class BandFrequencyAttention(nn.Module):
@@ -207,9 +226,11 @@ class BandFrequencyAttention(nn.Module):
         self.log_filter = nn.Parameter(torch.zeros(n_bands)) if static_filter else None
         self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
 
-    def band_weights(self, x):
+    def band_weights(self, x, spec=None):
         """Per-band weights (batch, n_bands), including the static filter."""
-        mag = torch.fft.rfft(x, dim=-1).abs()
+        if spec is None:
+            spec = torch.fft.rfft(x, n=fft_length(x.shape[-1]), dim=-1)
+        mag = spec.abs()
         mean, minimum = _band_pool(mag, self.n_bands)
         desc = torch.log1p(mean + self.min_weight * minimum)
         if desc.shape[-1] < self.n_bands:
@@ -219,16 +240,18 @@ class BandFrequencyAttention(nn.Module):
             w = w * torch.exp(self.log_filter)[None, :]
         return w
 
-    def bin_weights(self, x):
-        """Per-rFFT-bin weights (batch, 1, n_freq)."""
-        nf = x.shape[-1] // 2 + 1
-        w = self.band_weights(x)[:, None, :]
-        return F.interpolate(w, size=nf, mode="linear", align_corners=True)
+    def bin_weights(self, x, spec=None):
+        """Per-rFFT-bin weights (batch, 1, n_freq) of the zero-padded transform."""
+        if spec is None:
+            spec = torch.fft.rfft(x, n=fft_length(x.shape[-1]), dim=-1)
+        w = self.band_weights(x, spec)[:, None, :]
+        return F.interpolate(w, size=spec.shape[-1], mode="linear", align_corners=True)
 
     def forward(self, x):
-        spec = torch.fft.rfft(x, dim=-1)
-        x_freq = torch.fft.irfft(spec * self.bin_weights(x), n=x.shape[-1], dim=-1)
-        return x + self.alpha * x_freq
+        n = fft_length(x.shape[-1])
+        spec = torch.fft.rfft(x, n=n, dim=-1)
+        x_freq = torch.fft.irfft(spec * self.bin_weights(x, spec), n=n, dim=-1)
+        return x + self.alpha * x_freq[..., :x.shape[-1]]
 
 
 class PyramidPoolingHead(nn.Module):
