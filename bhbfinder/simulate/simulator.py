@@ -13,9 +13,9 @@ Every simulated spectrum goes through the same steps (all vectorised over a chun
 4. a smooth multiplicative flux-calibration distortion (exponential of a low-order Legendre
    polynomial in log λ) with a small step at the blue/red arm join (dichroic, ~5900 Å), times a
    flux scale;
-5. noise: ``σ² = k (F + s·F_g) / T(λ)`` with ``F`` the noiseless flux, ``s·F_g`` a sky/read
-   floor, ``T`` a smooth throughput (lower at the blue end and at the dichroic), inflated at
-   bright sky lines; ``k`` is solved so that the median S/N over the g band equals the
+5. noise: ``σ² = k (F + s·F_g) / (λ² T(λ))`` (photon counts per pixel ∝ F λ² T) with ``F`` the
+   noiseless flux, ``s·F_g`` a sky/read floor, ``T`` a LAMOST-like throughput (the blue arm far
+   less sensitive than the red, a dip at the dichroic), inflated at bright sky lines; ``k`` is solved so that the median S/N over the g band equals the
    requested S/N. The stored ``ivar`` is ``1/σ²`` (the pipeline's error model, consistent
    with the noise drawn);
 6. bad pixels (``ivar = 0``, flux 0, LAMOST ``andmask`` bits): unusable ends, random bad
