@@ -131,6 +131,14 @@ class Pipeline:
                 self._built[kind] = choice
         return self._built[kind]
 
+    def build_stages(self):
+        """Build every stage now (raising configuration errors before any work is done)."""
+        for kind in BATCH_STAGES + CATALOG_STAGES:
+            stage = self.stage(kind)
+            if kind in BATCH_STAGES and stage is not None:
+                self._prepare_stage(getattr(stage, "prepare_config", None))
+        return {kind: self._built[kind] for kind in BATCH_STAGES + CATALOG_STAGES}
+
     def _prepare_stage(self, prepare_config):
         key = _config_key(prepare_config)
         if key not in self._prepare_stages:
@@ -215,6 +223,7 @@ class Pipeline:
     def run(self, source, *, output=None, resume=False, executor=None, progress=True):
         """Run on every input; see `find_bhb` for the arguments."""
         start = time.perf_counter()
+        self.build_stages()  # a missing model or unknown stage fails here, not per chunk
         items = expand_source(source)
         parts = _Parts(output) if output is not None else None
         done = set()

@@ -78,3 +78,11 @@ def test_pipeline_step_by_step_matches_find_bhb():
     cat = pipe.finalize(table)
     direct = find_bhb([a.to_spectrum() for a in arrays], stages=STAGES, progress=False)
     assert list(cat["is_bhb_candidate"]) == list(direct["is_bhb_candidate"]) == [False, True, False]
+
+
+def test_missing_model_fails_before_any_work(tmp_path):
+    from bhbfinder.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="nonexistent.asdf"):
+        find_bhb(_spectra(2), model=tmp_path / "nonexistent.asdf",
+                 stages={k: v for k, v in STAGES.items() if k != "classify"}, progress=False)
