@@ -16,8 +16,13 @@ from bhbfinder.spectra.clean import CleanConfig, flag_spikes
 from bhbfinder.spectra.continuum import ContinuumConfig, fit_continuum
 from bhbfinder.spectra.grid import GRIDS, ModelGrid, get_grid
 from bhbfinder.spectra.lines import C_KMS, LINES_VACUUM
-from bhbfinder.spectra.prepare import (PrepareConfig, PrepareStage, catalog_redshift,
-                                       check_compatible, prepare)
+from bhbfinder.spectra.prepare import (
+    PrepareConfig,
+    PrepareStage,
+    catalog_redshift,
+    check_compatible,
+    prepare,
+)
 from bhbfinder.spectra.resample import resample_batch
 from bhbfinder.spectra.rv import RVConfig
 

@@ -313,8 +313,8 @@ def prepare(raw, config=None):
     -------
     `~bhbfinder.batch.PreparedBatch`
         On ``config.grid``; ``meta`` gains ``rv``, ``rv_err`` (km/s), ``rv_source``,
-        ``rv_template``, ``rv_chi2``, ``snr_prepared`` (median per-pixel S/N of the good grid pixels) and
-        ``good_fraction``; ``extra["continuum"]`` holds the fitted continua.
+        ``rv_template``, ``rv_chi2``, ``snr_prepared`` (median per-pixel S/N of the good grid
+        pixels) and ``good_fraction``; ``extra["continuum"]`` holds the fitted continua.
     """
     config = _as_config(config)
     grid = config.grid
@@ -455,7 +455,8 @@ class PrepareStage:
         return prepare(raw, self.config)
 
     def __repr__(self):
-        return f"<PrepareStage grid={self.config.grid.name!r} rest_frame={self.config.rest_frame!r}>"
+        config = self.config
+        return f"<PrepareStage grid={config.grid.name!r} rest_frame={config.rest_frame!r}>"
 
 
 @hookimpl
