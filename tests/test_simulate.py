@@ -363,6 +363,16 @@ def test_cli_simulate_writes_files_and_truth(tmp_path):
     assert main(["simulate", str(out), "-n", "2", "--snr", "1", "2", "3"]) == 1
 
 
+def test_simulate_files_from_a_number(tmp_path):
+    from bhbfinder.simulate import simulate_files
+
+    truth = simulate_files(tmp_path, 3, seed=4, classes=("BHB", "A"), snr=40,
+                           compress="gzip-as-fits")
+    assert sorted(truth["label"]) == ["A", "BHB", "BHB"]
+    assert all(name.endswith(".fits") for name in truth["file"])
+    assert (tmp_path / truth["file"][0]).read_bytes()[:2] == b"\x1f\x8b"   # gzip content
+
+
 @pytest.mark.realdata
 def test_analytic_model_reproduces_miles_hdelta_widths(shared_data):
     """The analytic model at the MILES stars' own parameters gives their Hδ D0.2 (R = 1800)."""

@@ -15,9 +15,9 @@ Every simulated spectrum goes through the same steps (all vectorised over a chun
    flux scale;
 5. noise: ``σ² = k (F + s·F_g) / (λ² T(λ))`` (photon counts per pixel ∝ F λ² T) with ``F`` the
    noiseless flux, ``s·F_g`` a sky/read floor, ``T`` a LAMOST-like throughput (the blue arm far
-   less sensitive than the red, a dip at the dichroic), inflated at bright sky lines; ``k`` is solved so that the median S/N over the g band equals the
-   requested S/N. The stored ``ivar`` is ``1/σ²`` (the pipeline's error model, consistent
-   with the noise drawn);
+   less sensitive than the red, a dip at the dichroic), inflated at bright sky lines; ``k`` is
+   solved so that the median S/N over the g band equals the requested S/N. The stored
+   ``ivar`` is ``1/σ²`` (the pipeline's error model, consistent with the noise drawn);
 6. bad pixels (``ivar = 0``, flux 0, LAMOST ``andmask`` bits): unusable ends, random bad
    segments (more often near the dichroic), no template coverage; cosmic rays (unflagged
    spikes).
@@ -935,14 +935,17 @@ def simulate(templates, n, seed=0, config=None, classes=None, junk_fraction=0.0,
 
 
 def simulate_files(folder, spectra, layout="A", compress=False, dialect="dr6",
-                   truth_name="truth.ecsv"):
+                   truth_name="truth.ecsv", seed=0, **library_options):
     """Write simulated spectra as LAMOST files plus a truth table.
 
     Parameters
     ----------
     folder : path-like
         Created if needed.
-    spectra : SimulatedSpectra
+    spectra : SimulatedSpectra or int
+        The spectra, or a number of spectra to simulate first with
+        `~bhbfinder.simulate.build_library` (class-balanced; ``seed`` and ``library_options``
+        go to it, default the analytic source).
     layout : {"A", "B"}
         LAMOST layout (A: DR1–DR8 5×N image; B: DR9+ COADD table).
     compress : bool or {"gzip", "gzip-as-fits"}
@@ -964,6 +967,17 @@ def simulate_files(folder, spectra, layout="A", compress=False, dialect="dr6",
     except ImportError as exc:   # the LAMOST writer lands with the reader
         raise ConfigurationError("simulate_files needs bhbfinder.io.lamost.write_lamost, "
                                  "which this installation lacks") from exc
+    if isinstance(spectra, (int, np.integer)):
+        from .library import build_library
+
+        classes = tuple(library_options.pop("classes", CLASSES))
+        per, extra = divmod(int(spectra), len(classes))
+        counts = {c: per + (i < extra) for i, c in enumerate(classes)}
+        spectra = build_library(n_per_class=counts, classes=classes, seed=seed,
+                                **library_options)
+    elif library_options:
+        raise ConfigurationError(f"simulate_files: options {sorted(library_options)} only "
+                                 "apply when a number of spectra is given")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     suffix = ".fits.gz" if compress == "gzip" or compress is True else ".fits"
