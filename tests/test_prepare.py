@@ -471,3 +471,16 @@ def test_masked_pixels_filled_and_sparse_rows_fail():
     assert np.all(out.flux[0, inside] >= min(left, right) - 0.05)
     assert np.all(out.flux[0, inside] <= max(left, right) + 0.05)
     assert out.mask[1].all() and np.isfinite(out.flux).all()
+
+
+def test_config_and_batch_pickle_for_worker_processes():
+    import pickle
+
+    config = PrepareConfig(grid="lamost-full")
+    _ = config.grid.wavelength                 # a cached property must not break pickling
+    assert pickle.loads(pickle.dumps(config)) == config
+    assert hash(config) == hash(pickle.loads(pickle.dumps(config)))
+    rng = np.random.default_rng(14)
+    out = prepare(lamost_like(1, rng, z=[0.0]))
+    back = pickle.loads(pickle.dumps(out))
+    assert np.array_equal(back.flux, out.flux) and back.config == out.config
