@@ -56,7 +56,7 @@ SPPIXMASK = {
 #: The ``and_mask`` bits that make a pixel bad by default: those saying the pixel's value is
 #: wrong. Left out are the warnings about a whole fibre or a neighbourhood (MANYBADCOLUMNS,
 #: NEARBADPIXEL, LOWFLAT, PARTIALREJECT, ...): MANYBADCOLUMNS alone covers the whole red camera
-#: (6100-9200 Å) of two of our four test spectra whose pixels are fine.
+#: (6100-9200 Å) of two of our four test spectra, pixels with valid flux and ivar.
 DEFAULT_BAD_BITS = (
     "NOPLUG", "BADTRACE", "BADFLAT", "BADARC", "WHOPPER", "FULLREJECT", "NOSKY", "BRIGHTSKY",
     "NODATA", "COMBINEREJ", "BADFLUXFACTOR", "BADSKYCHI", "REDMONSTER",
