@@ -27,6 +27,7 @@ precision at recall ≥ 90 % read off the precision–recall curve.
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,6 +91,8 @@ def main(argv=None):
     ap.add_argument("--epochs2", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write the results here too")
+    ap.add_argument("--previous", help="merge rows from an earlier --json file")
+    ap.add_argument("--no-balmer", action="store_true", help="leave out the Balmer row")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -105,26 +108,14 @@ def main(argv=None):
     log(f"split: train {len(tr)} val {len(va)} test {len(te)} (test BHB {np.sum(y[te] == 0)})")
     results = []
 
-    clf = load_model(args.model, device="cpu")
-    prov = clf.provenance.get("split_sizes", {})
-    if prov and prov.get("test") != len(te):
-        log(f"WARNING: the shipped model's test split had {prov.get('test')} rows, "
-            f"this one {len(te)}: it was trained on another library")
-    x = encode_input(arrays["flux"], arrays["ivar"] <= 0, arrays["ivar"], clf.input_config)
-    ev = evaluate(clf, x[te], y[te], classes)
-    results.append({"name": "shipped default", "params": count_parameters(clf.stage1),
-                    "val_macro_f1": clf.metrics.get("validation", {}).get("stage1_macro_f1"),
-                    "test_macro_f1": ev["stage1"]["macro_f1"], "candidates": ev["candidates"],
-                    "p_at_r90": precision_at_recall(ev["pr_curve"]),
-                    "confusion": ev["stage1"]["confusion_matrix"], "train_s": None})
-
     # the reduced, equal budget: a by-star subset of the training rows; val/test unchanged
     rng = np.random.default_rng(cfg["seed"])
     train_stars = np.unique(arrays["star_ids"][tr])
     keep_stars = rng.choice(train_stars, int(round(args.train_fraction * len(train_stars))),
                             replace=False)
     sub_tr = tr[np.isin(arrays["star_ids"][tr], keep_stars)]
-    for name in args.variants.split(","):
+    x = encode_input(arrays["flux"], arrays["ivar"] <= 0, arrays["ivar"])
+    for name in [v for v in args.variants.split(",") if v]:
         arch = VARIANTS[name]
         t1 = time.time()
         clf_v, info = _train_fixed_split(arrays, y, classes, sub_tr, va, te, arch, args, cfg, log)
@@ -137,13 +128,37 @@ def main(argv=None):
                         "confusion": ev["stage1"]["confusion_matrix"],
                         "train_s": time.time() - t1})
         log(f"{name}: {results[-1]}")
-    try:
-        bal = balmer_row(arrays, te, classes, y)
-        results.append({"name": "Balmer criteria (xue2008)", "params": 0, "val_macro_f1": None,
-                        "test_macro_f1": None, "candidates": bal, "p_at_r90": None,
-                        "confusion": None, "train_s": None})
-    except Exception as exc:  # the balmer stage is another engineer's; report, do not die
-        log(f"Balmer criteria failed: {type(exc).__name__}: {exc}")
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(results, fh, indent=1, default=float)
+    if Path(args.model).is_file():
+        clf = load_model(args.model, device="cpu")
+        prov = clf.provenance.get("split_sizes", {})
+        if prov and prov.get("test") != len(te):
+            log(f"WARNING: the shipped model's test split had {prov.get('test')} rows, "
+                f"this one {len(te)}: it was trained on another library")
+        x = encode_input(arrays["flux"], arrays["ivar"] <= 0, arrays["ivar"], clf.input_config)
+        ev = evaluate(clf, x[te], y[te], classes)
+        results.append({"name": "shipped default", "params": count_parameters(clf.stage1),
+                        "val_macro_f1": clf.metrics.get("validation", {}).get("stage1_macro_f1"),
+                        "test_macro_f1": ev["stage1"]["macro_f1"], "candidates": ev["candidates"],
+                        "p_at_r90": precision_at_recall(ev["pr_curve"]),
+                        "confusion": ev["stage1"]["confusion_matrix"], "train_s": None})
+        results.insert(0, results.pop())
+    else:
+        log(f"no model file {args.model}: shipped row left out")
+    if args.previous:
+        with open(args.previous) as fh:
+            have = {r["name"] for r in results}
+            results += [r for r in json.load(fh) if r["name"] not in have]
+    if not args.no_balmer:
+        try:
+            bal = balmer_row(arrays, te, classes, y)
+            results.append({"name": "Balmer criteria (xue2008)", "params": 0,
+                            "val_macro_f1": None, "test_macro_f1": None, "candidates": bal,
+                            "p_at_r90": None, "confusion": None, "train_s": None})
+        except Exception as exc:  # the balmer stage is another engineer's: report, go on
+            log(f"Balmer criteria failed: {type(exc).__name__}: {exc}")
 
     print()
     print(f"Test set: {len(te)} spectra ({np.sum(y[te] == 0)} BHB), held out by star; "
@@ -160,10 +175,13 @@ def main(argv=None):
               f"{c['precision']:6.4f} {c['recall']:6.4f} {f(r['p_at_r90'], '6.4f')} "
               f"{c['tp']:5d} {c['fp']:4d} {c['fn']:4d} {f(r['train_s'], '8.0f')}")
     print()
-    print("stage-1 confusion matrix of the shipped default on test (rows true, cols predicted):")
-    print("        " + " ".join(f"{c:>6s}" for c in classes))
-    for c, row in zip(classes, results[0]["confusion"]):
-        print(f"{c:>7s} " + " ".join(f"{v:6d}" for v in row))
+    for r in results:
+        if r.get("confusion") is None:
+            continue
+        print(f"stage-1 confusion matrix of {r['name']} on test (rows true, cols predicted):")
+        print("        " + " ".join(f"{c:>6s}" for c in classes))
+        for c, row in zip(classes, r["confusion"]):
+            print(f"{c:>7s} " + " ".join(f"{v:6d}" for v in row))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1, default=float)

@@ -93,6 +93,19 @@ class ClassifyStage:
             self.classifier.threshold = float(threshold)
         self.batch_size = int(batch_size)
 
+    @property
+    def prepare_config(self):
+        """The model's preprocessing (`~bhbfinder.spectra.prepare.PrepareConfig`, or the stored
+        dict when the prepare module is unavailable); the pipeline prepares batches with it."""
+        cfg = self.classifier.prepare_config
+        if cfg is None:
+            return None
+        try:
+            from ..spectra.prepare import PrepareConfig
+        except ImportError:
+            return cfg
+        return PrepareConfig.from_dict(cfg)
+
     def run(self, batch):
         """Classify a `~bhbfinder.batch.PreparedBatch`; returns the Table described above."""
         return classify_batch(self.classifier, batch, batch_size=self.batch_size)
