@@ -77,9 +77,14 @@ DEFAULT_EMULATOR_HYPERPARAMS = {
     "min_pixels": 50,
     "max_reduced_chi2": 10.0,
     "model_error": True,
+    "robust_clip": None,
+    "objective": "flux",
 }
 
 _FILL_ITERATIONS = 30
+_ROBUST_ROUNDS = 2
+_LABEL_TUNE_STEPS = (0.7, 0.35, 0.17)  # log steps of the label-objective coordinate search
+_OBJECTIVES = ("flux", "labels")
 _FORMAT = "bhbfinder.params.slam-emulator"
 _FORMAT_VERSION = 1
 
@@ -140,6 +145,14 @@ class SlamEmulator:
         Above it a fit is flagged `FLAG_BAD_FIT`.
     model_error : bool
         Add the per-pixel leave-one-out model error to the data variance during inversion.
+    robust_clip : float, optional
+        When set, training stars whose leave-one-out rms residual exceeds ``robust_clip`` times
+        the median get a proportionally larger noise term (Huber-style), so peculiar stars or
+        wrong labels do not pull the model.
+    objective : {"flux", "labels"}
+        What ``optimize`` minimises: the leave-one-out flux error (fast), or, after that, the
+        leave-one-out scatter of the labels themselves, each training star inverted with the
+        model fitted without it (all in one batch, see `_loo_invert`).
 
     Attributes
     ----------
@@ -158,7 +171,7 @@ class SlamEmulator:
     def __init__(self, length_scale=None, alpha=None, linear_variance=1.0, poly_degree=1,
                  log_teff=True,
                  optimize=True, domain_margin=0.05, f_scale=3.0, max_iter=50, min_pixels=50,
-                 max_reduced_chi2=10.0, model_error=True):
+                 max_reduced_chi2=10.0, model_error=True, robust_clip=None, objective="flux"):
         self.length_scale = length_scale
         self.alpha = alpha
         self.linear_variance = linear_variance
@@ -171,6 +184,10 @@ class SlamEmulator:
         self.min_pixels = min_pixels
         self.max_reduced_chi2 = max_reduced_chi2
         self.model_error = model_error
+        self.robust_clip = robust_clip
+        if objective not in _OBJECTIVES:
+            raise ConfigurationError(f"objective={objective!r}; use one of {', '.join(_OBJECTIVES)}")
+        self.objective = objective
         self.meta = {}
 
     # -- scikit-learn conventions ------------------------------------------------------------
@@ -233,18 +250,19 @@ class SlamEmulator:
         dot = 1.0 + za @ zb.T
         return rbf + linear_variance * dot**self.poly_degree, rbf, diff
 
-    def _kernel_and_grad(self, z):
-        k, rbf, diff = self._kernel(z, self.train_z_, self.length_scale_, self.linear_variance)
+    def _kernel_and_grad(self, z, length_scale=None):
+        length_scale = self.length_scale_ if length_scale is None else length_scale
+        k, rbf, diff = self._kernel(z, self.train_z_, length_scale, self.linear_variance)
         # d k / d z_d = -rbf (z_d - Z_d) / l_d^2 + s_lin q (1 + z.Z)^(q-1) Z_d ; shape (m, 3, n)
         q = self.poly_degree
         dpoly = q * (1.0 + z @ self.train_z_.T) ** (q - 1)
-        dk = (-rbf[:, None, :] * np.moveaxis(diff, 2, 1) / self.length_scale_[None, :, None]
+        dk = (-rbf[:, None, :] * np.moveaxis(diff, 2, 1) / length_scale[None, :, None]
               + self.linear_variance * dpoly[:, None, :] * self.train_z_.T[None, :, :])
         return k, dk
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, flux, ivar, labels, colors=None, color_names=None, wavelength=None,
-            prepare_config=None, provenance=None):
+            prepare_config=None, provenance=None, tuning_data=None):
         """Train the emulator.
 
         Parameters
@@ -265,6 +283,10 @@ class SlamEmulator:
             inference.
         provenance : dict, optional
             Where the training set came from (saved as is).
+        tuning_data : (flux, ivar), optional
+            Other observations of the same training stars (same rows; e.g. at the S/N the
+            model will meet) for ``objective="labels"``: each is inverted by the model fitted
+            without its star. Default: the training spectra themselves.
 
         Returns
         -------
@@ -282,12 +304,14 @@ class SlamEmulator:
         if not np.all(np.isfinite(labels)) or np.any(labels[:, 0] <= 0):
             raise ConfigurationError("labels must be finite, with Teff > 0 K")
         good = (ivar > 0) & np.isfinite(flux)
+        ivar_all = ivar
         if colors is not None:
             colors = np.atleast_2d(np.asarray(colors, dtype=float))
             if colors.shape[0] != flux.shape[0]:
                 raise ConfigurationError("colors must have one row per training spectrum")
             flux = np.hstack([flux, colors])
             good = np.hstack([good, np.isfinite(colors)])
+            ivar_all = np.hstack([ivar, np.full(colors.shape, np.inf)])
             ncol = colors.shape[1]
             color_names = list(color_names or [f"color{i}" for i in range(ncol)])
             if len(color_names) != ncol:
@@ -299,6 +323,18 @@ class SlamEmulator:
             raise ConfigurationError("some pixels (or colours) have no valid training value; "
                                      "trim the grid or drop those columns")
         self.color_names_ = list(color_names)
+        if tuning_data is None:
+            tune_flux, tune_ivar, tune_good = flux, ivar_all, good
+        else:
+            tune_flux = np.asarray(tuning_data[0], float)
+            tune_ivar = np.asarray(tuning_data[1], float)
+            if tune_flux.shape != (len(labels), self.n_pixels_in(flux)) or \
+                    tune_ivar.shape != tune_flux.shape:
+                raise ConfigurationError("tuning_data must be (flux, ivar) arrays of the training "
+                                         "stars' spectra, shape (n, npix)")
+            tune_flux = np.hstack([tune_flux, flux[:, tune_flux.shape[1]:]])
+            tune_ivar = np.hstack([tune_ivar, ivar_all[:, tune_ivar.shape[1]:]])
+            tune_good = (tune_ivar > 0) & np.isfinite(tune_flux)
 
         t = self._transform(labels)
         self.label_mean_ = t.mean(axis=0)
@@ -306,6 +342,11 @@ class SlamEmulator:
         self.label_scale_[self.label_scale_ == 0] = 1.0
         self.train_z_ = (t - self.label_mean_) / self.label_scale_
         self.train_labels_ = labels.copy()
+        z_lo, z_hi = self.train_z_.min(0), self.train_z_.max(0)
+        margin = self.domain_margin * (z_hi - z_lo)
+        self._z_bounds = np.array([z_lo - margin, z_hi + margin])
+        self._z_range = np.array([z_lo, z_hi])
+        self.bounds_ = self._from_z(self._z_bounds)
 
         # standardise each output column; bad values start at the column mean
         y = np.where(good, flux, np.nan)
@@ -318,27 +359,37 @@ class SlamEmulator:
             np.asarray(self.length_scale if self.length_scale is not None else 1.0, float), (3,)
         ).copy()
         alpha = float(self.alpha if self.alpha is not None else 1e-2)
-        for _ in range(2 if self.optimize else 1):
-            if self.optimize:
+        self.star_noise_ = np.ones(len(labels))
+        w_pix = np.where(good, self.flux_scale_**2, 0.0)
+        rounds = 1 + (_ROBUST_ROUNDS if self.robust_clip else int(not good.all()))
+        for r in range(rounds):
+            if self.optimize and (r == 0 or r == rounds - 1):
                 length_scale, alpha = self._tune(ys, good, length_scale, alpha)
-            if good.all():
-                break
-            # bad values: fixed point of "value = leave-one-out prediction" (it never uses itself)
-            for _ in range(_FILL_ITERATIONS):
-                ys = np.where(good, ys, ys - self._loo_residuals(ys, length_scale, alpha))
+                if self.objective == "labels" and r == rounds - 1:
+                    length_scale, alpha = self._tune_labels(ys, tune_flux, tune_good,
+                                                            tune_ivar, length_scale, alpha)
+            if not good.all():
+                # bad values: fixed point of "value = leave-one-out prediction" (never itself)
+                for _ in range(_FILL_ITERATIONS):
+                    ys = np.where(good, ys, ys - self._loo_residuals(ys, length_scale, alpha))
+            if self.robust_clip and r < rounds - 1:
+                # stars the others do not predict (peculiar stars, wrong labels) get a larger
+                # noise term, Huber-style, so they do not pull the model (SLAM's SVR is robust
+                # through its epsilon-insensitive linear loss)
+                loo = self._loo_residuals(ys, length_scale, alpha)
+                rms = np.sqrt((w_pix * loo**2).sum(1) / np.maximum(w_pix.sum(1), 1e-300))
+                cut = self.robust_clip * np.median(rms)
+                self.star_noise_ = np.maximum(1.0, (rms / cut) ** 2)
         loo = self._loo_residuals(ys, length_scale, alpha)
         self.length_scale_ = length_scale
         self.alpha_ = alpha
         kern = self._kernel(self.train_z_, self.train_z_, length_scale, self.linear_variance)[0]
-        self.weights_ = np.linalg.solve(kern + alpha * np.eye(len(kern)), ys)
+        self.weights_ = np.linalg.solve(kern + alpha * np.diag(self.star_noise_), ys)
         resid = np.where(good, loo, np.nan) * self.flux_scale_
-        self.model_error_ = np.sqrt(np.nanmean(resid**2, axis=0))
+        # model error of a typical (not clipped) star: weights 1 / star_noise
+        sw = np.where(good, 1.0 / self.star_noise_[:, None], 0.0)
+        self.model_error_ = np.sqrt(np.nansum(sw * resid**2, axis=0) / sw.sum(axis=0))
 
-        z_lo, z_hi = self.train_z_.min(0), self.train_z_.max(0)
-        margin = self.domain_margin * (z_hi - z_lo)
-        self._z_bounds = np.array([z_lo - margin, z_hi + margin])
-        self._z_range = np.array([z_lo, z_hi])
-        self.bounds_ = self._from_z(self._z_bounds)
         self.train_flux_ = self._predict_z(self.train_z_)  # the nearest-neighbour library
 
         if hasattr(prepare_config, "to_dict"):
@@ -353,15 +404,19 @@ class SlamEmulator:
             resid[:, : flux.shape[1] - len(color_names)] ** 2)))
         return self
 
+    def n_pixels_in(self, flux):  # noqa: D401
+        """Flux pixels of a (possibly colour-extended) training array."""
+        return flux.shape[1] - len(self.color_names_)
+
     def _loo_residuals(self, ys, length_scale, alpha):
         """Closed-form leave-one-out residuals ``y_i - f_{-i}(z_i)`` (standardised units)."""
         kern = self._kernel(self.train_z_, self.train_z_, length_scale, self.linear_variance)[0]
-        kinv = np.linalg.inv(kern + alpha * np.eye(len(kern)))
+        kinv = np.linalg.inv(kern + alpha * np.diag(self.star_noise_))
         return (kinv @ ys) / np.diag(kinv)[:, None]
 
     def _tune(self, ys, good, length_scale, alpha):
         """Length scales and ridge term minimising the leave-one-out error in flux units."""
-        w = np.where(good, self.flux_scale_**2, 0.0)
+        w = np.where(good, self.flux_scale_**2, 0.0) / self.star_noise_[:, None]
 
         def loss(theta):
             res = self._loo_residuals(ys, np.exp(theta[:3]), np.exp(theta[3]))
@@ -372,13 +427,81 @@ class SlamEmulator:
         best = optimize.minimize(loss, theta0, method="L-BFGS-B", bounds=bounds)
         return np.exp(best.x[:3]), float(np.exp(best.x[3]))
 
+    def _loo_invert(self, data, weight, rows, ys, length_scale, alpha, settings=None):
+        """Invert ``data[j]`` with the model fitted without training star ``rows[j]``, batched.
+
+        Exact leave-one-out for kernel ridge: with ``C = (K + alpha D)^-1`` and ``A = C Y``, the
+        model without star ``i`` has weights ``A - C[:, i] A[i] / C[i, i]`` (block inverse), so
+        every fold's forward model and Jacobian cost one kernel product more. Returns ``z``.
+        """
+        kern = self._kernel(self.train_z_, self.train_z_, length_scale, self.linear_variance)[0]
+        cinv = np.linalg.inv(kern + alpha * np.diag(self.star_noise_))
+        amat = cinv @ ys
+        coef = cinv[:, rows] / cinv[rows, rows]  # (n, m)
+        a_rows = amat[rows]
+
+        def model(z, index):
+            k, dk = self._kernel_and_grad(z, length_scale)
+            c = coef[:, index]
+            s = np.einsum("jn,nj->j", k, c)
+            ds = np.einsum("jdn,nj->jd", dk, c)
+            f = k @ amat - s[:, None] * a_rows[index]
+            jac = dk @ amat - ds[:, :, None] * a_rows[index][:, None, :]
+            return self.flux_mean_ + self.flux_scale_ * f, jac * self.flux_scale_
+
+        library = self.flux_mean_ + self.flux_scale_ * (kern @ amat)
+        z0 = self.train_z_[nearest_neighbour_start(data, weight, library, exclude=rows)]
+        settings = settings or InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
+        z = invert(model, data, weight, z0, self._z_bounds[0], self._z_bounds[1], settings)[0]
+        return z
+
+    def _tune_labels(self, ys, flux, good, ivar, length_scale, alpha):
+        """Length scales and ridge term minimising the leave-one-out *label* scatter.
+
+        Every training star is inverted with the model fitted without it (`_loo_invert`, all
+        stars in one batch); the loss is the sum over labels of the robust (1.4826 MAD)
+        variance of the standardised label errors.
+        """
+        rows = np.arange(len(ys))
+        data = np.where(good, flux, 0.0)
+        wscale = np.where(good, self.flux_scale_**2, 0.0) / self.star_noise_[:, None]
+
+        def loss(theta):
+            ls, a = np.exp(theta[:3]), float(np.exp(theta[3]))
+            loo = self._loo_residuals(ys, ls, a)
+            merr2 = (wscale * loo**2).sum(0) / np.maximum(wscale.sum(0), 1e-300)
+            with np.errstate(divide="ignore"):
+                var = np.where(good, 1.0 / np.where(good, ivar, 1.0), np.inf) + merr2
+            weight = np.where(good, 1.0 / var, 0.0)
+            dz = self._loo_invert(data, weight, rows, ys, ls, a,
+                                  InversionSettings(f_scale=self.f_scale, max_iter=20)) \
+                - self.train_z_
+            mad = np.median(np.abs(dz - np.median(dz, 0)), 0)
+            return float(np.sum((1.4826 * mad) ** 2))
+
+        # the loss is a robust statistic of ~100 stars: piecewise flat, so a coordinate search
+        # on a log grid (step halved each sweep) is steadier than a simplex or gradients
+        theta = np.log(np.r_[length_scale, alpha])
+        best = loss(theta)
+        for step in _LABEL_TUNE_STEPS:
+            for d in range(theta.size):
+                for sign in (-1.0, 1.0):
+                    while True:
+                        trial = theta.copy()
+                        trial[d] += sign * step
+                        value = loss(trial)
+                        if value >= best:
+                            break
+                        theta, best = trial, value
+        return np.exp(theta[:3]), float(np.exp(theta[3]))
+
     # -- forward model -----------------------------------------------------------------------
     def _predict_z(self, z):
         k = self._kernel(np.atleast_2d(z), self.train_z_, self.length_scale_,
                          self.linear_variance)[0]
         return self.flux_mean_ + self.flux_scale_ * (k @ self.weights_)
 
-    def _model_z(self, z):
+    def _model_z(self, z, index=None):
         """Model and Jacobian d f / d z at standardised labels: ``(m, nout)``, ``(m, 3, nout)``."""
         k, dk = self._kernel_and_grad(z)
         f = self.flux_mean_ + self.flux_scale_ * (k @ self.weights_)
@@ -525,6 +648,7 @@ class SlamEmulator:
             "flux_scale": self.flux_scale_,
             "weights": self.weights_,
             "model_error": self.model_error_,
+            "star_noise": self.star_noise_,
             "z_bounds": self._z_bounds,
             "z_range": self._z_range,
             "prepare_config": _plain_tree(meta.get("prepare_config")),
@@ -569,6 +693,7 @@ class SlamEmulator:
         for key in ("label_mean", "label_scale", "train_z", "train_labels", "flux_mean",
                     "flux_scale", "weights", "model_error"):
             setattr(model, key + "_", np.asarray(tree[key], float))
+        model.star_noise_ = np.asarray(tree.get("star_noise", np.ones(len(model.train_z_))), float)
         model._z_bounds = np.asarray(tree["z_bounds"], float)
         model._z_range = np.asarray(tree["z_range"], float)
         model.color_names_ = list(tree.get("color_names", []))

@@ -46,7 +46,7 @@ def soft_l1_cost(resid, f_scale):
     return (2.0 * f_scale**2 * (np.sqrt(1.0 + s) - 1.0)).sum(axis=-1)
 
 
-def nearest_neighbour_start(data, weight, library):
+def nearest_neighbour_start(data, weight, library, exclude=None):
     """Index of the library spectrum with the lowest χ² for each spectrum.
 
     Parameters
@@ -55,6 +55,8 @@ def nearest_neighbour_start(data, weight, library):
         Observed values and their weights (inverse variances, 0 = ignore).
     library : ndarray, shape (n, npix)
         Model spectra (e.g. the emulator at its training labels).
+    exclude : ndarray of int, shape (m,), optional
+        A library row each spectrum may not pick (itself, in leave-one-out runs).
 
     Returns
     -------
@@ -63,6 +65,8 @@ def nearest_neighbour_start(data, weight, library):
     # chi2_ij = sum_p w_ip (d_ip - F_jp)^2, expanded into three matrix products
     wd = weight * data
     chi2 = (wd * data).sum(axis=1)[:, None] - 2.0 * wd @ library.T + weight @ (library**2).T
+    if exclude is not None:
+        chi2[np.arange(len(chi2)), exclude] = np.inf
     return np.argmin(chi2, axis=1)
 
 
@@ -72,8 +76,9 @@ def invert(model, data, weight, x0, lower, upper, settings=InversionSettings()):
     Parameters
     ----------
     model : callable
-        ``model(x) -> (f, jac)`` with ``x`` of shape ``(m, p)``, ``f`` of shape ``(m, npix)`` and
-        ``jac`` (d f / d x) of shape ``(m, p, npix)``.
+        ``model(x, index) -> (f, jac)`` with ``x`` of shape ``(k, p)``, ``index`` the rows of the
+        batch they belong to (``(k,)``), ``f`` of shape ``(k, npix)`` and ``jac`` (d f / d x) of
+        shape ``(k, p, npix)``.
     data, weight : ndarray, shape (m, npix)
         Observations and weights (inverse variances; 0 where a pixel is ignored).
     x0 : ndarray, shape (m, p)
@@ -97,7 +102,7 @@ def invert(model, data, weight, x0, lower, upper, settings=InversionSettings()):
     lam = np.full(m, settings.lambda_init)
     converged = np.zeros(m, bool)
     n_iter = np.zeros(m, int)
-    f, jac = model(x)
+    f, jac = model(x, np.arange(m))
     cost = soft_l1_cost((data - f) * sw, c)
     eye = np.eye(p)
     active = np.arange(m)
@@ -115,7 +120,7 @@ def invert(model, data, weight, x0, lower, upper, settings=InversionSettings()):
         damped = hess + lam[active, None, None] * (diag + 1e-12 * eye)
         step = np.linalg.solve(damped, grad[..., None])[..., 0]
         x_new = np.clip(x[active] + step, lower, upper)
-        f_new, jac_new = model(x_new)
+        f_new, jac_new = model(x_new, active)
         cost_new = soft_l1_cost((data[active] - f_new) * sw[active], c)
         better = cost_new <= cost[active]
         n_iter[active] += 1

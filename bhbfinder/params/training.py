@@ -20,8 +20,12 @@ import numpy as np
 from ..errors import ConfigurationError
 from .emulator import LABEL_NAMES, SlamEmulator
 
-__all__ = ["MilesTrainingConfig", "MilesLibrary", "miles_library", "miles_observations",
-           "leave_one_star_out", "scatter_table", "train_default_model"]
+#: Hyper-parameters of the shipped model: Huber-style down-weighting of training stars the others
+#: do not predict, and length scales / ridge term tuned on leave-one-out label scatter.
+DEFAULT_MODEL_HYPERPARAMS = {"robust_clip": 1.5, "objective": "labels"}
+
+__all__ = ["DEFAULT_MODEL_HYPERPARAMS", "MilesTrainingConfig", "MilesLibrary", "miles_library", "miles_observations",
+           "leave_one_star_out", "scatter_table", "fit_library", "train_default_model"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class MilesTrainingConfig:
         Seed of the simulator.
     teff_range : (float, float)
         Stars kept (K).
+    tuning_seed : int
+        Seed of one more observation of each star at ``snr``, on which the hyper-parameters
+        are tuned (``objective="labels"``); independent of the training and validation noise.
     labels : str
         The MILES label table (a file in the MILES folder).
     """
@@ -47,6 +54,7 @@ class MilesTrainingConfig:
     n_realisations: int = 12
     seed: int = 20260601
     teff_range: tuple = (6500.0, 13000.0)
+    tuning_seed: int = 2
     labels: str = "miles_hot_labels.csv"
 
     def to_dict(self):
@@ -224,6 +232,24 @@ def scatter_table(found, truth):
     return out
 
 
+def fit_library(library, folder, config=None, hyperparams=None):
+    """Fit a `SlamEmulator` to a `MilesLibrary`, tuning on an independent observation set.
+
+    With ``objective="labels"`` the hyper-parameters are tuned on one more LAMOST-like
+    observation of every library star (``config.tuning_seed``, ``config.snr``).
+    """
+    config = config or MilesTrainingConfig()
+    hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
+    tuning = None
+    if hyperparams.get("objective") == "labels":
+        flux, ivar, _, _ = miles_observations(folder, config.snr, config.tuning_seed, config)
+        tuning = (flux, ivar)
+    return SlamEmulator(**hyperparams).fit(library.flux, library.ivar, library.labels,
+                                           wavelength=library.wavelength,
+                                           prepare_config=library.prepare_config,
+                                           provenance=library.provenance, tuning_data=tuning)
+
+
 def train_default_model(folder, path=None, config=None, hyperparams=None, loo_snr=50.0,
                         loo_teff_range=(7000.0, 10000.0), loo_seed=1):
     """Build the shipped hot-star emulator and record its leave-one-star-out scatter.
@@ -236,7 +262,7 @@ def train_default_model(folder, path=None, config=None, hyperparams=None, loo_sn
         Where to save the model (ASDF).
     config : `MilesTrainingConfig`, optional
     hyperparams : dict, optional
-        `SlamEmulator` parameters.
+        `SlamEmulator` parameters (default `DEFAULT_MODEL_HYPERPARAMS`).
     loo_snr, loo_teff_range, loo_seed
         The validation: stars in ``loo_teff_range``, observed at ``loo_snr`` (independent noise),
         each inferred by a model fitted without it (hyper-parameters fixed to those of the full
@@ -247,14 +273,15 @@ def train_default_model(folder, path=None, config=None, hyperparams=None, loo_sn
     `SlamEmulator`
     """
     config = config or MilesTrainingConfig()
-    hyperparams = dict(hyperparams or {})
+    hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
     library = miles_library(folder, config)
-    model = SlamEmulator(**hyperparams).fit(library.flux, library.ivar, library.labels,
-                                            wavelength=library.wavelength,
-                                            prepare_config=library.prepare_config,
-                                            provenance=library.provenance)
+    model = fit_library(library, folder, config, hyperparams)
     fixed = dict(hyperparams, length_scale=model.length_scale_.tolist(), alpha=model.alpha_,
                  optimize=False)
+    model.meta["validation"]["tuning"] = (
+        f"hyper-parameters ({hyperparams}) tuned on all library stars (observation seed "
+        f"{config.tuning_seed}); the leave-one-star-out folds refit the weights and star "
+        "noise without the star, with these hyper-parameters")
     flux, ivar, labels, _ = miles_observations(folder, loo_snr, loo_seed, config)
     lo, hi = loo_teff_range
     test = np.flatnonzero((labels[:, 0] >= lo) & (labels[:, 0] <= hi))
