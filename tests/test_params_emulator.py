@@ -147,3 +147,61 @@ def test_bad_arguments_raise():
         SlamEmulator().predict(np.ones((1, 10)), np.ones((1, 10)))
     with pytest.raises(ConfigurationError, match="no parameter"):
         SlamEmulator().set_params(gamma=3)
+
+
+def test_fast_leave_one_out_equals_refitting():
+    wave = toy_grid(120)
+    labels = toy_labels(60, seed=8)
+    flux = toy_spectra(labels, wave)
+    ivar = np.full_like(flux, IVAR)
+    model = SlamEmulator(length_scale=[1.5, 1.5, 2.0], alpha=1e-3, optimize=False)
+    model.fit(flux, ivar, labels)
+    rows = np.array([5, 17, 33])
+    rng = np.random.default_rng(4)
+    obs = _inner(labels[rows])
+    data = toy_spectra(obs, wave) + rng.normal(0, 0.01, (3, wave.size))
+    weight = np.full_like(data, 1e4)
+    ys = (flux - model.flux_mean_) / model.flux_scale_
+    fast = model._from_z(model._loo_invert(data, weight, rows, ys, model.length_scale_,
+                                           model.alpha_))
+    for j, i in enumerate(rows):
+        keep = np.arange(len(labels)) != i
+        fold = SlamEmulator(length_scale=[1.5, 1.5, 2.0], alpha=1e-3, optimize=False,
+                            model_error=False).fit(flux[keep], ivar[keep], labels[keep])
+        # same standardisation as the full model, so that the two folds are the same function
+        fold.label_mean_, fold.label_scale_ = model.label_mean_, model.label_scale_
+        fold.flux_mean_, fold.flux_scale_ = model.flux_mean_, model.flux_scale_
+        fold.train_z_ = model.train_z_[keep]
+        kern = fold._kernel(fold.train_z_, fold.train_z_, fold.length_scale_, 1.0)[0]
+        fold.weights_ = np.linalg.solve(kern + 1e-3 * np.eye(len(kern)), ys[keep])
+        probe = np.array([[8000.0, 3.3, -1.0], obs[j]])
+        fold_flux = fold.predict_spectra(probe)
+        z = model._to_z(probe)
+        kfull = model._kernel(z, model.train_z_, model.length_scale_, 1.0)[0]
+        cinv = np.linalg.inv(model._kernel(model.train_z_, model.train_z_, model.length_scale_,
+                                           1.0)[0] + 1e-3 * np.eye(len(labels)))
+        amat = cinv @ ys
+        a_i = amat - np.outer(cinv[:, i], amat[i]) / cinv[i, i]
+        assert np.allclose(model.flux_mean_ + model.flux_scale_ * (kfull @ a_i), fold_flux,
+                           atol=1e-8)
+        fold._z_bounds, fold._z_range = model._z_bounds, model._z_range
+        fold.train_flux_ = fold._predict_z(fold.train_z_)
+        refit = fold.predict(data[j:j + 1], weight[j:j + 1])[0][0]
+        assert np.allclose(fast[j], refit, rtol=1e-4, atol=1e-4)
+
+
+def test_label_objective_and_robust_star_noise():
+    wave = toy_grid(100)
+    labels = toy_labels(70, seed=9)
+    flux = toy_spectra(labels, wave)
+    wrong = labels.copy()
+    wrong[3] = [10500.0, 2.6, -0.1]  # one star with labels that do not match its spectrum
+    model = SlamEmulator(robust_clip=1.5, objective="labels").fit(
+        flux, np.full_like(flux, IVAR), wrong)
+    assert model.star_noise_[3] > 10 * np.median(model.star_noise_)
+    assert np.all(np.isfinite(model.length_scale_)) and model.alpha_ > 0
+    found, _, _ = model.predict(toy_spectra(np.array([[8500.0, 3.5, -1.0]]), wave),
+                                np.full((1, wave.size), IVAR))
+    assert abs(found[0, 0] - 8500) < 50
+    with pytest.raises(ConfigurationError, match="objective"):
+        SlamEmulator(objective="magic")
