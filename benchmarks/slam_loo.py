@@ -29,8 +29,12 @@ import numpy as np
 from bhbfinder.params.emulator import LABEL_NAMES, SlamEmulator
 from bhbfinder.params.svr_reference import SvrSlam
 from bhbfinder.params.training import (
-    DEFAULT_MODEL_HYPERPARAMS, fit_library, leave_one_star_out, miles_library,
-    miles_observations, scatter_table,
+    DEFAULT_MODEL_HYPERPARAMS,
+    fit_library,
+    leave_one_star_out,
+    miles_library,
+    miles_observations,
+    scatter_table,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -107,7 +111,7 @@ def main(argv=None):
     print("(Teff in K, log g and [Fe/H] in dex; robust = 1.4826 MAD; n = "
           + ", ".join(f"{name}: {stats['teff']['n']}" for name, stats, *_ in rows) + ")")
     print("reference, original SLAM (issue 6): robust 256 K / 0.42 dex / 0.41 dex")
-    for name, stats, seconds, found_x, flags_x in rows:
+    for name, _stats, _seconds, _found, flags_x in rows:
         print(f"{name}: flagged {int((flags_x != 0).sum())} of {len(flags_x)}")
 
 

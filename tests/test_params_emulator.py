@@ -5,7 +5,9 @@ import pytest
 
 from bhbfinder.errors import ConfigurationError, ModelFileError
 from bhbfinder.params.emulator import (
-    FLAG_EDGE, FLAG_FEW_PIXELS, SlamEmulator,
+    FLAG_EDGE,
+    FLAG_FEW_PIXELS,
+    SlamEmulator,
 )
 
 from ._params_helpers import toy_grid, toy_labels, toy_spectra
@@ -77,7 +79,7 @@ def test_save_load_round_trip(trained, tmp_path):
     truth = toy_labels(10, seed=3)
     flux = toy_spectra(truth, wave) + np.random.default_rng(2).normal(0, 0.01, (10, wave.size))
     ivar = np.full_like(flux, 1e4)
-    for a, b in zip(model.predict(flux, ivar), again.predict(flux, ivar)):
+    for a, b in zip(model.predict(flux, ivar), again.predict(flux, ivar), strict=True):
         assert np.array_equal(a, b, equal_nan=True)
     assert again.meta["prepare_config"] == {"grid": "toy", "npix": 200}
     assert again.meta["validation"]["note"] == "toy"

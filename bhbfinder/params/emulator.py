@@ -1,4 +1,4 @@
-"""A SLAM-style estimator of Teff, log g and [Fe/H] whose forward model computes every pixel at once.
+"""A SLAM-style estimator of Teff, log g and [Fe/H] with a forward model of every pixel at once.
 
 SLAM (Zhang, Liu & Deng 2020, ApJS 246, 9) models each pixel's normalised flux as a function of
 the standardised labels with its own RBF support-vector regressor, then inverts that model for
@@ -186,7 +186,8 @@ class SlamEmulator:
         self.model_error = model_error
         self.robust_clip = robust_clip
         if objective not in _OBJECTIVES:
-            raise ConfigurationError(f"objective={objective!r}; use one of {', '.join(_OBJECTIVES)}")
+            raise ConfigurationError(
+                f"objective={objective!r}; use one of {', '.join(_OBJECTIVES)}")
         self.objective = objective
         self.meta = {}
 
@@ -404,7 +405,7 @@ class SlamEmulator:
             resid[:, : flux.shape[1] - len(color_names)] ** 2)))
         return self
 
-    def n_pixels_in(self, flux):  # noqa: D401
+    def n_pixels_in(self, flux):
         """Flux pixels of a (possibly colour-extended) training array."""
         return flux.shape[1] - len(self.color_names_)
 

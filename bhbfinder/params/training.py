@@ -24,7 +24,8 @@ from .emulator import LABEL_NAMES, SlamEmulator
 #: do not predict, and length scales / ridge term tuned on leave-one-out label scatter.
 DEFAULT_MODEL_HYPERPARAMS = {"robust_clip": 1.5, "objective": "labels"}
 
-__all__ = ["DEFAULT_MODEL_HYPERPARAMS", "MilesTrainingConfig", "MilesLibrary", "miles_library", "miles_observations",
+__all__ = ["DEFAULT_MODEL_HYPERPARAMS", "MilesTrainingConfig", "MilesLibrary", "miles_library",
+           "miles_observations",
            "leave_one_star_out", "scatter_table", "fit_library", "train_default_model"]
 
 
