@@ -92,3 +92,26 @@ def test_default_stage_on_prepared_miles_stars(shared_data):
     sigma = ParamsStage().model.meta["validation"]["scatter"]["teff"]["robust_sigma"]
     assert np.median(np.abs(table["teff"][ok] - teff[rows][ok])) < 2 * sigma
     assert np.all(table["teff_err"][ok] > 0)
+
+
+@pytest.mark.realdata
+def test_default_stage_on_real_lamost_a_stars(shared_data):
+    """Real DR1 A stars through read → prepare → params, against the LAMOST pipeline (LASP)."""
+    from astropy.table import Table
+
+    from bhbfinder.io.batch import read_batch
+    from bhbfinder.spectra.prepare import PrepareConfig, prepare
+
+    folder = shared_data / "lamost" / "dr1"
+    catalog = Table.read(folder / "my_data3_DR1_catalog_subset.csv")
+    lasp = {str(row["filename"]): (row["teff"], row["logg"]) for row in catalog}
+    files = sorted(p for p in folder.glob("spec-*.fits*") if p.name in lasp)[:15]
+    prepared = prepare(read_batch([str(p) for p in files]), PrepareConfig())
+    table = ParamsStage().run(prepared)
+    ref = np.array([lasp[p.name] for p in files], float)
+    good = ~np.ma.getmaskarray(table["teff"]) & (ref[:, 0] > 6500) & (ref[:, 0] < 10000)
+    assert good.sum() >= 8
+    dteff = np.asarray(table["teff"])[good] - ref[good, 0]
+    dlogg = np.asarray(table["logg"])[good] - ref[good, 1]
+    assert np.median(np.abs(dteff)) < 500
+    assert np.median(np.abs(dlogg)) < 0.5
