@@ -207,3 +207,22 @@ def test_label_objective_and_robust_star_noise():
     assert abs(found[0, 0] - 8500) < 50
     with pytest.raises(ConfigurationError, match="objective"):
         SlamEmulator(objective="magic")
+
+
+def test_multi_start_never_ends_at_a_higher_cost(trained):
+    model, wave = trained
+    truth = toy_labels(30, seed=13)
+    rng = np.random.default_rng(5)
+    flux = toy_spectra(truth, wave) + rng.normal(0, 0.03, (30, wave.size))
+    ivar = np.full_like(flux, 0.03**-2)
+    one = model.predict(flux, ivar, return_details=True)
+    three = model.set_params(n_starts=3).predict(flux, ivar, return_details=True)
+    model.set_params(n_starts=1)
+    from bhbfinder.params.inversion import soft_l1_cost
+
+    weight = 1.0 / (1.0 / ivar + model.model_error_**2)
+
+    def cost(labels):
+        return soft_l1_cost((flux - model.predict_spectra(labels)) * np.sqrt(weight), 3.0)
+
+    assert np.all(cost(three.labels) <= cost(one.labels) * (1 + 1e-6))

@@ -46,7 +46,7 @@ def soft_l1_cost(resid, f_scale):
     return (2.0 * f_scale**2 * (np.sqrt(1.0 + s) - 1.0)).sum(axis=-1)
 
 
-def nearest_neighbour_start(data, weight, library, exclude=None):
+def nearest_neighbour_start(data, weight, library, exclude=None, n_best=1):
     """Index of the library spectrum with the lowest χ² for each spectrum.
 
     Parameters
@@ -57,17 +57,21 @@ def nearest_neighbour_start(data, weight, library, exclude=None):
         Model spectra (e.g. the emulator at its training labels).
     exclude : ndarray of int, shape (m,), optional
         A library row each spectrum may not pick (itself, in leave-one-out runs).
+    n_best : int
+        Return the ``n_best`` lowest-χ² rows, best first (shape ``(m, n_best)``).
 
     Returns
     -------
-    ndarray of int, shape (m,)
+    ndarray of int, shape (m,) (or (m, n_best) when ``n_best > 1``)
     """
     # chi2_ij = sum_p w_ip (d_ip - F_jp)^2, expanded into three matrix products
     wd = weight * data
     chi2 = (wd * data).sum(axis=1)[:, None] - 2.0 * wd @ library.T + weight @ (library**2).T
     if exclude is not None:
         chi2[np.arange(len(chi2)), exclude] = np.inf
-    return np.argmin(chi2, axis=1)
+    if n_best == 1:
+        return np.argmin(chi2, axis=1)
+    return np.argsort(chi2, axis=1)[:, :n_best]
 
 
 def invert(model, data, weight, x0, lower, upper, settings=InversionSettings()):
