@@ -115,3 +115,22 @@ def test_default_stage_on_real_lamost_a_stars(shared_data):
     dlogg = np.asarray(table["logg"])[good] - ref[good, 1]
     assert np.median(np.abs(dteff)) < 500
     assert np.median(np.abs(dlogg)) < 0.5
+
+
+def test_stage_uses_colour_columns_when_the_model_has_colours():
+    wave = toy_grid(120)
+    labels = toy_labels(90, seed=3)
+    flux = toy_spectra(labels, wave)
+    bp_rp = -0.2 + (10000 - labels[:, 0]) / 8000
+    model = SlamEmulator().fit(flux, np.full_like(flux, 1e4), labels, colors=bp_rp[:, None],
+                               color_names=["bp_rp"], wavelength=wave)
+    truth = np.array([[8500.0, 3.4, -1.2], [8500.0, 3.4, -1.2]])
+    batch = _batch(wave, truth, ["ok", "ok"])
+    rng = np.random.default_rng(1)
+    batch.flux += rng.normal(0, 0.05, batch.flux.shape).astype(np.float32)
+    batch.ivar[:] = 400.0
+    batch.meta["bp_rp"] = np.ma.masked_array([-0.2 + 1500 / 8000, 0.0], mask=[False, True])
+    batch.meta["bp_rp_err"] = [0.005, 0.005]
+    table = ParamsStage(model=model).run(batch)
+    # row 0 has the colour, row 1 (masked colour) has only its spectrum
+    assert table["teff_err"][0] < 0.7 * table["teff_err"][1]
