@@ -86,6 +86,7 @@ _FILL_ITERATIONS = 30
 _ROBUST_ROUNDS = 2
 _LABEL_TUNE_STEPS = (0.7, 0.35, 0.17)  # log steps of the label-objective coordinate search
 _OBJECTIVES = ("flux", "labels")
+_PREDICT_CHUNK = 1024  # spectra inverted together (memory ~ chunk x 3 x npix x 8 bytes x few)
 _FORMAT = "bhbfinder.params.slam-emulator"
 _FORMAT_VERSION = 1
 
@@ -604,25 +605,27 @@ class SlamEmulator:
         flags = np.where(fit, 0, FLAG_FEW_PIXELS).astype(np.int64)
         rchi2 = np.full(m, np.nan)
         n_iter = np.zeros(m, int)
-        if fit.any():
-            d, w = data[fit], weight[fit]
-            settings = InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
-            z0, z, conv, n_iter[fit] = self._multi_start(d, w, settings)
+        settings = InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
+        todo = np.flatnonzero(fit)
+        for c0 in range(0, todo.size, _PREDICT_CHUNK):  # bounds the (m, 3, npix) Jacobians
+            rows = todo[c0:c0 + _PREDICT_CHUNK]
+            d, w = data[rows], weight[rows]
+            z0, z, conv, n_iter[rows] = self._multi_start(d, w, settings)
             f, jac_z = self._model_z(z)
             chi2 = (w * (d - f) ** 2).sum(axis=1)
-            rchi2[fit] = chi2 / np.maximum(npix_ok[fit] - 3, 1)
+            rchi2[rows] = chi2 / np.maximum(npix_ok[rows] - 3, 1)
             hess = np.einsum("mip,mp,mjp->mij", jac_z, w, jac_z)
             cov_z = np.linalg.pinv(hess)
             err_z = np.sqrt(np.clip(np.einsum("mii->mi", cov_z), 0, None))
             x = self._from_z(z)
-            labels[fit] = x
-            errors[fit] = err_z * self._dlabel_dz(x)
-            start[fit] = self._from_z(z0)
+            labels[rows] = x
+            errors[rows] = err_z * self._dlabel_dz(x)
+            start[rows] = self._from_z(z0)
             tol = 1e-3 * (self._z_range[1] - self._z_range[0])
             edge = ((z < self._z_range[0] + tol) | (z > self._z_range[1] - tol)).any(axis=1)
             fl = np.where(edge, FLAG_EDGE, 0) | np.where(conv, 0, FLAG_NOT_CONVERGED)
-            fl |= np.where(rchi2[fit] > self.max_reduced_chi2, FLAG_BAD_FIT, 0)
-            flags[fit] = fl
+            fl |= np.where(rchi2[rows] > self.max_reduced_chi2, FLAG_BAD_FIT, 0)
+            flags[rows] = fl
         if return_details:
             return InversionResult(labels, errors, flags, rchi2, n_iter, start)
         return labels, errors, flags
