@@ -158,7 +158,7 @@ class SlamEmulator:
     objective : {"flux", "labels"}
         What ``optimize`` minimises: the leave-one-out flux error (fast), or, after that, the
         leave-one-out scatter of the labels themselves, each training star inverted with the
-        model fitted without it (all in one batch, see `_loo_invert`).
+        model fitted without it (all in one batch, see ``_loo_invert``).
 
     Attributes
     ----------
@@ -475,7 +475,7 @@ class SlamEmulator:
     def _tune_labels(self, ys, flux, good, ivar, length_scale, alpha):
         """Length scales and ridge term minimising the leave-one-out *label* scatter.
 
-        Every training star is inverted with the model fitted without it (`_loo_invert`, all
+        Every training star is inverted with the model fitted without it (``_loo_invert``, all
         stars in one batch); the loss is the sum over labels of the robust (1.4826 MAD)
         variance of the standardised label errors.
         """
