@@ -135,3 +135,20 @@ def test_stage_uses_colour_columns_when_the_model_has_colours():
     table = ParamsStage(model=model).run(batch)
     # row 0 has the colour, row 1 (masked colour) has only its spectrum
     assert table["teff_err"][0] < 0.7 * table["teff_err"][1]
+
+
+def test_default_stage_refuses_batches_prepared_otherwise():
+    from bhbfinder.spectra.prepare import PrepareConfig
+
+    stage = ParamsStage()
+    wave = stage.model.meta["wavelength"]
+    flux = np.ones((1, wave.size), np.float32)
+    meta = meta_table([{"file": "x"}])
+    batch = PreparedBatch(wave, flux, np.ones_like(flux), np.zeros(flux.shape, bool), meta)
+    with pytest.raises(PreprocessingMismatchError, match="no preprocessing configuration"):
+        stage.run(batch)
+    batch.config = PrepareConfig(fill="one")
+    with pytest.raises(PreprocessingMismatchError, match="fill"):
+        stage.run(batch)
+    batch.config = PrepareConfig()
+    assert len(stage.run(batch)) == 1

@@ -82,7 +82,7 @@ class ParamsStage:
     def check(self, prepared):
         """Raise `PreprocessingMismatchError` unless ``prepared`` was prepared as the model was."""
         model_config = self.model.meta.get("prepare_config")
-        if model_config is not None and prepared.config is not None:
+        if model_config is not None:  # a batch without a config is refused too
             try:
                 from ..spectra.prepare import check_compatible
             except ImportError:  # pragma: no cover
