@@ -17,3 +17,5 @@ html_theme_options = {"github_url": "https://github.com/bhbfinder/bhbfinder"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 nitpicky = False
 automodapi_toctreedirnm = "api"
+# no graphviz needed to build the docs
+automodapi_inheritance_diagram = False
