@@ -525,7 +525,8 @@ def _run_encoded(classifier, x):
 def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=None,
                     wavelength=None, input_config=None, training=None, augmentation=None,
                     augment=True, stage2_negatives=STAGE2_NEGATIVES, device=None,
-                    provenance=None, log=print, deterministic=True, split_indices=None):
+                    provenance=None, log=print, deterministic=True, split_indices=None,
+                    stage1_network=None):
     """Train the two-stage classifier end to end.
 
     Parameters
@@ -556,6 +557,9 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
     split_indices : (train, val, test) index arrays, optional
         Use this split instead of `split_by_star` (it must itself keep stars apart; used to
         compare models on one fixed split).
+    stage1_network : torch.nn.Module, optional
+        An already trained stage-1 network of this recipe (same data, split and seed): stage 1
+        is not trained again, only stage 2 (e.g. to give stage 2 more epochs).
 
     Returns
     -------
@@ -603,12 +607,20 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
                       plateau_factor=cfg["plateau_factor"], log=log)
         # ---- stage 1
         torch.manual_seed(seed)
-        net1 = build_network(arch)
-        log(f"stage 1: {arch['network']} widths {arch['widths']} attention {arch['attention']}")
-        h1 = train_network(net1, x[tr], y[tr], x[va], y[va], len(classes),
-                           epochs=cfg["epochs_stage1"],
-                           weights=class_weights(counts, cfg["class_weighting"]),
-                           select="macro_f1", **common)
+        if stage1_network is not None:
+            net1 = stage1_network
+            pred = _predict_logits(net1, x[va], pick_device(device)).argmax(axis=1)
+            h1 = {"best_epoch": -1, "best_score": M.macro_f1(y[va], pred, len(classes)),
+                  "history": [], "reused": True}
+            log(f"stage 1: reusing the given network (val macro-F1 {h1['best_score']:.4f})")
+        else:
+            net1 = build_network(arch)
+            log(f"stage 1: {arch['network']} widths {arch['widths']} "
+                f"attention {arch['attention']}")
+            h1 = train_network(net1, x[tr], y[tr], x[va], y[va], len(classes),
+                               epochs=cfg["epochs_stage1"],
+                               weights=class_weights(counts, cfg["class_weighting"]),
+                               select="macro_f1", **common)
         # ---- stage 2: BHB vs hard negatives, from the stage-1 weights with a new head
         pos = classes.index(POSITIVE_CLASS)
         neg = [classes.index(c) for c in stage2_negatives if c in classes]
