@@ -219,8 +219,31 @@ def _run_simulate(args):
     return 0
 
 
+def _add_demo(sub):
+    p = sub.add_parser("demo", help="run the whole search on a simulated sample (offline)",
+                       description="Simulate a small LAMOST-layout sample with the built-in "
+                                   "analytic templates (plus two broken files), run the whole "
+                                   "pipeline with the shipped model, and write the catalogue "
+                                   "and plots to OUTDIR. Needs no data files and no network.")
+    p.add_argument("outdir", nargs="?", default="bhbfinder-demo",
+                   help="output folder (default: ./bhbfinder-demo)")
+    p.add_argument("--per-class", type=int, default=12, help="spectra per class (default 12)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args):
+    from .demo import run_demo
+
+    run_demo(args.outdir, n_per_class=args.per_class, seed=args.seed,
+             progress=not args.quiet, executor=args.workers if args.workers > 1 else None)
+    return 0
+
+
 #: Sub-commands in the order ``--help`` shows them.
-_COMMANDS = [_add_find, _add_train, _add_plugins, _add_simulate]
+_COMMANDS = [_add_demo, _add_find, _add_train, _add_plugins, _add_simulate]
 
 
 def build_parser():

@@ -177,7 +177,8 @@ def measure_d02_fm(wave, flux, good, lam0, level=D02_LEVEL):
         f0, f1 = f[rows, i0], f[rows, i1]
         with np.errstate(invalid="ignore", divide="ignore"):
             s = np.where(f1 != f0, (thresh - f0) / (f1 - f0), 0.5)
-        return w0 + np.clip(s, 0, 1) * (w1 - w0)
+            # NaN wavelengths (padding) give NaN here; such rows are dropped by ``ok`` below
+            return w0 + np.clip(s, 0, 1) * (w1 - w0)
 
     blue = cross(jb_c, jb_c + 1)
     red = cross(jr_c - 1, jr_c)
