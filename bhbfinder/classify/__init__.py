@@ -1,6 +1,8 @@
 """The two-stage MSFA-Net classifier (``classify`` stage ``msfanet``).
 
-Importing this package imports torch. The pieces:
+Importing this package is light: torch is imported when one of the names below is first used
+(the plugin manager imports the stage module at start-up, and reading files must not pay for
+torch). The pieces:
 
 `~bhbfinder.classify.msfanet`
     the networks (`MSFANet`, its attention variants, the `PlainCNN` baseline);
@@ -16,11 +18,27 @@ Importing this package imports torch. The pieces:
     the pipeline stage.
 """
 
-from .classifier import CLASSES, TwoStageClassifier
-from .modelfile import default_model_path, load_model, save_model
-from .msfanet import MSFANet, architecture_config
-from .training import label_spectra, split_by_star, train_two_stage
+import importlib
+
+_LAZY = {
+    "CLASSES": "classifier", "TwoStageClassifier": "classifier",
+    "default_model_path": "modelfile", "load_model": "modelfile", "save_model": "modelfile",
+    "MSFANet": "msfanet", "architecture_config": "msfanet",
+    "label_spectra": "training", "split_by_star": "training", "train_two_stage": "training",
+}
 
 __all__ = ["CLASSES", "TwoStageClassifier", "MSFANet", "architecture_config", "load_model",
            "save_model", "default_model_path", "train_two_stage", "split_by_star",
            "label_spectra"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
