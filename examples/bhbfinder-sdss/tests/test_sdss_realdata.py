@@ -113,15 +113,6 @@ def test_find_bhb_reads_and_prepares_every_file(pm, sdss_paths):
         NAME.match(p.name).group(0)[5:] for p in sdss_paths]
 
 
-def _default_model_missing():
-    from pathlib import Path
-
-    import bhbfinder
-
-    return not (Path(bhbfinder.__file__).parent / "data" / "msfanet_default.asdf").is_file()
-
-
-@pytest.mark.skipif(_default_model_missing(), reason="bhbfinder ships no default classifier yet")
 def test_find_bhb_default_stages(pm, sdss_paths):
     import bhbfinder
 
