@@ -164,9 +164,17 @@ def _plot_kiel(catalog, labels):
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     teff, logg = _values(catalog, "teff"), _values(catalog, "logg")
-    for label in sorted(set(labels)):
+    # stars outside the hot-star model's domain (hot subdwarfs, white dwarfs, cool stars) come
+    # back flagged at the domain's edge: drawn hollow, as their values mean little
+    flags = np.ma.filled(np.ma.asarray(catalog["params_flags"], dtype=float), 1) \
+        if "params_flags" in catalog.colnames else np.zeros(len(catalog))
+    edge = (flags.astype(int) & 1) > 0
+    for k, label in enumerate(sorted(set(labels))):
+        colour = f"C{k}"
         sel = labels == label
-        ax.scatter(teff[sel], logg[sel], s=14, label=label)
+        ax.scatter(teff[sel & ~edge], logg[sel & ~edge], s=14, color=colour, label=label)
+        ax.scatter(teff[sel & edge], logg[sel & edge], s=14, facecolors="none",
+                   edgecolors=colour)
     t = np.linspace(7000, 12000, 50)
     lt = np.log10(t)
     # Culpan et al. (2024) BHB box in the Kiel diagram (SCIENCE.md §6)
@@ -177,7 +185,7 @@ def _plot_kiel(catalog, labels):
     ax.set_xlabel("Teff (K)")
     ax.set_ylabel("log g")
     ax.legend(fontsize=7, loc="lower left")
-    ax.set_title("Teff–log g of the demo spectra (true class)")
+    ax.set_title("Teff–log g by true class (hollow: outside the model's domain)", fontsize=9)
     return fig
 
 
