@@ -177,6 +177,14 @@ class PreparedBatch:
         """Boolean array: rows that prepared successfully."""
         return np.asarray(self.meta["status"]) == STATUS_OK
 
+    def take(self, rows):
+        """A new batch holding only ``rows`` (indices or a boolean mask), in that order."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, int)
+        extra = {k: v[rows] if isinstance(v, np.ndarray) and v.shape[:1] == (len(self),) else v
+                 for k, v in self.extra.items()}
+        return PreparedBatch(self.wavelength, self.flux[rows], self.ivar[rows],
+                             self.mask[rows], self.meta[rows], self.config, extra)
+
     def to_spectrum(self):
         """The batch as one `specutils.Spectrum` of shape ``(n, npix)``."""
         import astropy.units as u

@@ -68,6 +68,10 @@ class Pipeline:
         Spectra per chunk.
     online : bool
         Run the stages that query remote services (Gaia archive, VizieR).
+    params_classes : tuple of str or None
+        Run the ``params`` stage only on spectra whose stage-1 class is one of these (default
+        the hot stars the shipped parameter model covers: BHB, A, B); others get masked
+        parameters. ``None`` runs it on every spectrum.
 
     Examples
     --------
@@ -85,6 +89,7 @@ class Pipeline:
     config: dict = field(default_factory=dict)
     batch_size: int = 256
     online: bool = False
+    params_classes: tuple = ("BHB", "A", "B")
 
     def __post_init__(self):
         unknown = set(self.stages or {}) | set(self.config or {})
@@ -179,14 +184,15 @@ class Pipeline:
             config = getattr(stage, "prepare_config", None)
             key = _config_key(config)
             if key not in prepared_by_config:
-                prepared = _guarded("prepare", lambda: self.prepare(raw, config), status)
+                prepared = _guarded("prepare", status, self.prepare, raw, config)
                 prepared_by_config[key] = prepared
                 if prepared is not None:
                     _merge_prepared_meta(table, prepared.meta, status)
             prepared = prepared_by_config[key]
             if prepared is None:
                 continue
-            columns = _guarded(kind, lambda: stage.run(prepared), status)
+            rows = self._rows_for(kind, table)
+            columns = _guarded(kind, status, _run_on_rows, stage, prepared, rows)
             if columns is None:
                 continue
             if len(columns) != len(table):
@@ -197,6 +203,15 @@ class Pipeline:
                 table[name] = columns[name]
         table["status"] = np.array([str(s) for s in status], dtype=str)
         return table
+
+    def _rows_for(self, kind, table):
+        """Which rows a batch stage runs on (None: all)."""
+        if (kind != "params" or self.params_classes is None
+                or "stage1_class" not in table.colnames):
+            return None
+        col = table["stage1_class"]
+        classes = np.asarray(col.filled("") if hasattr(col, "filled") else col, dtype=str)
+        return np.isin(classes, list(self.params_classes))
 
     def finalize(self, table):
         """Run the catalogue stages and derive ``is_new_bhb``; returns a `~astropy.table.QTable`."""
@@ -258,7 +273,8 @@ class Pipeline:
 
 
 def find_bhb(source, *, model=None, stages=None, config=None, output=None, resume=False,
-             executor=None, progress=True, batch_size=256, online=False):
+             executor=None, progress=True, batch_size=256, online=False,
+             params_classes=("BHB", "A", "B")):
     """Find BHB stars in survey spectra.
 
     Parameters
@@ -285,6 +301,8 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
         Spectra per chunk.
     online : bool
         Query remote services (Gaia DR3 crossmatch, known BHB catalogues in VizieR).
+    params_classes : tuple of str or None
+        Stage-1 classes the ``params`` stage runs on (see `Pipeline`).
 
     Returns
     -------
@@ -294,7 +312,7 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
         summary in ``meta["summary"]``.
     """
     pipeline = Pipeline(model=model, stages=dict(stages or {}), config=dict(config or {}),
-                        batch_size=batch_size, online=online)
+                        batch_size=batch_size, online=online, params_classes=params_classes)
     return pipeline.run(source, output=output, resume=resume, executor=executor,
                         progress=progress)
 
@@ -519,15 +537,40 @@ def _n_workers(kind, runner):
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _guarded(kind, func, status):
+def _guarded(kind, status, func, *args):
     """Run a stage on a chunk; if it raises, mark the chunk's good rows with the reason."""
     try:
-        return func()
+        return func(*args)
     except Exception as exc:
         warnings.warn(f"{kind} stage failed on a chunk: {type(exc).__name__}: {exc}",
                       BHBFinderWarning)
         _mark_failed(status, f"{kind} failed: {type(exc).__name__}: {exc}")
         return None
+
+
+def _run_on_rows(stage, prepared, rows):
+    """``stage.run`` on the selected rows only; the others come back masked."""
+    if rows is None or rows.all():
+        return stage.run(prepared)
+    n = len(prepared)
+    if not rows.any():
+        # run on one row to learn the columns, then mask everything
+        columns = stage.run(prepared.take([0])) if n else Table()
+        index = np.zeros(n, dtype=int)
+    else:
+        columns = stage.run(prepared.take(rows))
+        index = np.cumsum(rows) - 1
+        index[~rows] = 0
+    out = Table(meta=columns.meta)
+    for name in columns.colnames:
+        col = columns[name]
+        data = np.asarray(col)[index]
+        mask = np.ma.getmaskarray(col)[index] if hasattr(col, "mask") else \
+            np.zeros(data.shape, bool)
+        mask = mask | ~rows.reshape((-1,) + (1,) * (data.ndim - 1))
+        out[name] = MaskedColumn(data, mask=mask, unit=getattr(col, "unit", None),
+                                 description=col.info.description)
+    return out
 
 
 def _mark_failed(status, reason):

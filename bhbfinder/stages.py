@@ -9,8 +9,9 @@ returning `StageInfo` objects from the ``bhbfinder_register_stages`` hook; users
     True
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import StageNotFoundError
 from .hookspecs import STAGE_KINDS

@@ -8,7 +8,7 @@ independently of the real models: the classifier calls a spectrum a BHB exactly 
 import numpy as np
 from astropy.table import MaskedColumn, Table
 
-from bhbfinder.batch import STATUS_OK, PreparedBatch
+from bhbfinder.batch import PreparedBatch
 
 GRID = np.linspace(4000.0, 4800.0, 200)
 
@@ -99,3 +99,16 @@ def spectrum_arrays(subclass="A", depth=0.5, seed=0, wave=None):
     meta = {"subclass": subclass, "ra": 10.0 + seed, "dec": 5.0, "snr_g": 50.0,
             "obsid": 1000 + seed, "class": "STAR"}
     return SpectrumArrays(wave, flux, ivar, np.zeros(wave.size, bool), meta)
+
+
+class FakeParams:
+    """Returns each spectrum's obsid as its 'teff', so row alignment can be checked."""
+
+    def __init__(self):
+        self.seen = []
+
+    def run(self, prepared):
+        self.seen.append(len(prepared))
+        obsid = np.asarray(prepared.meta["obsid"], dtype=float)
+        return Table({"teff": MaskedColumn(obsid, mask=~prepared.ok, unit="K",
+                                           description="fake")})

@@ -86,3 +86,20 @@ def test_missing_model_fails_before_any_work(tmp_path):
     with pytest.raises(ModelFileError, match="nonexistent.asdf"):
         find_bhb(_spectra(2), model=tmp_path / "nonexistent.asdf",
                  stages={k: v for k, v in STAGES.items() if k != "classify"}, progress=False)
+
+
+def test_params_runs_only_on_selected_classes_with_rows_aligned():
+    from .fakestages import FakeParams
+
+    params = FakeParams()
+    spectra = _spectra(7)            # BHB at 0, 3, 6
+    cat = find_bhb(spectra, stages=dict(STAGES, params=params), params_classes=("BHB",),
+                   progress=False)
+    assert params.seen == [3]
+    teff = cat["teff"]
+    bhb = np.array([i % 3 == 0 for i in range(7)])
+    assert np.all(np.ma.getmaskarray(teff) == ~bhb)
+    assert list(np.asarray(teff.value)[bhb]) == [1000.0, 1003.0, 1006.0]   # obsid = 1000 + seed
+    everyone = find_bhb(spectra, stages=dict(STAGES, params=FakeParams()), params_classes=None,
+                        progress=False)
+    assert not np.ma.getmaskarray(everyone["teff"]).any()

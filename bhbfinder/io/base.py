@@ -72,7 +72,8 @@ class SpectrumArrays:
         else:
             ivar = np.asarray(unc.represent_as(InverseVariance).array, dtype=float)
         ivar = np.where(np.isfinite(ivar) & np.isfinite(flux), ivar, 0.0)
-        mask = np.zeros(flux.shape, bool) if spectrum.mask is None else np.asarray(spectrum.mask, bool)
+        mask = (np.zeros(flux.shape, bool) if spectrum.mask is None
+                else np.asarray(spectrum.mask, bool))
         mask = mask | (ivar <= 0)
         full = {key: None for key in META_KEYS}
         full.update({k: v for k, v in dict(spectrum.meta or {}).items() if k in META_KEYS})
