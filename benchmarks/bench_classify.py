@@ -1,7 +1,7 @@
 """Stage-1 inference throughput of MSFA-Net on CPU: the default vs the published configuration.
 
 Prints spectra/s (batch 32, fp32, eval mode, no grad) for each configuration on the same input
-length (default: the default model grid, 1190 pixels), plus the published network on the
+length (default: the default model grid, 1192 pixels), plus the published network on the
 3909-pixel full LAMOST grid for reference.
 
     python benchmarks/bench_classify.py [--threads 2] [--npix 1190] [--repeats 5]
@@ -34,7 +34,7 @@ def throughput(net, npix, batch=32, repeats=5, warmup=2):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--npix", type=int, default=1190)
+    ap.add_argument("--npix", type=int, default=1192)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
