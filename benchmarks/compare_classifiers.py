@@ -89,6 +89,9 @@ def main(argv=None):
                     help="fraction of the training rows (by star) the variants train on")
     ap.add_argument("--epochs1", type=int, default=5)
     ap.add_argument("--epochs2", type=int, default=3)
+    ap.add_argument("--val-fraction", type=float, default=1.0,
+                    help="fraction of the validation stars the variants select on")
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--previous", help="merge rows from an earlier --json file")
@@ -114,11 +117,16 @@ def main(argv=None):
     keep_stars = rng.choice(train_stars, int(round(args.train_fraction * len(train_stars))),
                             replace=False)
     sub_tr = tr[np.isin(arrays["star_ids"][tr], keep_stars)]
+    val_stars = np.unique(arrays["star_ids"][va])
+    keep_val = rng.choice(val_stars, int(round(args.val_fraction * len(val_stars))),
+                          replace=False)
+    sub_va = va[np.isin(arrays["star_ids"][va], keep_val)]
     x = encode_input(arrays["flux"], arrays["ivar"] <= 0, arrays["ivar"])
     for name in [v for v in args.variants.split(",") if v]:
         arch = VARIANTS[name]
         t1 = time.time()
-        clf_v, info = _train_fixed_split(arrays, y, classes, sub_tr, va, te, arch, args, cfg, log)
+        clf_v, info = _train_fixed_split(arrays, y, classes, sub_tr, sub_va, te, arch, args,
+                                           cfg, log)
         ev = evaluate(clf_v, x[te], y[te], classes)
         results.append({"name": f"{name} (budget)", "params": count_parameters(clf_v.stage1),
                         "val_macro_f1": clf_v.metrics["validation"]["stage1_macro_f1"],
@@ -126,7 +134,10 @@ def main(argv=None):
                         "candidates": ev["candidates"],
                         "p_at_r90": precision_at_recall(ev["pr_curve"]),
                         "confusion": ev["stage1"]["confusion_matrix"],
-                        "train_s": time.time() - t1})
+                        "train_s": time.time() - t1,
+                        "budget": f"{len(sub_tr)} training / {len(sub_va)} validation spectra, "
+                                  f"{args.epochs1}+{args.epochs2} epochs, batch "
+                                  f"{args.batch_size}"})
         log(f"{name}: {results[-1]}")
         if args.json:
             with open(args.json, "w") as fh:
@@ -162,7 +173,9 @@ def main(argv=None):
 
     print()
     print(f"Test set: {len(te)} spectra ({np.sum(y[te] == 0)} BHB), held out by star; "
-          f"variants trained on {len(sub_tr)} spectra, {args.epochs1}+{args.epochs2} epochs")
+          f"variants trained on {len(sub_tr)} spectra (validation {len(sub_va)}), "
+          f"{args.epochs1}+{args.epochs2} epochs, "
+          f"batch {args.batch_size}")
     print(f"{'model':30s} {'params':>8s} {'val F1':>7s} {'test F1':>7s} {'prec':>6s} "
           f"{'recall':>6s} {'P@R90':>6s} {'TP':>5s} {'FP':>4s} {'FN':>4s} {'train s':>8s}")
     for r in results:
@@ -174,6 +187,9 @@ def main(argv=None):
         print(f"{r['name']:30s} {r['params']:8d} {f(r['val_macro_f1'])} {f(r['test_macro_f1'])} "
               f"{c['precision']:6.4f} {c['recall']:6.4f} {f(r['p_at_r90'], '6.4f')} "
               f"{c['tp']:5d} {c['fp']:4d} {c['fn']:4d} {f(r['train_s'], '8.0f')}")
+    for r in results:
+        if r.get("budget"):
+            print(f"  {r['name']}: {r['budget']}")
     print()
     for r in results:
         if r.get("confusion") is None:
@@ -189,7 +205,8 @@ def main(argv=None):
 
 def _train_fixed_split(arrays, y, classes, tr, va, te, arch, args, cfg, log):
     """train_two_stage on exactly this split (val and test as for the shipped model)."""
-    training = dict(cfg, epochs_stage1=args.epochs1, epochs_stage2=args.epochs2)
+    training = dict(cfg, epochs_stage1=args.epochs1, epochs_stage2=args.epochs2,
+                    batch_size=args.batch_size)
     return train_two_stage(
         (arrays["flux"], arrays["ivar"], y, arrays["star_ids"]), classes=classes,
         architecture=arch, prepare_config=arrays["prepare_config"],
