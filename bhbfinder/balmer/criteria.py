@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._tree import plain_tree
 from ..errors import ConfigurationError
 from . import flags as F
 
@@ -222,7 +223,7 @@ class CriteriaSet:
         return {"format": "bhbfinder.balmer.criteria", "version": FORMAT_VERSION,
                 "name": self.name, "description": self.description,
                 "references": list(self.references), "reject_flags": int(self.reject_flags),
-                "cuts": [c.to_dict() for c in self.cuts], "meta": _plain(self.meta)}
+                "cuts": [c.to_dict() for c in self.cuts], "meta": plain_tree(self.meta)}
 
     @classmethod
     def from_dict(cls, data):
@@ -263,16 +264,6 @@ def _colnames(table):
     return table.colnames if hasattr(table, "colnames") else list(table)
 
 
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def load_criteria(path, register=False, overwrite=False):
     """Read a criteria set written by `CriteriaSet.save`.
 
@@ -293,7 +284,7 @@ def load_criteria(path, register=False, overwrite=False):
             import asdf
 
             with asdf.open(path, lazy_load=False, memmap=False) as af:
-                data = _plain(af.tree["criteria"])
+                data = plain_tree(af.tree["criteria"])
                 data = json.loads(json.dumps(data, default=_to_builtin))
         else:
             data = json.loads(path.read_text())

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._tree import plain_tree
 from ..errors import ModelFileError
 from .classifier import STAGE2_CLASSES, TwoStageClassifier
 from .msfanet import build_network
@@ -45,17 +46,6 @@ def _state_to_numpy(net):
     return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
 
-def _plain(obj):
-    """Convert numpy scalars / tuples into plain Python for the ASDF tree."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def _versions():
     from .. import __version__
 
@@ -76,19 +66,19 @@ def save_model(classifier, path, compression="zlib"):
 
     tree = {
         "format_version": FORMAT_VERSION,
-        "architecture": _plain(copy.deepcopy(classifier.stage1.config)),
+        "architecture": plain_tree(copy.deepcopy(classifier.stage1.config)),
         "weights": _state_to_numpy(classifier.stage1),
         "classes": list(classifier.classes),
         "stage2_classes": list(STAGE2_CLASSES),
         "threshold": float(classifier.threshold),
-        "input_config": _plain(classifier.input_config),
-        "prepare_config": _plain(classifier.prepare_config),
-        "metrics": _plain(classifier.metrics),
-        "provenance": _plain(classifier.provenance),
+        "input_config": plain_tree(classifier.input_config),
+        "prepare_config": plain_tree(classifier.prepare_config),
+        "metrics": plain_tree(classifier.metrics),
+        "provenance": plain_tree(classifier.provenance),
         "versions": _versions(),
     }
     if classifier.stage2 is not None:
-        tree["architecture_stage2"] = _plain(copy.deepcopy(classifier.stage2.config))
+        tree["architecture_stage2"] = plain_tree(copy.deepcopy(classifier.stage2.config))
         tree["weights_stage2"] = _state_to_numpy(classifier.stage2)
     if classifier.wavelength is not None:
         tree["wavelength"] = np.asarray(classifier.wavelength, float)

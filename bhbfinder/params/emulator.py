@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from .._tree import plain_tree
 from ..errors import ConfigurationError, ModelFileError
 from .inversion import InversionSettings, invert, nearest_neighbour_start
 
@@ -685,10 +686,10 @@ class SlamEmulator:
             "star_noise": self.star_noise_,
             "z_bounds": self._z_bounds,
             "z_range": self._z_range,
-            "prepare_config": _plain_tree(meta.get("prepare_config")),
+            "prepare_config": plain_tree(meta.get("prepare_config")),
             "wavelength": meta.get("wavelength"),
-            "validation": _plain_tree(meta.get("validation") or {}),
-            "provenance": _plain_tree(meta.get("provenance") or {}),
+            "validation": plain_tree(meta.get("validation") or {}),
+            "provenance": plain_tree(meta.get("provenance") or {}),
         }
         tree = {k: v for k, v in tree.items() if v is not None}
         if not overwrite and __import__("os").path.exists(path):
@@ -742,17 +743,6 @@ class SlamEmulator:
             "bhbfinder_version": tree.get("bhbfinder_version"),
         }
         return model
-
-
-def _plain_tree(value):
-    """Make ``value`` ASDF-friendly: tuples to lists, numpy scalars to Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain_tree(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _copy_tree(value):

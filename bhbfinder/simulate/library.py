@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
+from .._tree import plain_tree
 from ..errors import ConfigurationError, ModelFileError
 from .analytic import PARAMETER_BOXES, AnalyticLibrary, analytic_templates
 from .classes import CLASSES
@@ -222,7 +223,7 @@ class TrainingLibrary(SimulatedSpectra):
             "ormask": np.ascontiguousarray(self.ormask, np.int16),
             "meta": meta, "meta_columns": list(self.meta.colnames), "meta_units": units,
             "meta_descriptions": descriptions,
-            "provenance": _plain_tree(self.provenance),
+            "provenance": plain_tree(self.provenance, arrays_as_lists=True),
         }
         af = asdf.AsdfFile(tree)
         kwargs = {"all_array_compression": "zlib"} if compress else {}
@@ -260,19 +261,7 @@ class TrainingLibrary(SimulatedSpectra):
                 meta[k].description = d
             return cls(np.asarray(tree["flux"]), np.asarray(tree["ivar"]),
                        np.asarray(tree["andmask"]), np.asarray(tree["ormask"]), meta,
-                       provenance=_plain_tree(tree["provenance"]))
-
-
-def _plain_tree(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain_tree(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain_tree(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
+                       provenance=plain_tree(tree["provenance"], arrays_as_lists=True))
 
 
 def _even_rows(n_templates, n, rng):
