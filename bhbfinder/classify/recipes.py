@@ -47,7 +47,7 @@ DEFAULT_RECIPE = {
     "prepare": {},
     "architecture": {"base": "default"},
     "input": {},
-    "training": {"epochs_stage1": 10, "epochs_stage2": 8, "batch_size": 96, "seed": 0},
+    "training": {"epochs_stage1": 36, "epochs_stage2": 28, "batch_size": 96, "seed": 0},
     "augment": True,
 }
 
