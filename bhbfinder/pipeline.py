@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,9 @@ class Pipeline:
             raise ConfigurationError(f"batch_size must be >= 1, got {self.batch_size!r}")
         self._built = {}
         self._prepare_stages = {}
+        # identifies this pipeline in worker processes, which build its stages once and reuse
+        # them for every chunk (see _worker_pipeline)
+        self._token = uuid.uuid4().hex
 
     def __getstate__(self):
         # stages are rebuilt in each worker; ship only the description
@@ -485,9 +489,21 @@ def _execute_parallel(kind, runner, pipeline, items, chunks):
                 submit(queue.pop(0))
 
 
+_WORKER_PIPELINES = {}
+
+
+def _worker_pipeline(pipeline):
+    """The worker's own copy of ``pipeline``, whose stages are built once per process."""
+    cached = _WORKER_PIPELINES.get(pipeline._token)
+    if cached is None:
+        _WORKER_PIPELINES.clear()  # one run at a time per worker: keep memory bounded
+        _WORKER_PIPELINES[pipeline._token] = cached = pipeline
+    return cached
+
+
 def _run_guarded_subset(pipeline, sub_items, indices):
     os.environ.setdefault("BHBFINDER_WORKER", "1")
-    return _run_guarded(pipeline, sub_items, indices)
+    return _run_guarded(_worker_pipeline(pipeline), sub_items, indices)
 
 
 def _result_or_failure(future, items, indices):
