@@ -160,7 +160,7 @@ def _truth_labels(catalog, truth):
 def _plot_kiel(catalog, labels):
     import matplotlib.pyplot as plt
 
-    from .simulate.classes import culpan_kiel_box  # noqa: F401  (documented box)
+    from .simulate.classes import culpan_kiel_limits
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     teff, logg = _values(catalog, "teff"), _values(catalog, "logg")
@@ -176,9 +176,7 @@ def _plot_kiel(catalog, labels):
         ax.scatter(teff[sel & edge], logg[sel & edge], s=14, facecolors="none",
                    edgecolors=colour)
     t = np.linspace(7000, 12000, 50)
-    lt = np.log10(t)
-    # Culpan et al. (2024) BHB box in the Kiel diagram (SCIENCE.md §6)
-    ax.fill_between(t, 4.0150 * lt - 12.742, 4.4157 * lt - 13.720, color="0.85", zorder=0,
+    ax.fill_between(t, *culpan_kiel_limits(t), color="0.85", zorder=0,
                     label="BHB box (Culpan+2024)")
     ax.set_xlim(13500, 6000)
     ax.set_ylim(5.5, 1.5)

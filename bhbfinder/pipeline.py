@@ -397,7 +397,6 @@ def _process_chunk(pipeline, items, indices):
     """Read and process one chunk; runs in workers, so it takes and returns plain data."""
     _limit_threads_in_worker()
     paths = [items[i].name for i in indices if items[i].arrays is None]
-    raw = None
     if len(paths) == len(indices):
         raw = pipeline.read(paths)
     else:
@@ -462,6 +461,7 @@ def _execute_parallel(kind, runner, pipeline, items, chunks):
         sub_items = {i: items[i] for i in indices}
         future = runner.submit(_run_guarded_subset, pipeline, sub_items, indices)
         pending[future] = indices
+        return future
 
     while queue and len(pending) < in_flight_max:
         submit(queue.pop(0))
@@ -473,11 +473,7 @@ def _execute_parallel(kind, runner, pipeline, items, chunks):
             indices = pending.pop(future)
             yield indices, _result_or_failure(future, items, indices)
             if queue:
-                nxt = queue.pop(0)
-                sub_items = {i: items[i] for i in nxt}
-                f = runner.submit(_run_guarded_subset, pipeline, sub_items, nxt)
-                pending[f] = nxt
-                completed.add(f)
+                completed.add(submit(queue.pop(0)))
         return
     while pending:
         finished, _ = concurrent.futures.wait(list(pending),

@@ -11,7 +11,14 @@
 """
 
 from .analytic import AnalyticLibrary, analytic_spectrum, analytic_templates, sample_parameters
-from .classes import CLASSES, STAGE1_CLASSES, class_index, classify_star, culpan_kiel_box
+from .classes import (
+    CLASSES,
+    STAGE1_CLASSES,
+    class_index,
+    classify_star,
+    culpan_kiel_box,
+    culpan_kiel_limits,
+)
 from .library import AUGMENT_PRESETS, TrainingLibrary, build_library
 from .simulator import (
     LAMOST_RESOLVING_POWER,
@@ -28,6 +35,7 @@ from .templates import TemplateLibrary, load_eigenstars, load_miles
 
 __all__ = [
     "CLASSES", "STAGE1_CLASSES", "class_index", "classify_star", "culpan_kiel_box",
+    "culpan_kiel_limits",
     "TemplateLibrary", "load_miles", "load_eigenstars",
     "AnalyticLibrary", "analytic_spectrum", "analytic_templates", "sample_parameters",
     "SimulationConfig", "SimulatedSpectra", "LAMOST_RESOLVING_POWER", "MASK_BITS",

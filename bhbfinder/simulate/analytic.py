@@ -36,7 +36,7 @@ from astropy.table import Table
 
 from ..errors import ConfigurationError
 from ..spectra.lines import C_KMS, air_to_vacuum
-from .classes import CLASSES
+from .classes import CLASSES, culpan_kiel_limits
 from .templates import TemplateLibrary, _label_table, _planck
 
 __all__ = [
@@ -369,7 +369,7 @@ def sample_parameters(label, n, rng, boxes=None):
     lt = rng.uniform(np.log10(box["teff"][0]), np.log10(box["teff"][1]), n)
     teff = 10 ** lt
     if box["logg"] == "culpan":
-        lo, hi = 4.0150 * lt - 12.742, 4.4157 * lt - 13.720
+        lo, hi = culpan_kiel_limits(lt, log=True)
         u = rng.uniform(0.05, 0.95, n)          # keep off the edges of the box
         logg = lo + u * (hi - lo)
     else:

@@ -66,14 +66,24 @@ def class_index(label):
     return np.array([lookup[str(x)] for x in label], dtype=np.int64)
 
 
+def culpan_kiel_limits(teff, log=False):
+    """Lower and upper log g of the BHB box of Culpan et al. (2024) at ``teff``.
+
+    ``4.0150 log Teff - 12.742 < log g < 4.4157 log Teff - 13.720`` (SCIENCE.md §6);
+    ``log=True`` when ``teff`` is already log10 Teff.
+    """
+    lt = np.asarray(teff, dtype=float) if log else np.log10(np.asarray(teff, dtype=float))
+    return 4.0150 * lt - 12.742, 4.4157 * lt - 13.720
+
+
 def culpan_kiel_box(teff, logg, margin=0.0):
     """Whether (Teff, log g) lies in the BHB box of Culpan et al. (2024).
 
-    ``4.0150 log Teff - 12.742 - margin < log g < 4.4157 log Teff - 13.720`` (SCIENCE.md §6).
+    The lower limit of `culpan_kiel_limits` is lowered by ``margin``.
     """
-    lt = np.log10(np.asarray(teff, dtype=float))
+    lo, hi = culpan_kiel_limits(teff)
     g = np.asarray(logg, dtype=float)
-    return (g > 4.0150 * lt - 12.742 - margin) & (g < 4.4157 * lt - 13.720)
+    return (g > lo - margin) & (g < hi)
 
 
 def _sptype_parts(sptype):

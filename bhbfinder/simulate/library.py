@@ -20,7 +20,7 @@ from astropy.table import Table
 from .._tree import plain_tree
 from ..errors import ConfigurationError, ModelFileError
 from .analytic import PARAMETER_BOXES, AnalyticLibrary, analytic_templates
-from .classes import CLASSES
+from .classes import CLASSES, culpan_kiel_limits
 from .simulator import (
     JUNK_KINDS,
     LAMOST_LOG10_START,
@@ -92,7 +92,7 @@ def jitter_parameters(labels, rng, scales=None, boxes=None):
         teff[m] = np.clip(teff[m], *box["teff"])
         lt = np.log10(teff[m])
         if box["logg"] == "culpan":
-            lo, hi = 4.0150 * lt - 12.742, 4.4157 * lt - 13.720
+            lo, hi = culpan_kiel_limits(lt, log=True)
             logg[m] = np.clip(logg[m], lo + 0.02 * (hi - lo), hi - 0.02 * (hi - lo))
         else:
             logg[m] = np.clip(logg[m], *box["logg"])
