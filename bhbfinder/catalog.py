@@ -29,7 +29,8 @@ CATALOG_COLUMNS = {
     "status": (str, None, "'ok', or why this spectrum could not be processed"),
     "stage1_class": (str, None, "stage-1 class (BHB, A, B, HotSD, WD, other)"),
     "p_bhb_stage1": (float, None, "stage-1 probability of the BHB class"),
-    "p_bhb_stage2": (float, None, "stage-2 (BHB vs hard negatives) probability of BHB"),
+    "p_bhb_stage2": (float, None, "stage-2 (BHB vs hard negatives) probability of BHB "
+                                  "(where stage 1 says BHB)"),
     "is_bhb_candidate": (bool, None, "classifier verdict: BHB candidate"),
     "balmer_confirmed": (bool, None, "Balmer-line profile criteria satisfied"),
     "teff": (float, u.K, "effective temperature"),

@@ -12,22 +12,22 @@ import concurrent.futures
 import glob
 import hashlib
 import os
-import shutil
 import sys
+import threading
 import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asdf
 import numpy as np
 from astropy.table import MaskedColumn, QTable, Table, vstack
 
+from ._parts import PartFiles
 from .batch import STATUS_OK, RawBatch
 from .catalog import ensure_columns, format_summary, summarize, write_catalog
-from .errors import BHBFinderWarning, ConfigurationError
-from .stages import DEFAULT_STAGES, get_stage
+from .errors import BHBFinderWarning, ConfigurationError, ModelFileError, StageNotFoundError
+from .stages import DEFAULT_STAGES, get_stage, get_stage_info
 
 __all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "CATALOG_STAGES", "ONLINE_STAGES"]
 
@@ -38,8 +38,9 @@ CATALOG_STAGES = ("crossmatch", "dedup", "known")
 #: Stages that need the network by default; they run only with ``online=True`` or when named.
 ONLINE_STAGES = ("crossmatch", "known")
 
-_PART_FORMAT = ".asdf"  # exact round trip of masks, units and dtypes; 3x faster than ECSV
 _INDEX = "_input_index"
+#: Errors of building a stage (bad name, model file or option): they stop a run.
+SETUP_ERRORS = (ConfigurationError, ModelFileError, StageNotFoundError)
 
 
 @dataclass
@@ -140,6 +141,24 @@ class Pipeline:
             else:
                 self._built[kind] = choice
         return self._built[kind]
+
+    def check_stages(self):
+        """Check, without building them, that every chosen stage exists and the model file is
+        there; the quick check a run makes when its stages are built in worker processes.
+
+        Raises
+        ------
+        StageNotFoundError, ModelFileError
+        """
+        for kind in ("prepare",) + BATCH_STAGES + CATALOG_STAGES:
+            choice = self.choice(kind)
+            if isinstance(choice, str):
+                get_stage_info(kind, choice)
+        model = self.model if self.model is not None else \
+            (self.config or {}).get("classify", {}).get("model")
+        if isinstance(model, (str, os.PathLike)) and not Path(model).is_file():
+            raise ModelFileError(f"{model}: no such model file; pass a path written by "
+                                 "bhbfinder.classify.save_model or `bhbfinder train`")
 
     def build_stages(self):
         """Build every stage now (raising configuration errors before any work is done)."""
@@ -243,9 +262,14 @@ class Pipeline:
     def run(self, source, *, output=None, resume=False, executor=None, progress=True):
         """Run on every input; see `find_bhb` for the arguments."""
         start = time.perf_counter()
-        self.build_stages()  # a missing model or unknown stage fails here, not per chunk
+        if _is_serial(executor):
+            self.build_stages()  # a missing model or unknown stage fails here, not per chunk
+        else:
+            # workers build the stages (and re-raise setup errors); here only a quick check,
+            # so the workers start at once instead of after this process loaded the models
+            self.check_stages()
         items = expand_source(source)
-        parts = _Parts(output) if output is not None else None
+        parts = PartFiles(output, _INDEX) if output is not None else None
         done = set()
         if parts is not None:
             if resume:
@@ -486,14 +510,21 @@ def _execute_parallel(kind, runner, pipeline, items, chunks):
 
 
 _WORKER_PIPELINES = {}
+_WORKER_LOCK = threading.Lock()
 
 
 def _worker_pipeline(pipeline):
-    """The worker's own copy of ``pipeline``, whose stages are built once per process."""
-    cached = _WORKER_PIPELINES.get(pipeline._token)
-    if cached is None:
-        _WORKER_PIPELINES.clear()  # one run at a time per worker: keep memory bounded
-        _WORKER_PIPELINES[pipeline._token] = cached = pipeline
+    """The worker's own copy of ``pipeline``, whose stages are built once per process.
+
+    Building raises the setup errors (`SETUP_ERRORS`) out of the worker, so the run stops with
+    the same error as a serial run instead of failing chunk after chunk.
+    """
+    with _WORKER_LOCK:  # thread-pool executors share this process
+        cached = _WORKER_PIPELINES.get(pipeline._token)
+        if cached is None:
+            _WORKER_PIPELINES.clear()  # one run at a time per worker: keep memory bounded
+            pipeline.build_stages()
+            _WORKER_PIPELINES[pipeline._token] = cached = pipeline
     return cached
 
 
@@ -505,13 +536,20 @@ def _run_guarded_subset(pipeline, sub_items, indices):
 def _result_or_failure(future, items, indices):
     try:
         return future.result()
+    except SETUP_ERRORS:
+        raise  # a stage that cannot be built fails every chunk: stop, as a serial run does
     except Exception as exc:  # the worker died: record, do not lose the inputs
         return _failed_chunk(items, indices, f"worker failed: {type(exc).__name__}: {exc}")
 
 
+def _is_serial(executor):
+    return executor is None or (isinstance(executor, str) and executor == "serial") or \
+        (isinstance(executor, int) and not isinstance(executor, bool) and executor == 1)
+
+
 def _resolve_executor(executor):
     """``(kind, runner, owned)`` for the ``executor`` argument of `find_bhb`."""
-    if executor is None or executor == "serial" or executor == 1:
+    if _is_serial(executor):
         return "serial", None, False
     if isinstance(executor, bool):
         raise ConfigurationError("executor must be None, an int, 'processes', an Executor, "
@@ -641,46 +679,6 @@ def _stage_label(choice):
     if choice is None:
         return "skipped"
     return choice if isinstance(choice, str) else type(choice).__name__
-
-
-class _Parts:
-    """The chunk files of a run beside its output: ``OUTPUT.parts/part-XXXXXXXXX.asdf``."""
-
-    def __init__(self, output):
-        output = Path(output)
-        self.folder = output.with_name(output.name + ".parts")
-
-    def clear(self):
-        if self.folder.exists():
-            shutil.rmtree(self.folder)
-
-    def _files(self):
-        if not self.folder.is_dir():
-            return []
-        return sorted(self.folder.glob("part-*" + _PART_FORMAT))
-
-    def done_indices(self):
-        done = set()
-        for table in self.read_all():
-            done.update(int(i) for i in table[_INDEX])
-        return done
-
-    def write(self, table):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        first = int(np.min(table[_INDEX])) if len(table) else 0
-        path = self.folder / f"part-{first:09d}{_PART_FORMAT}"
-        tmp = path.with_name("." + path.name + ".tmp")
-        out = Table(table, copy=False)
-        out.meta = {}
-        asdf.AsdfFile({"part": out}).write_to(tmp)
-        os.replace(tmp, path)  # atomic: a part is either complete or absent
-
-    def read_all(self):
-        tables = []
-        for path in self._files():
-            with asdf.open(path, lazy_load=False, memmap=False) as af:
-                tables.append(Table(af["part"], copy=True))
-        return tables
 
 
 class _Progress:

@@ -262,6 +262,22 @@ def test_stage_columns_and_bad_rows(trained):
     assert out["p_bhb_stage2"].description
 
 
+def test_stage2_runs_only_where_stage1_says_bhb(trained):
+    from bhbfinder.errors import ConfigurationError
+
+    clf, _, (wave, flux, ivar, labels, _) = trained
+    every = clf.predict_arrays(flux, None, ivar, stage2_rows="all")
+    some = clf.predict_arrays(flux, None, ivar)
+    called = every["stage1_index"] == clf.positive_index
+    assert called.any() and not called.all()
+    assert np.allclose(some["p_bhb_stage2"][called], every["p_bhb_stage2"][called], atol=1e-6)
+    assert np.isnan(some["p_bhb_stage2"][~called]).all()
+    assert not np.isnan(every["p_bhb_stage2"]).any()
+    assert np.array_equal(some["is_bhb_candidate"], every["is_bhb_candidate"])
+    with pytest.raises(ConfigurationError, match="stage2_rows"):
+        clf.predict_arrays(flux[:2], None, ivar[:2], stage2_rows="some")
+
+
 def test_stage_refuses_other_preprocessing(trained):
     clf, _, (wave, flux, ivar, _, _) = trained
     batch = _batch(wave, flux[:4], ivar[:4], OTHER_PREP, ["ok"] * 4)

@@ -103,3 +103,31 @@ def test_params_runs_only_on_selected_classes_with_rows_aligned():
     everyone = find_bhb(spectra, stages=dict(STAGES, params=FakeParams()), params_classes=None,
                         progress=False)
     assert not np.ma.getmaskarray(everyone["teff"]).any()
+
+
+def test_parallel_run_stops_on_stage_setup_errors(tmp_path):
+    """Workers build the stages; a stage that cannot be built stops the run as in serial."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bhbfinder.errors import ModelFileError, StageNotFoundError
+
+    with ThreadPoolExecutor(2) as pool:
+        # a bad option: raised by the stage factory in the worker, re-raised here
+        with pytest.raises(ConfigurationError, match="stage2_rows"):
+            find_bhb(_spectra(4), stages={k: v for k, v in STAGES.items() if k != "classify"},
+                     config={"classify": {"stage2_rows": "bogus"}}, batch_size=2,
+                     executor=pool, progress=False)
+        # a missing model file and an unknown stage name: caught before any chunk is sent
+        with pytest.raises(ModelFileError, match="nonexistent.asdf"):
+            find_bhb(_spectra(2), model=tmp_path / "nonexistent.asdf", executor=pool,
+                     stages={k: v for k, v in STAGES.items() if k != "classify"},
+                     progress=False)
+        with pytest.raises(StageNotFoundError):
+            find_bhb(_spectra(2), stages=dict(STAGES, balmer="no-such-fitter"), executor=pool,
+                     progress=False)
+        # and a good parallel run still gives the serial answer
+        serial = find_bhb(_spectra(5), stages=STAGES, batch_size=2, progress=False)
+        threaded = find_bhb(_spectra(5), stages=STAGES, batch_size=2, executor=pool,
+                            progress=False)
+    assert list(serial["is_bhb_candidate"]) == list(threaded["is_bhb_candidate"])
+    assert list(serial["status"]) == list(threaded["status"])

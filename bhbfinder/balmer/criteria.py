@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._tree import plain_tree
+from .._tree import open_plain_asdf, plain_tree
 from ..errors import ConfigurationError
 from . import flags as F
 
@@ -281,9 +281,7 @@ def load_criteria(path, register=False, overwrite=False):
         raise ConfigurationError(f"criteria file {path} does not exist")
     try:
         if path.suffix == ".asdf":
-            import asdf
-
-            with asdf.open(path, lazy_load=False, memmap=False) as af:
+            with open_plain_asdf(path) as af:
                 data = plain_tree(af.tree["criteria"])
                 data = json.loads(json.dumps(data, default=_to_builtin))
         else:

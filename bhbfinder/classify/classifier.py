@@ -6,9 +6,11 @@ provenance. It is what `~bhbfinder.classify.modelfile.load_model` returns and wh
 ``classify`` stage runs.
 
 Decision rule (documented default)
-    Stage 2 runs on *every* row (it costs the same as stage 1 and gives a score everywhere);
-    a spectrum is a BHB candidate when stage 1's most probable class is ``BHB`` **and**
-    ``p_bhb_stage2 ≥ threshold``. The threshold is chosen on the validation split for the
+    A spectrum is a BHB candidate when stage 1's most probable class is ``BHB`` **and**
+    ``p_bhb_stage2 ≥ threshold``. Stage 2 therefore runs only where it can change the decision,
+    on the rows stage 1 calls ``BHB`` (``stage2_rows="bhb"``; elsewhere ``p_bhb_stage2`` is NaN),
+    which in a survey, where BHB stars are rare, halves the cost of classification;
+    ``stage2_rows="all"`` scores every row. The threshold is chosen on the validation split for the
     precision target and stored in the model file. Spectra of the ``other`` class (F/G/K stars,
     galaxies, QSOs, junk) can therefore never become candidates unless stage 1 calls them BHB.
 """
@@ -40,6 +42,8 @@ POSITIVE_CLASS = "BHB"
 
 #: Stage-2 output classes (index 1 is the positive class).
 STAGE2_CLASSES = ("not_BHB", "BHB")
+#: Choices of where stage 2 runs (see `TwoStageClassifier.predict_arrays`).
+STAGE2_ROWS = ("bhb", "all")
 
 #: How prepared arrays become the network input (stored in the model file).
 #: ``mask_fill``: value of masked / non-finite pixels (1 = the continuum of normalised flux);
@@ -190,7 +194,8 @@ class TwoStageClassifier:
             ) from exc
 
     # --------------------------------------------------------------------------- inference
-    def predict_arrays(self, flux, mask=None, ivar=None, batch_size=256, device=None):
+    def predict_arrays(self, flux, mask=None, ivar=None, batch_size=256, device=None,
+                       stage2_rows="bhb"):
         """Run both stages on prepared arrays.
 
         Parameters
@@ -201,6 +206,9 @@ class TwoStageClassifier:
             Spectra per forward pass.
         device : str or torch.device, optional
             Default: the classifier's current device.
+        stage2_rows : {"bhb", "all"}
+            Run stage 2 on the rows stage 1 calls BHB (the only rows where it changes the
+            decision; ``p_bhb_stage2`` is NaN elsewhere), or on every row.
 
         Returns
         -------
@@ -208,17 +216,26 @@ class TwoStageClassifier:
             ``stage1_index`` (n,), ``stage1_probabilities`` (n, n_classes), ``p_bhb_stage1``,
             ``p_bhb_stage2``, ``is_bhb_candidate``.
         """
+        if stage2_rows not in STAGE2_ROWS:
+            raise ConfigurationError(f"stage2_rows must be one of {STAGE2_ROWS}, "
+                                     f"got {stage2_rows!r}")
         if device is not None:
             self.to(device)
         x = encode_input(flux, mask, ivar, self.input_config)
         p1 = _softmax_batches(self.stage1, x, self.device, batch_size)
         idx1 = p1.argmax(axis=1) if len(p1) else np.zeros(0, int)
         pb1 = p1[:, self.positive_index] if len(p1) else np.zeros(0)
-        if self.stage2 is not None:
+        called_bhb = idx1 == self.positive_index
+        if self.stage2 is None:
+            pb2 = pb1.copy()
+        elif stage2_rows == "all":
             pb2 = _softmax_batches(self.stage2, x, self.device, batch_size)[:, 1]
         else:
-            pb2 = pb1.copy()
-        cand = (idx1 == self.positive_index) & (pb2 >= self.threshold)
+            pb2 = np.full(len(x), np.nan)
+            if called_bhb.any():
+                pb2[called_bhb] = _softmax_batches(self.stage2, x[called_bhb], self.device,
+                                                   batch_size)[:, 1]
+        cand = called_bhb & (np.nan_to_num(pb2, nan=-1.0) >= self.threshold)
         return {"stage1_index": idx1, "stage1_probabilities": p1, "p_bhb_stage1": pb1,
                 "p_bhb_stage2": pb2, "is_bhb_candidate": cand}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._tree import plain_tree
+from .._tree import open_plain_asdf, plain_tree
 from ..errors import ModelFileError
 from .classifier import STAGE2_CLASSES, TwoStageClassifier
 from .msfanet import build_network
@@ -130,14 +130,13 @@ def load_model(path=None, device=None):
     ModelFileError
         When the file is missing, not ASDF, or not a bhbfinder classifier.
     """
-    import asdf
 
     path = Path(path) if path is not None else default_model_path()
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file; pass a path written by "
                              "bhbfinder.classify.save_model or `bhbfinder train`")
     try:
-        with asdf.open(path, lazy_load=False, memmap=False) as af:
+        with open_plain_asdf(path) as af:
             if TREE_KEY not in af.tree:
                 raise ModelFileError(f"{path}: not a bhbfinder classifier file "
                                      f"(no {TREE_KEY!r} in its ASDF tree)")

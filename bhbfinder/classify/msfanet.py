@@ -98,7 +98,8 @@ def architecture_config(base="default", **overrides):
     elif base == "published":
         config = copy.deepcopy(PUBLISHED_ARCHITECTURE)
     else:
-        raise ConfigurationError(f"architecture base {base!r}: use 'default', 'published' or a dict")
+        raise ConfigurationError(f"architecture base {base!r}: use 'default', 'published' "
+                                 "or a dict")
     unknown = set(overrides) - set(DEFAULT_ARCHITECTURE)
     if unknown:
         raise ConfigurationError(

@@ -8,7 +8,9 @@ masked):
 ``stage1_prob``
     Stage-1 probabilities, shape ``(n, n_classes)``, in the order of ``meta["classes"]``.
 ``p_bhb_stage1``, ``p_bhb_stage2``
-    Probability of BHB from stage 1 and from the stage-2 binary network (computed for all rows).
+    Probability of BHB from stage 1 and from the stage-2 binary network (by default computed
+    where stage 1 says BHB, the only rows where it changes the decision; masked elsewhere;
+    ``stage2_rows="all"`` scores every row).
 ``is_bhb_candidate``
     ``stage1_class == "BHB"`` and ``p_bhb_stage2 ≥ threshold`` (threshold from the model file,
     chosen on validation for the precision target).
@@ -18,13 +20,14 @@ import numpy as np
 from astropy.table import MaskedColumn, Table
 
 from ..batch import STATUS_OK
+from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
 from ..stages import StageInfo
 
 __all__ = ["ClassifyStage", "classify_batch", "bhbfinder_register_stages"]
 
 
-def classify_batch(classifier, batch, batch_size=256, device=None):
+def classify_batch(classifier, batch, batch_size=256, device=None, stage2_rows="bhb"):
     """Run ``classifier`` on the good rows of ``batch``; the output Table described above.
 
     Raises
@@ -38,7 +41,8 @@ def classify_batch(classifier, batch, batch_size=256, device=None):
     ncls = len(classifier.classes)
     idx = np.nonzero(ok)[0]
     res = classifier.predict_arrays(batch.flux[idx], batch.mask[idx], batch.ivar[idx],
-                                    batch_size=batch_size, device=device)
+                                    batch_size=batch_size, device=device,
+                                    stage2_rows=stage2_rows)
     names = np.full(n, "", dtype=f"U{max(len(c) for c in classifier.classes)}")
     names[idx] = np.asarray(classifier.classes)[res["stage1_index"]]
     probs = np.full((n, ncls), np.nan)
@@ -57,7 +61,7 @@ def classify_batch(classifier, batch, batch_size=256, device=None):
                                         description="stage-1 class probabilities "
                                                     "(order: meta['classes'])")
     table["p_bhb_stage1"] = MaskedColumn(pb1, mask=bad, description="P(BHB) from stage 1")
-    table["p_bhb_stage2"] = MaskedColumn(pb2, mask=bad,
+    table["p_bhb_stage2"] = MaskedColumn(pb2, mask=bad | np.isnan(pb2),
                                          description="P(BHB) from the stage-2 binary network")
     table["is_bhb_candidate"] = MaskedColumn(
         cand, mask=bad, description="stage-1 class BHB and p_bhb_stage2 >= threshold")
@@ -79,9 +83,12 @@ class ClassifyStage:
         Spectra per forward pass.
     threshold : float, optional
         Override the stored stage-2 threshold.
+    stage2_rows : {"bhb", "all"}
+        Where stage 2 runs: on the rows stage 1 calls BHB (default), or on every row.
     """
 
-    def __init__(self, model=None, device=None, batch_size=256, threshold=None):
+    def __init__(self, model=None, device=None, batch_size=256, threshold=None,
+                 stage2_rows="bhb"):
         from .classifier import TwoStageClassifier
         from .modelfile import load_model
 
@@ -92,6 +99,12 @@ class ClassifyStage:
         if threshold is not None:
             self.classifier.threshold = float(threshold)
         self.batch_size = int(batch_size)
+        from .classifier import STAGE2_ROWS
+
+        if stage2_rows not in STAGE2_ROWS:
+            raise ConfigurationError(f"classify stage: stage2_rows must be one of "
+                                     f"{STAGE2_ROWS}, got {stage2_rows!r}")
+        self.stage2_rows = stage2_rows
 
     @property
     def prepare_config(self):
@@ -108,7 +121,8 @@ class ClassifyStage:
 
     def run(self, batch):
         """Classify a `~bhbfinder.batch.PreparedBatch`; returns the Table described above."""
-        return classify_batch(self.classifier, batch, batch_size=self.batch_size)
+        return classify_batch(self.classifier, batch, batch_size=self.batch_size,
+                              stage2_rows=self.stage2_rows)
 
 
 @hookimpl
