@@ -705,10 +705,10 @@ class SlamEmulator:
         ModelFileError
             When the file is missing, unreadable or not a SLAM-emulator model.
         """
-        import asdf
+        from .._tree import open_plain_asdf
 
         try:
-            with asdf.open(path, lazy_load=False, memmap=False) as af:
+            with open_plain_asdf(path) as af:
                 tree = _copy_tree(af.tree)
         except FileNotFoundError:
             raise ModelFileError(f"{path}: no such model file; give the path of a file written "
