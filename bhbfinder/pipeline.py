@@ -75,6 +75,10 @@ class Pipeline:
         Run the ``params`` stage only on spectra whose stage-1 class is one of these (default
         the hot stars the shipped parameter model covers: BHB, A, B); others get masked
         parameters. ``None`` runs it on every spectrum.
+    balmer_classes : tuple of str or None
+        Likewise for the ``balmer`` stage (default BHB, A, B: the stars whose Balmer profiles
+        the criteria compare; F/G/K stars, white dwarfs and hot subdwarfs get masked Balmer
+        columns). ``None`` fits every spectrum.
 
     Examples
     --------
@@ -93,6 +97,7 @@ class Pipeline:
     batch_size: int = 256
     online: bool = False
     params_classes: tuple = ("BHB", "A", "B")
+    balmer_classes: tuple = ("BHB", "A", "B")
 
     def __post_init__(self):
         unknown = set(self.stages or {}) | set(self.config or {})
@@ -230,12 +235,12 @@ class Pipeline:
 
     def _rows_for(self, kind, table):
         """Which rows a batch stage runs on (None: all)."""
-        if (kind != "params" or self.params_classes is None
-                or "stage1_class" not in table.colnames):
+        chosen = {"params": self.params_classes, "balmer": self.balmer_classes}.get(kind)
+        if chosen is None or "stage1_class" not in table.colnames:
             return None
         col = table["stage1_class"]
         classes = np.asarray(col.filled("") if hasattr(col, "filled") else col, dtype=str)
-        return np.isin(classes, list(self.params_classes))
+        return np.isin(classes, list(chosen))
 
     def finalize(self, table):
         """Run the catalogue stages and derive ``is_new_bhb``; returns a `~astropy.table.QTable`."""
@@ -303,7 +308,7 @@ class Pipeline:
 
 def find_bhb(source, *, model=None, stages=None, config=None, output=None, resume=False,
              executor=None, progress=True, batch_size=256, online=False,
-             params_classes=("BHB", "A", "B")):
+             params_classes=("BHB", "A", "B"), balmer_classes=("BHB", "A", "B")):
     """Find BHB stars in survey spectra.
 
     Parameters
@@ -330,8 +335,8 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
         Spectra per chunk.
     online : bool
         Query remote services (Gaia DR3 crossmatch, known BHB catalogues in VizieR).
-    params_classes : tuple of str or None
-        Stage-1 classes the ``params`` stage runs on (see `Pipeline`).
+    params_classes, balmer_classes : tuple of str or None
+        Stage-1 classes the ``params`` and ``balmer`` stages run on (see `Pipeline`).
 
     Returns
     -------
@@ -341,7 +346,8 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
         summary in ``meta["summary"]``.
     """
     pipeline = Pipeline(model=model, stages=dict(stages or {}), config=dict(config or {}),
-                        batch_size=batch_size, online=online, params_classes=params_classes)
+                        batch_size=batch_size, online=online, params_classes=params_classes,
+                        balmer_classes=balmer_classes)
     return pipeline.run(source, output=output, resume=resume, executor=executor,
                         progress=progress)
 
@@ -351,10 +357,10 @@ def expand_source(source):
     """The list of inputs (`_Item`) a ``source`` stands for, in a deterministic order."""
     from .io.base import SpectrumArrays
 
-    try:
-        from specutils import Spectrum, SpectrumList
-    except ImportError:  # pragma: no cover
-        Spectrum = SpectrumList = ()
+    # specutils costs ~3 s to import; a source can only hold its spectra if it is imported
+    specutils = sys.modules.get("specutils")
+    Spectrum = getattr(specutils, "Spectrum", ())
+    SpectrumList = getattr(specutils, "SpectrumList", ())
     if isinstance(source, Spectrum):
         return _spectrum_items([source])
     if isinstance(source, SpectrumList):

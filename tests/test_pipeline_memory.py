@@ -105,6 +105,17 @@ def test_params_runs_only_on_selected_classes_with_rows_aligned():
     assert not np.ma.getmaskarray(everyone["teff"]).any()
 
 
+def test_balmer_runs_only_on_selected_classes():
+    spectra = _spectra(7)            # BHB at 0, 3, 6
+    bhb = np.array([i % 3 == 0 for i in range(7)])
+    only_bhb = find_bhb(spectra, stages=STAGES, balmer_classes=("BHB",), progress=False)
+    everyone = find_bhb(spectra, stages=STAGES, balmer_classes=None, progress=False)
+    assert np.array_equal(np.ma.getmaskarray(only_bhb["hgamma_a"]), ~bhb)
+    assert not np.ma.getmaskarray(everyone["hgamma_a"]).any()
+    assert np.allclose(np.asarray(only_bhb["hgamma_a"])[bhb], np.asarray(everyone["hgamma_a"])[bhb])
+    assert list(only_bhb["is_bhb_candidate"]) == list(everyone["is_bhb_candidate"])
+
+
 def test_parallel_run_stops_on_stage_setup_errors(tmp_path):
     """Workers build the stages; a stage that cannot be built stops the run as in serial."""
     from concurrent.futures import ThreadPoolExecutor
