@@ -276,6 +276,12 @@ def test_stage2_runs_only_where_stage1_says_bhb(trained):
     assert np.array_equal(some["is_bhb_candidate"], every["is_bhb_candidate"])
     with pytest.raises(ConfigurationError, match="stage2_rows"):
         clf.predict_arrays(flux[:2], None, ivar[:2], stage2_rows="some")
+    # the forward-pass batch size changes nothing but speed
+    small = clf.predict_arrays(flux, None, ivar, batch_size=7, stage2_rows="all")
+    assert np.allclose(small["stage1_probabilities"], every["stage1_probabilities"], atol=1e-6)
+    assert np.allclose(small["p_bhb_stage2"], every["p_bhb_stage2"], atol=1e-6)
+    with pytest.raises(ConfigurationError, match="batch_size"):
+        clf.predict_arrays(flux[:2], None, ivar[:2], batch_size=0)
 
 
 def test_stage_refuses_other_preprocessing(trained):

@@ -27,7 +27,7 @@ from ..stages import StageInfo
 __all__ = ["ClassifyStage", "classify_batch", "bhbfinder_register_stages"]
 
 
-def classify_batch(classifier, batch, batch_size=256, device=None, stage2_rows="bhb"):
+def classify_batch(classifier, batch, batch_size=None, device=None, stage2_rows="bhb"):
     """Run ``classifier`` on the good rows of ``batch``; the output Table described above.
 
     Raises
@@ -79,15 +79,15 @@ class ClassifyStage:
         Model file or a loaded classifier; default the shipped pretrained model.
     device : str, optional
         ``"cpu"``, ``"cuda"``, ... (default: CUDA when available).
-    batch_size : int
-        Spectra per forward pass.
+    batch_size : int, optional
+        Spectra per forward pass (default 32 on CPUs, 512 on GPUs).
     threshold : float, optional
         Override the stored stage-2 threshold.
     stage2_rows : {"bhb", "all"}
         Where stage 2 runs: on the rows stage 1 calls BHB (default), or on every row.
     """
 
-    def __init__(self, model=None, device=None, batch_size=256, threshold=None,
+    def __init__(self, model=None, device=None, batch_size=None, threshold=None,
                  stage2_rows="bhb"):
         from .classifier import TwoStageClassifier
         from .modelfile import load_model
@@ -98,7 +98,7 @@ class ClassifyStage:
             self.classifier = load_model(model, device=device)
         if threshold is not None:
             self.classifier.threshold = float(threshold)
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
         from .classifier import STAGE2_ROWS
 
         if stage2_rows not in STAGE2_ROWS:
