@@ -11,14 +11,16 @@ Exactly how it is made (all defaults of `bhbfinder.params.training`):
    (grid ``blue-3800-5000``), and the 12 prepared spectra averaged (inverse-variance weights).
 3. `SlamEmulator()` fitted with default hyper-parameters (length scales and ridge term by
    closed-form leave-one-out error).
-4. Validation recorded in the file: leave-one-star-out on the 7000–10000 K stars, each observed
-   once more (seed 1, S/N 50) and inferred by a model fitted without it.
+4. Validation recorded in the file: nested leave-one-star-out on the 7000–10000 K stars, each
+   observed once more (seed 1, S/N 50) and inferred by a model fitted without it, with
+   hyper-parameters tuned without its group of test stars (`nested_leave_one_star_out`, 8
+   groups).
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/train_slam_default.py [--miles DIR] [--out PATH]
 
-Takes about a minute on one core.
+Takes about two minutes on one core.
 """
 
 import argparse

@@ -486,8 +486,11 @@ class SlamEmulator:
 
         def loss(theta):
             ls, a = np.exp(theta[:3]), float(np.exp(theta[3]))
-            loo = self._loo_residuals(ys, ls, a)
-            merr2 = (wscale * loo**2).sum(0) / np.maximum(wscale.sum(0), 1e-300)
+            if self.model_error:  # the inversion's weights, as `predict` will use them
+                loo = self._loo_residuals(ys, ls, a)
+                merr2 = (wscale * loo**2).sum(0) / np.maximum(wscale.sum(0), 1e-300)
+            else:
+                merr2 = 0.0
             with np.errstate(divide="ignore"):
                 var = np.where(good, 1.0 / np.where(good, ivar, 1.0), np.inf) + merr2
             weight = np.where(good, 1.0 / var, 0.0)

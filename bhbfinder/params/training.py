@@ -26,7 +26,8 @@ DEFAULT_MODEL_HYPERPARAMS = {"robust_clip": 1.5, "objective": "labels"}
 
 __all__ = ["DEFAULT_MODEL_HYPERPARAMS", "MilesTrainingConfig", "MilesLibrary", "miles_library",
            "miles_observations", "analytic_library", "ANALYTIC_BOX",
-           "leave_one_star_out", "scatter_table", "fit_library", "train_default_model"]
+           "leave_one_star_out", "nested_leave_one_star_out", "scatter_table", "fit_library",
+           "train_default_model"]
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,65 @@ def leave_one_star_out(make_model, library, obs_flux, obs_ivar, test_rows):
     return np.array(out_l), np.array(out_e), np.array(out_f)
 
 
+def nested_leave_one_star_out(library, tuning, obs_flux, obs_ivar, test_rows, hyperparams=None,
+                              n_groups=8):
+    """Leave-one-star-out with hyper-parameters that never saw the held-out star.
+
+    The test stars are dealt into ``n_groups`` groups (in Teff order, round robin). For each
+    group a `SlamEmulator` is fitted and tuned (``hyperparams``; the label objective on the
+    ``tuning`` observations) on the library *without the whole group*; each star of the group is
+    then inferred by a model fitted on all the other library stars with those tuned
+    hyper-parameters (``optimize=False``). So neither the weights nor the hyper-parameters used
+    for a star were chosen with its label or spectrum (nested cross-validation).
+
+    Parameters
+    ----------
+    library : `MilesLibrary`
+    tuning : (flux, ivar) or None
+        Independent observations of every library star (same rows) for ``objective="labels"``
+        (None: tune on the training spectra themselves).
+    obs_flux, obs_ivar : ndarray, shape (n, npix)
+        The test observations of every library star.
+    test_rows : array of int
+    hyperparams : dict, optional
+        Default `DEFAULT_MODEL_HYPERPARAMS`.
+    n_groups : int
+
+    Returns
+    -------
+    labels, errors : ndarray, shape (len(test_rows), 3)
+    flags : ndarray of int
+    tuned : list of dict
+        The hyper-parameters of each group (``length_scale``, ``alpha``, ``rows``).
+    """
+    hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
+    test_rows = np.asarray(test_rows)
+    order = test_rows[np.argsort(library.labels[test_rows, 0], kind="stable")]
+    position = {r: j for j, r in enumerate(test_rows.tolist())}
+    n_all = len(library.labels)
+    out_l = np.full((test_rows.size, 3), np.nan)
+    out_e = np.full((test_rows.size, 3), np.nan)
+    out_f = np.zeros(test_rows.size, np.int64)
+    tuned = []
+    for g in range(min(n_groups, test_rows.size)):
+        group = order[g::n_groups]
+        keep = ~np.isin(np.arange(n_all), group)
+        tune = None
+        if hyperparams.get("objective") == "labels" and tuning is not None:
+            tune = (np.asarray(tuning[0])[keep], np.asarray(tuning[1])[keep])
+        model = SlamEmulator(**hyperparams).fit(library.flux[keep], library.ivar[keep],
+                                                library.labels[keep], tuning_data=tune)
+        fixed = dict(hyperparams, length_scale=model.length_scale_.tolist(),
+                     alpha=model.alpha_, optimize=False)
+        tuned.append({"length_scale": model.length_scale_.tolist(), "alpha": model.alpha_,
+                      "rows": group.tolist()})
+        lab, err, fl = leave_one_star_out(lambda f=fixed: SlamEmulator(**f), library,
+                                          obs_flux, obs_ivar, group)
+        at = [position[r] for r in group]
+        out_l[at], out_e[at], out_f[at] = lab, err, fl
+    return out_l, out_e, out_f, tuned
+
+
 def scatter_table(found, truth):
     """Bias (median), robust scatter (1.4826 MAD) and standard deviation of ``found - truth``.
 
@@ -303,7 +363,7 @@ def fit_library(library, folder, config=None, hyperparams=None):
 
 
 def train_default_model(folder, path=None, config=None, hyperparams=None, loo_snr=50.0,
-                        loo_teff_range=(7000.0, 10000.0), loo_seed=1):
+                        loo_teff_range=(7000.0, 10000.0), loo_seed=1, n_groups=8):
     """Build the shipped hot-star emulator and record its leave-one-star-out scatter.
 
     Parameters
@@ -315,10 +375,10 @@ def train_default_model(folder, path=None, config=None, hyperparams=None, loo_sn
     config : `MilesTrainingConfig`, optional
     hyperparams : dict, optional
         `SlamEmulator` parameters (default `DEFAULT_MODEL_HYPERPARAMS`).
-    loo_snr, loo_teff_range, loo_seed
+    loo_snr, loo_teff_range, loo_seed, n_groups
         The validation: stars in ``loo_teff_range``, observed at ``loo_snr`` (independent noise),
-        each inferred by a model fitted without it (hyper-parameters fixed to those of the full
-        fit).
+        each inferred by a model fitted without it, with hyper-parameters tuned without it
+        (`nested_leave_one_star_out`, ``n_groups`` groups).
 
     Returns
     -------
@@ -328,17 +388,21 @@ def train_default_model(folder, path=None, config=None, hyperparams=None, loo_sn
     hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
     library = miles_library(folder, config)
     model = fit_library(library, folder, config, hyperparams)
-    fixed = dict(hyperparams, length_scale=model.length_scale_.tolist(), alpha=model.alpha_,
-                 optimize=False)
     model.meta["validation"]["tuning"] = (
-        f"hyper-parameters ({hyperparams}) tuned on all library stars (observation seed "
-        f"{config.tuning_seed}); the leave-one-star-out folds refit the weights and star "
-        "noise without the star, with these hyper-parameters")
+        f"nested: the test stars are dealt into {n_groups} groups; for each group the "
+        f"hyper-parameters ({hyperparams}) are tuned (observation seed {config.tuning_seed}) "
+        "on the library without the group, and each star of the group is inferred by a model "
+        "fitted on all the other stars with them (nested_leave_one_star_out)")
     flux, ivar, labels, _ = miles_observations(folder, loo_snr, loo_seed, config)
     lo, hi = loo_teff_range
     test = np.flatnonzero((labels[:, 0] >= lo) & (labels[:, 0] <= hi))
-    found, _, flags = leave_one_star_out(lambda: SlamEmulator(**fixed), library, flux, ivar,
-                                         test)
+    tuning = None
+    if hyperparams.get("objective") == "labels":
+        tune_flux, tune_ivar, _, _ = miles_observations(folder, config.snr, config.tuning_seed,
+                                                        config)
+        tuning = (tune_flux, tune_ivar)
+    found, _, flags, _ = nested_leave_one_star_out(library, tuning, flux, ivar, test,
+                                                   hyperparams, n_groups=n_groups)
     model.meta["validation"].update({
         "method": "leave-one-star-out on MILES stars, LAMOST-like simulated observations "
                   "prepared by the prepare stage",
