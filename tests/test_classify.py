@@ -132,6 +132,10 @@ def test_metrics_known_answers():
     assert curve["recall"] == pytest.approx([1 / 3, 2 / 3, 2 / 3, 1.0])
     thr, got = M.threshold_for_precision([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.1], 0.98)
     assert thr == 0.8 and got["recall"] == pytest.approx(2 / 3)
+    # recall >= 2/3 first reached at 0.8 (precision 1); recall 1 only at 0.6 (0.75)
+    assert M.precision_at_recall([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.1], 0.6) == 1.0
+    assert M.precision_at_recall([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.1], 0.9) == 0.75
+    assert np.isnan(M.precision_at_recall([1, 1, 0], [0.9, -np.inf, 0.5], 0.9))
 
 
 # -------------------------------------------------------------------------------- splitting
@@ -199,6 +203,28 @@ def test_training_is_deterministic():
     b, _ = train_two_stage((flux, ivar, labels, stars), **kw)
     for k, v in a.stage1.state_dict().items():
         assert torch.equal(v, b.stage1.state_dict()[k]), k
+
+
+def test_stage2_from_given_stage1_equals_full_run():
+    """Retraining only stage 2 from a run's stage 1 reproduces that run's stage 2 exactly."""
+    import copy
+
+    wave, flux, ivar, labels, stars = toy_spectra(n_per_class=20, npix=128, seed=1)
+    kw = dict(architecture=TINY, wavelength=wave, log=None,
+              training={"epochs_stage1": 2, "epochs_stage2": 2, "batch_size": 16,
+                        "stage2_hard_weight": 2.0, "stage2_select": "precision_at_recall"},
+              stage2_negatives=("A", "B", "HotSD", "other"))
+    a, _ = train_two_stage((flux, ivar, labels, stars), **kw)
+    b, _ = train_two_stage((flux, ivar, labels, stars), stage1_network=copy.deepcopy(a.stage1),
+                           **kw)
+    for k, v in a.stage2.state_dict().items():
+        assert torch.equal(v, b.stage2.state_dict()[k]), k
+    assert a.threshold == b.threshold
+    assert "stage2_val_precision_at_recall" in a.metrics["selection"]
+    assert a.provenance["stage2_negatives"] == ["A", "B", "HotSD", "other"]
+    with pytest.raises(ConfigurationError):
+        train_two_stage((flux, ivar, labels, stars), stage1_network=a.stage1,
+                        **dict(kw, training={"stage2_select": "auc", "epochs_stage2": 1}))
 
 
 def test_save_load_round_trip(trained, tmp_path):

@@ -13,6 +13,7 @@ __all__ = [
     "binary_scores",
     "precision_recall_curve",
     "threshold_for_precision",
+    "precision_at_recall",
 ]
 
 
@@ -155,3 +156,16 @@ def threshold_for_precision(is_true, score, target=0.98, default=0.5):
     else:
         i = int(np.argmax(prec))
     return float(thr[i]), {"precision": float(prec[i]), "recall": float(rec[i])}
+
+
+def precision_at_recall(is_true, score, recall=0.9):
+    """The best precision of ``score ≥ t`` over the thresholds ``t`` reaching ``recall``.
+
+    Rows with a non-finite score count as negative calls; NaN when no threshold reaches
+    ``recall``.
+    """
+    curve = precision_recall_curve(is_true, score, max_points=10**9)
+    prec = np.array(curve["precision"])
+    rec = np.array(curve["recall"])
+    ok = rec >= recall
+    return float(prec[ok].max()) if ok.any() else float("nan")

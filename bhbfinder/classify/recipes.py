@@ -18,7 +18,9 @@ Preparation
     The default `~bhbfinder.spectra.prepare.PrepareConfig` (the blue 3800–5000 Å grid).
 Training
     `~bhbfinder.classify.training.train_two_stage` with the recipe's architecture and
-    training settings, on-the-fly augmentation on.
+    training settings, on-the-fly augmentation on; stage 2 learns BHB against A, B, HotSD and
+    other, the negatives weighted by how BHB-like stage 1 finds them (``stage2_hard_weight``),
+    its epoch selected on the end-to-end validation precision at 90 % recall.
 """
 
 import copy
@@ -47,7 +49,9 @@ DEFAULT_RECIPE = {
     "prepare": {},
     "architecture": {"base": "default"},
     "input": {},
-    "training": {"epochs_stage1": 36, "epochs_stage2": 28, "batch_size": 96, "seed": 0},
+    "training": {"epochs_stage1": 36, "epochs_stage2": 28, "batch_size": 96, "seed": 0,
+                 "stage2_select": "precision_at_recall", "stage2_hard_weight": 4.0},
+    "stage2_negatives": ["A", "B", "HotSD", "other"],
     "augment": True,
 }
 
@@ -223,10 +227,10 @@ def _merge(recipe, overrides):
     return rec
 
 
-def _train_and_save(output, arrays, rec, device, log, command):
+def _train_and_save(output, arrays, rec, device, log, command, stage1_network=None):
     from .modelfile import save_model
     from .msfanet import architecture_config
-    from .training import train_two_stage
+    from .training import STAGE2_NEGATIVES, train_two_stage
 
     arch = dict(rec["architecture"])
     base = arch.pop("base", "default")
@@ -235,7 +239,9 @@ def _train_and_save(output, arrays, rec, device, log, command):
         architecture=architecture_config(base, **arch), prepare_config=arrays["prepare_config"],
         wavelength=arrays["wavelength"], input_config=rec.get("input"),
         training=rec.get("training"), augment=rec.get("augment", True), device=device,
-        provenance=dict(arrays["provenance"], recipe=rec, command=command), log=log)
+        stage2_negatives=tuple(rec.get("stage2_negatives", STAGE2_NEGATIVES)),
+        provenance=dict(arrays["provenance"], recipe=rec, command=command), log=log,
+        stage1_network=stage1_network)
     save_model(clf, output)
     log(f"wrote {output}")
     return clf, info
@@ -265,7 +271,7 @@ def train_from_labelled(output, source, labels_table, by="obsid", radius=3.0,
 
 
 def train_from_recipe(output, data_dir, recipe="default", cache_dir=None, device=None,
-                      overrides=None, log=print):
+                      overrides=None, log=print, stage1_network=None):
     """Build, prepare and train as ``recipe`` says; write the model file ``output``.
 
     Parameters
@@ -278,6 +284,9 @@ def train_from_recipe(output, data_dir, recipe="default", cache_dir=None, device
         Cache of the prepared library (``.npy``).
     overrides : dict, optional
         ``{"architecture": {...}, "training": {...}, ...}`` merged into the recipe.
+    stage1_network : torch.nn.Module, optional
+        The stage 1 of an earlier run of this recipe: only stage 2 is trained (stage 2 does
+        not depend on the random state stage-1 training leaves, so this equals a full run).
 
     Returns
     -------
@@ -288,4 +297,5 @@ def train_from_recipe(output, data_dir, recipe="default", cache_dir=None, device
     arrays = prepared_arrays(data_dir, rec, cache_dir, log=log)
     return _train_and_save(output, arrays, rec, device, log,
                            f"bhbfinder train {Path(output).name} --recipe "
-                           f"{rec.get('name', 'custom')} --data DATA_DIR")
+                           f"{rec.get('name', 'custom')} --data DATA_DIR",
+                           stage1_network=stage1_network)

@@ -9,8 +9,10 @@ is not:
   stage 2) and scored once on the test split;
 * loss: cross-entropy with label smoothing 0.1 and class weights ``1/ln(n_k + 2)``; AdamW
   (lr 1e-3, weight decay 1e-4); ReduceLROnPlateau on the selection metric;
-* stage 2 (BHB against the hard negatives A + HotSD + other) starts from the stage-1 weights
-  with a new 2-way head;
+* stage 2 (BHB against the hard negatives A + B + HotSD + other) starts from the stage-1
+  weights with a new 2-way head; optionally the negatives stage 1 finds BHB-like weigh more
+  (``stage2_hard_weight``) and the epoch is selected on the end-to-end validation precision at
+  90 % recall (``stage2_select="precision_at_recall"``);
 * the stage-2 threshold is the lowest one that reaches the precision target on validation;
 * seeded; on CPU ``torch.use_deterministic_algorithms`` makes runs repeatable.
 
@@ -66,6 +68,13 @@ DEFAULT_TRAINING = {
     "plateau_patience": 3,
     "plateau_factor": 0.5,
     "seed": 0,
+    # stage-2 model selection on validation: "bhb_f1" (BHB-F1 of the binary network on BHB +
+    # hard negatives, the paper's) or "precision_at_recall" (end-to-end: the best precision of
+    # "stage 1 says BHB and p2 >= t" over thresholds t reaching recall ``stage2_recall``)
+    "stage2_select": "bhb_f1",
+    "stage2_recall": 0.9,
+    # hard-negative weighting of stage 2: a negative's loss weight is 1 + k * p_BHB(stage 1)
+    "stage2_hard_weight": 0.0,
 }
 
 #: On-the-fly augmentation: S/N drawn log-uniformly in ``snr_range`` (per-pixel noise σ = 1/S/N),
@@ -81,8 +90,9 @@ DEFAULT_AUGMENTATION = {
     "mask_frac": 0.08,
 }
 
-#: The hard negatives of stage 2 (the paper: A + hot subdwarfs; "other" added here).
-STAGE2_NEGATIVES = ("A", "HotSD", "other")
+#: The hard negatives of stage 2 (the paper: A + hot subdwarfs; "other" added here, and "B":
+#: B stars near the Kiel box reach stage 1's BHB class as often as A stars do).
+STAGE2_NEGATIVES = ("A", "B", "HotSD", "other")
 
 
 # --------------------------------------------------------------------------------- splitting
@@ -354,7 +364,8 @@ def _predict_logits(net, x, device, batch_size=512):
 def train_network(net, x_train, y_train, x_val, y_val, n_classes, epochs=30, batch_size=96,
                   lr=1e-3, weight_decay=1e-4, label_smoothing=0.1, weights=None,
                   select="macro_f1", positive=1, augment=True, augmentation=None, seed=0,
-                  device=None, plateau_patience=3, plateau_factor=0.5, log=None):
+                  device=None, plateau_patience=3, plateau_factor=0.5, log=None,
+                  sample_weights=None):
     """Train ``net`` in place; keep the weights of the best validation epoch.
 
     Parameters
@@ -363,11 +374,13 @@ def train_network(net, x_train, y_train, x_val, y_val, n_classes, epochs=30, bat
     x_train, x_val : ndarray (n, channels, npix) float32
     y_train, y_val : ndarray of int
     n_classes : int
-    select : {"macro_f1", "positive_f1"}
+    select : {"macro_f1", "positive_f1"} or callable
         Validation metric for model selection and the LR schedule; ``positive_f1`` is the F1 of
-        class ``positive``.
+        class ``positive``; a callable gets the validation logits and returns the score.
     weights : array, optional
         Per-class loss weights.
+    sample_weights : array, optional
+        Per-row loss weights of the training rows (multiplying the class weights).
     log : callable, optional
         Called with one line per epoch.
 
@@ -388,6 +401,20 @@ def train_network(net, x_train, y_train, x_val, y_val, n_classes, epochs=30, bat
                                   label_smoothing=label_smoothing)
     xt = torch.from_numpy(np.ascontiguousarray(x_train))
     yt = torch.from_numpy(np.asarray(y_train, np.int64))
+    if sample_weights is not None:
+        swt = torch.as_tensor(np.asarray(sample_weights), dtype=torch.float32)
+        row_loss = nn.CrossEntropyLoss(weight=None if w is None else w.to(device),
+                                       label_smoothing=label_smoothing, reduction="none")
+        cw = torch.ones(n_classes) if w is None else w
+
+        def loss_fn(logits, target, sel):  # the weighted mean, as CrossEntropyLoss(weight=)
+            sw = swt[sel].to(device)
+            return (row_loss(logits, target) * sw).sum() / (cw.to(device)[target] * sw).sum()
+    else:
+        plain_loss = loss_fn
+
+        def loss_fn(logits, target, sel):
+            return plain_loss(logits, target)
     best = {"score": -1.0, "epoch": -1, "state": copy.deepcopy(net.state_dict())}
     history = []
     n = len(xt)
@@ -403,13 +430,16 @@ def train_network(net, x_train, y_train, x_val, y_val, n_classes, epochs=30, bat
             xb = xt[sel].to(device)
             if augment:
                 xb = augment_batch(xb, gen, augmentation)
-            loss = loss_fn(net(xb), yt[sel].to(device))
+            loss = loss_fn(net(xb), yt[sel].to(device), sel)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(sel)
-        pred = _predict_logits(net, x_val, device).argmax(axis=1)
-        if select == "positive_f1":
+        logits = _predict_logits(net, x_val, device)
+        pred = logits.argmax(axis=1)
+        if callable(select):
+            score = float(select(logits))
+        elif select == "positive_f1":
             score = M.binary_scores(np.asarray(y_val) == positive, pred == positive)["f1"]
         else:
             score = M.macro_f1(y_val, pred, n_classes)
@@ -417,7 +447,8 @@ def train_network(net, x_train, y_train, x_val, y_val, n_classes, epochs=30, bat
         history.append({"epoch": epoch, "loss": total / max(n, 1), "val_score": float(score),
                         "lr": float(opt.param_groups[0]["lr"]), "seconds": time.time() - t0})
         if log:
-            log(f"epoch {epoch:3d} loss {total / max(n, 1):.4f} val {select} {score:.4f} "
+            name = getattr(select, "__name__", select)
+            log(f"epoch {epoch:3d} loss {total / max(n, 1):.4f} val {name} {score:.4f} "
                 f"lr {opt.param_groups[0]['lr']:.2e} ({time.time() - t0:.1f} s)")
         if score > best["score"]:
             best = {"score": float(score), "epoch": epoch,
@@ -632,10 +663,33 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
         counts2 = np.bincount(y2[sub_tr], minlength=2)
         log(f"stage 2: BHB vs {list(stage2_negatives)}; train {len(sub_tr)} "
             f"(BHB {counts2[1]}), val {len(sub_va)}")
-        h2 = train_network(net2, x[sub_tr], y2[sub_tr], x[sub_va], y2[sub_va], 2,
+        dev = pick_device(device)
+        sw = None
+        if cfg["stage2_hard_weight"]:
+            p1 = torch.softmax(torch.from_numpy(_predict_logits(net1, x[sub_tr], dev)), 1)
+            p1 = p1.numpy()[:, pos]
+            sw = np.where(y2[sub_tr] == 1, 1.0, 1.0 + cfg["stage2_hard_weight"] * p1)
+        if cfg["stage2_select"] == "precision_at_recall":
+            # end to end on all validation rows: stage-1 BHB (fixed) and p2 from the network
+            s1_bhb_va = _predict_logits(net1, x[va], dev).argmax(axis=1) == pos
+            is_bhb_va = y[va] == pos
+            r_min = float(cfg["stage2_recall"])
+
+            def precision_at_recall(logits):
+                p2 = torch.softmax(torch.from_numpy(logits), 1).numpy()[:, 1]
+                p = M.precision_at_recall(is_bhb_va, np.where(s1_bhb_va, p2, -np.inf), r_min)
+                return 0.0 if p != p else p
+
+            select2, x2_va, y2_va = precision_at_recall, x[va], y2[va]
+        elif cfg["stage2_select"] == "bhb_f1":
+            select2, x2_va, y2_va = "positive_f1", x[sub_va], y2[sub_va]
+        else:
+            raise ConfigurationError(f"stage2_select {cfg['stage2_select']!r}: use 'bhb_f1' or "
+                                     "'precision_at_recall'")
+        h2 = train_network(net2, x[sub_tr], y2[sub_tr], x2_va, y2_va, 2,
                            epochs=cfg["epochs_stage2"],
                            weights=class_weights(counts2, cfg["class_weighting"]),
-                           select="positive_f1", positive=1, **common)
+                           select=select2, positive=1, sample_weights=sw, **common)
         clf = TwoStageClassifier(net1, net2, classes=classes, prepare_config=pcfg,
                                  input_config=inp, wavelength=wave).to(device)
         # ---- threshold on validation (end to end: stage-1 BHB and p2 >= t)
@@ -656,7 +710,8 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
             "selection": {"stage1_best_epoch": h1["best_epoch"],
                           "stage1_val_macro_f1": h1["best_score"],
                           "stage2_best_epoch": h2["best_epoch"],
-                          "stage2_val_bhb_f1": h2["best_score"]},
+                          ("stage2_val_bhb_f1" if cfg["stage2_select"] == "bhb_f1" else
+                           "stage2_val_precision_at_recall"): h2["best_score"]},
         }
         clf.provenance = dict(prov, **(provenance or {}))
         clf.provenance.update({
