@@ -336,3 +336,17 @@ def test_cli_train_needs_data(tmp_path, capsys):
     assert "--data" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "m.asdf"), "--spectra", str(tmp_path)]) == 1
     assert "--labels" in capsys.readouterr().err
+
+
+def test_library_cache_key_follows_the_simulator_code(tmp_path):
+    """A prepared-library cache built by other simulator code is never reused."""
+    from bhbfinder.classify.recipes import _code_fingerprint
+
+    (tmp_path / "simulate").mkdir()
+    source = tmp_path / "simulate" / "analytic.py"
+    source.write_text("DEPTH = 0.9\n")
+    first = _code_fingerprint("simulate", root=tmp_path)
+    assert _code_fingerprint("simulate", root=tmp_path) == first
+    source.write_text("DEPTH = 0.8\n")
+    assert _code_fingerprint("simulate", root=tmp_path) != first
+    assert len(_code_fingerprint("simulate", "spectra")) == 12     # the package's own

@@ -138,7 +138,8 @@ def _cached_library(data_dir, recipe, cache_dir, log):
 
     from ..simulate.simulator import SimulatedSpectra
 
-    key = json.dumps(recipe["library"], sort_keys=True)
+    key = json.dumps({"library": recipe["library"], "code": _code_fingerprint("simulate")},
+                     sort_keys=True)
     folder = Path(cache_dir) / ("simulated_" + hashlib.sha1(key.encode()).hexdigest()[:12])
     names = ("flux", "ivar", "andmask", "ormask")
     if (folder / "provenance.json").is_file():
@@ -172,8 +173,8 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
         else PrepareConfig()
     cache = None
     if cache_dir is not None:
-        key = json.dumps({"library": recipe["library"], "prepare": config.to_dict()},
-                         sort_keys=True)
+        key = json.dumps({"library": recipe["library"], "prepare": config.to_dict(),
+                          "code": _code_fingerprint("simulate", "spectra")}, sort_keys=True)
         import hashlib
 
         cache = Path(cache_dir) / ("library_" + hashlib.sha1(key.encode()).hexdigest()[:12])
@@ -215,6 +216,21 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
             {"prepare_config": out["prepare_config"], "provenance": prov}, default=str))
         log(f"cached prepared library in {cache}")
     return out
+
+
+def _code_fingerprint(*subpackages, root=None):
+    """A hash of the source of bhbfinder's ``subpackages``: part of the cache keys, so that a
+    cache built by an older simulator or preprocessing is never reused (one was, once, and the
+    shipped model then differed from what the recipe builds)."""
+    import hashlib
+
+    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    digest = hashlib.sha1()
+    for name in subpackages:
+        for path in sorted((root / name).glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _merge(recipe, overrides):
