@@ -208,10 +208,13 @@ def _plot_top_candidates(catalog, outdir, n=3):
         figures.append(plot_line_fits(prepared, table, index=k))
     path = outdir / "top_candidates.png"
     # stack the per-candidate figures into one image
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     images = []
     for fig in figures:
-        fig.canvas.draw()
-        images.append(np.asarray(fig.canvas.buffer_rgba()))
+        canvas = FigureCanvasAgg(fig)  # the figures may have no canvas of their own
+        canvas.draw()
+        images.append(np.asarray(canvas.buffer_rgba()))
         plt.close(fig)
     width = max(im.shape[1] for im in images)
     padded = [np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255)

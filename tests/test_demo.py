@@ -26,6 +26,15 @@ def test_demo_runs_offline_and_accounts_for_every_file(tmp_path):
         assert (tmp_path / name).stat().st_size > 10_000
 
 
+def test_demo_finds_its_simulated_bhb_stars(tmp_path):
+    """With the shipped model, the demo's simulated BHB stars come out as candidates."""
+    catalog = run_demo(tmp_path, seed=2026, progress=False)
+    score = catalog.meta["demo_score"]
+    assert score["n_true_bhb"] == 12
+    assert score["recall"] >= 0.75 and score["precision"] >= 0.9, score
+    assert (tmp_path / "top_candidates.png").stat().st_size > 10_000
+
+
 def test_demo_command_line(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "d"), "--per-class", "1", "--quiet"]) == 0
     assert (tmp_path / "d" / "catalog.fits").exists()
