@@ -95,8 +95,8 @@ def pick_device(device=None):
     return torch.device(device)
 
 
-#: Spectra per forward pass when none is given: small batches stay in the CPU caches (32 runs
-#: ~1.6x faster than 256 on a 2-core CPU, benchmarks/bench_classify.py); GPUs want large ones.
+#: Spectra per forward pass when none is given: small batches stay in the CPU caches (32 ran
+#: ~1.6x faster than 256 per core on the 2-core development CPU); GPUs want large ones.
 INFERENCE_BATCH = {"cpu": 32, "cuda": 512}
 
 
