@@ -30,8 +30,8 @@ def open_plain_asdf(path):
 
     On its first open asdf imports every installed extension package; with asdf-astropy, gwcs
     and ndcube installed that costs ~4-6 s per process (it imports matplotlib and
-    astropy.modeling), which bhbfinder's model files, training libraries and criteria never
-    need: they hold only core ASDF types. This opens ``path`` with asdf's core extensions alone
+    astropy.modeling), which bhbfinder's model files and criteria sets never need: they hold
+    only core ASDF types. This opens ``path`` with asdf's core extensions alone
     when nothing has loaded the full set yet, and with the normal configuration otherwise (or if
     asdf's internals differ from the version this was written for).
 

@@ -100,6 +100,14 @@ def pick_device(device=None):
 INFERENCE_BATCH = {"cpu": 32, "cuda": 512}
 
 
+def check_stage2_rows(stage2_rows):
+    """Raise `ConfigurationError` unless ``stage2_rows`` is one of `STAGE2_ROWS`."""
+    if stage2_rows not in STAGE2_ROWS:
+        raise ConfigurationError(f"stage2_rows must be one of {STAGE2_ROWS}, "
+                                 f"got {stage2_rows!r}")
+    return stage2_rows
+
+
 def inference_batch_size(device, batch_size=None):
     """``batch_size``, or the default for ``device``'s type (`INFERENCE_BATCH`)."""
     if batch_size is not None:
@@ -233,9 +241,7 @@ class TwoStageClassifier:
             ``stage1_index`` (n,), ``stage1_probabilities`` (n, n_classes), ``p_bhb_stage1``,
             ``p_bhb_stage2``, ``is_bhb_candidate``.
         """
-        if stage2_rows not in STAGE2_ROWS:
-            raise ConfigurationError(f"stage2_rows must be one of {STAGE2_ROWS}, "
-                                     f"got {stage2_rows!r}")
+        check_stage2_rows(stage2_rows)
         if device is not None:
             self.to(device)
         x = encode_input(flux, mask, ivar, self.input_config)

@@ -20,7 +20,6 @@ import numpy as np
 from astropy.table import MaskedColumn, Table
 
 from ..batch import STATUS_OK
-from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
 from ..stages import StageInfo
 
@@ -99,12 +98,9 @@ class ClassifyStage:
         if threshold is not None:
             self.classifier.threshold = float(threshold)
         self.batch_size = None if batch_size is None else int(batch_size)
-        from .classifier import STAGE2_ROWS
+        from .classifier import check_stage2_rows
 
-        if stage2_rows not in STAGE2_ROWS:
-            raise ConfigurationError(f"classify stage: stage2_rows must be one of "
-                                     f"{STAGE2_ROWS}, got {stage2_rows!r}")
-        self.stage2_rows = stage2_rows
+        self.stage2_rows = check_stage2_rows(stage2_rows)  # fail when built, not per chunk
 
     @property
     def prepare_config(self):
