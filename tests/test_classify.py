@@ -350,3 +350,28 @@ def test_library_cache_key_follows_the_simulator_code(tmp_path):
     source.write_text("DEPTH = 0.8\n")
     assert _code_fingerprint("simulate", root=tmp_path) != first
     assert len(_code_fingerprint("simulate", "spectra")) == 12     # the package's own
+
+
+def test_prepared_recipe_library_rows_carry_their_truth(shared_data, tmp_path):
+    """The prepared library keeps each row's S/N and parameters, aligned with its label, and
+    the cache gives back exactly what was built."""
+    import copy
+
+    from bhbfinder.classify.recipes import DEFAULT_RECIPE, prepared_arrays
+    from bhbfinder.simulate import classify_star
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "spEigenStar-55734.fits").symlink_to(
+        shared_data / "templates" / "spEigenStar-55734.fits")
+    recipe = copy.deepcopy(DEFAULT_RECIPE)
+    recipe["library"].update(n_per_class=6, analytic_per_class=3)
+    built = prepared_arrays(tmp_path, recipe, cache_dir=tmp_path / "cache", log=None)
+    cached = prepared_arrays(tmp_path, recipe, cache_dir=tmp_path / "cache", log=None)
+    for key in ("flux", "labels", "star_ids", "snr", "teff", "logg", "feh"):
+        np.testing.assert_array_equal(cached[key], built[key])
+    assert len(built["snr"]) == len(built["labels"])
+    assert np.all((built["snr"] >= 10) & (built["snr"] <= 100))      # SimulationConfig.snr
+    analytic_bhb = (built["labels"] == "BHB") & np.char.startswith(built["star_ids"], "analytic")
+    assert analytic_bhb.sum() >= 2
+    for i in np.nonzero(analytic_bhb)[0]:
+        assert classify_star(built["teff"][i], built["logg"][i], built["feh"][i]) == "BHB"

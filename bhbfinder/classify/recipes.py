@@ -60,6 +60,10 @@ RECIPES = {"default": DEFAULT_RECIPE}
 
 _EIGEN = "templates/spEigenStar-55734.fits"
 
+#: Arrays of a prepared-library cache; the last four are optional (older caches lack them).
+_REQUIRED_ARRAYS = ("flux", "ivar", "mask", "labels", "star_ids", "wavelength")
+_CACHED_ARRAYS = _REQUIRED_ARRAYS + ("snr", "teff", "logg", "feh")
+
 
 def _template_sources(data_dir, analytic_per_class, seed):
     from ..simulate.analytic import analytic_templates
@@ -163,7 +167,9 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
     -------
     dict
         ``flux``, ``ivar``, ``mask``, ``labels``, ``star_ids``, ``wavelength``,
-        ``prepare_config`` (dict), ``provenance`` (dict); rows that failed preparation dropped.
+        ``prepare_config`` (dict), ``provenance`` (dict), and per row the simulated
+        ``snr`` and the template's ``teff``, ``logg``, ``feh`` (for error analysis; absent from
+        caches written before they were added); rows that failed preparation dropped.
     """
     from ..spectra.prepare import PrepareConfig, prepare
 
@@ -181,8 +187,8 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
         if (cache / "meta.json").is_file():
             log(f"using cached prepared library {cache}")
             meta = json.loads((cache / "meta.json").read_text())
-            out = {k: np.load(cache / f"{k}.npy") for k in
-                   ("flux", "ivar", "mask", "labels", "star_ids", "wavelength")}
+            out = {k: np.load(cache / f"{k}.npy") for k in _CACHED_ARRAYS
+                   if k in _REQUIRED_ARRAYS or (cache / f"{k}.npy").is_file()}
             out["prepare_config"] = meta["prepare_config"]
             out["provenance"] = meta["provenance"]
             return out
@@ -204,13 +210,15 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
         "labels": spectra.labels[keep].astype("U8"),
         "star_ids": np.asarray(spectra.meta["star_id"]).astype(str)[keep],
         "wavelength": np.asarray(wave, float),
+        "snr": np.asarray(spectra.meta["snr_target"], float)[keep],
+        **{k: np.asarray(spectra.meta[k], float)[keep] for k in ("teff", "logg", "feh")},
         "prepare_config": config.to_dict(),
     }
     prov["n_failed_preparation"] = int((~keep).sum())
     out["provenance"] = prov
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        for k in ("flux", "ivar", "mask", "labels", "star_ids", "wavelength"):
+        for k in _CACHED_ARRAYS:
             np.save(cache / f"{k}.npy", out[k])
         (cache / "meta.json").write_text(json.dumps(
             {"prepare_config": out["prepare_config"], "provenance": prov}, default=str))
