@@ -65,8 +65,9 @@ def main(argv=None):
             s = (snr >= lo) & (snr < hi)
             n_b, found, n_o, passed = (s & truth).sum(), (s & cand & truth).sum(), \
                 (s & ~truth).sum(), (s & cand & ~truth).sum()
-            print(f"  {lo:3d}-{hi - 1:<3d}          {n_b:5d}  {found:5d}  {found / max(n_b, 1):6.3f}"
-                  f"   {n_o:6d}  {passed:6d}  {found / max(found + passed, 1):9.3f}")
+            print(f"  {lo:3d}-{hi - 1:<3d}          {n_b:5d}  {found:5d}  "
+                  f"{found / max(n_b, 1):6.3f}   {n_o:6d}  {passed:6d}  "
+                  f"{found / max(found + passed, 1):9.3f}")
     else:
         print("\n(this cache holds no per-row S/N: rebuild it for the S/N breakdown)")
 
