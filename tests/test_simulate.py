@@ -122,6 +122,22 @@ def test_analytic_ca_k_grows_with_metallicity():
     assert k_rich < k_poor - 0.2
 
 
+def test_analytic_a_class_includes_metal_rich_stars_in_the_bhb_box():
+    """Evolved A stars sit in the Culpan box, are metal-rich, and the labelling rule calls
+    them A (so the library teaches that only metallicity tells them from BHB stars)."""
+    from bhbfinder.simulate.classes import culpan_kiel_box
+    from bhbfinder.simulate.library import jitter_parameters
+
+    lab = analytic_templates(400, seed=5, classes=("A",)).labels
+    in_box = culpan_kiel_box(lab["teff"], lab["logg"])
+    assert 0.15 < in_box.mean() < 0.35                      # evolved_fraction 0.25
+    assert np.all(np.asarray(lab["feh"])[in_box] >= -0.8)
+    assert {classify_star(r["teff"], r["logg"], r["feh"]) for r in lab[in_box]} == {"A"}
+    jit = jitter_parameters(lab, np.random.default_rng(3))
+    np.testing.assert_array_equal(culpan_kiel_box(jit["teff"], jit["logg"]), in_box)
+    assert np.all(np.asarray(jit["feh"])[in_box] >= -0.8)
+
+
 def test_analytic_spectrum_is_deterministic_and_validates():
     w = analytic_wavelength()[::10]
     a = analytic_spectrum(w, [9000, 30000], [3.3, 5.5], [-1.5, -1.0], ["BHB", "HotSD"])

@@ -114,13 +114,17 @@ METAL_SIGMA_FLOOR = 6.0
 
 #: Parameter boxes the analytic stars are drawn from, per class (SCIENCE.md §6).
 #: ``teff`` log-uniform; ``logg`` uniform (BHB: inside the Culpan box); ``feh`` normal
-#: (mean, sigma) clipped to the range; ``vsini`` uniform. The A class mixes disk A dwarfs and
-#: halo blue stragglers (``halo_fraction``).
+#: (mean, sigma) clipped to the range; ``vsini`` uniform. The A class mixes disk A dwarfs, halo
+#: blue stragglers (``halo_fraction``) and evolved metal-rich A stars inside the BHB Kiel box
+#: (``evolved_fraction``: subgiants and giants such as HD 123299, which `classify_star` labels
+#: ``"A"`` because [Fe/H] > -0.9; only metallicity tells them from BHB stars).
 PARAMETER_BOXES = {
     "BHB": {"teff": (7000.0, 12000.0), "logg": "culpan", "feh": (-1.9, 0.5, -3.0, -0.9),
             "vsini": (0.0, 40.0)},
     "A": {"teff": (7000.0, 10500.0), "logg": (3.7, 4.6), "feh": (0.0, 0.25, -0.8, 0.5),
-          "halo_fraction": 0.3, "halo_feh": (-1.6, 0.5, -3.0, -0.8), "vsini": (10.0, 250.0)},
+          "halo_fraction": 0.3, "halo_feh": (-1.6, 0.5, -3.0, -0.8), "vsini": (10.0, 250.0),
+          "evolved_fraction": 0.25, "evolved_teff": (7300.0, 10500.0),
+          "evolved_feh": (-0.2, 0.3, -0.8, 0.5), "evolved_vsini": (5.0, 80.0)},
     "B": {"teff": (10500.0, 30000.0), "logg": (3.5, 4.5), "feh": (0.0, 0.2, -0.6, 0.4),
           "vsini": (20.0, 300.0)},
     "HotSD": {"teff": (20000.0, 40000.0), "logg": (5.0, 6.2), "feh": (-0.5, 0.5, -2.0, 0.5),
@@ -382,6 +386,15 @@ def sample_parameters(label, n, rng, boxes=None):
         halo = rng.uniform(size=n) < box["halo_fraction"]
         feh = np.where(halo, _clipped_normal(rng, n, box["halo_feh"]), feh)
     vsini = rng.uniform(box["vsini"][0], box["vsini"][1], n)
+    if "evolved_fraction" in box:
+        # evolved metal-rich stars of this class inside the BHB box (the A giants of MILES)
+        evolved = rng.uniform(size=n) < box["evolved_fraction"]
+        lt_e = rng.uniform(np.log10(box["evolved_teff"][0]), np.log10(box["evolved_teff"][1]), n)
+        lo, hi = culpan_kiel_limits(lt_e, log=True)
+        teff = np.where(evolved, 10 ** lt_e, teff)
+        logg = np.where(evolved, lo + rng.uniform(0.05, 0.95, n) * (hi - lo), logg)
+        feh = np.where(evolved, _clipped_normal(rng, n, box["evolved_feh"]), feh)
+        vsini = np.where(evolved, rng.uniform(*box["evolved_vsini"], n), vsini)
     return {"teff": teff, "logg": logg, "feh": feh, "vsini": vsini}
 
 

@@ -89,19 +89,29 @@ def jitter_parameters(labels, rng, scales=None, boxes=None):
     for c in set(lab):
         m = lab == c
         box = boxes[c]
-        teff[m] = np.clip(teff[m], *box["teff"])
-        lt = np.log10(teff[m])
-        if box["logg"] == "culpan":
-            lo, hi = culpan_kiel_limits(lt, log=True)
-            logg[m] = np.clip(logg[m], lo + 0.02 * (hi - lo), hi - 0.02 * (hi - lo))
-        else:
-            logg[m] = np.clip(logg[m], *box["logg"])
-            if c == "A":
-                logg[m] = np.maximum(logg[m], 4.4157 * lt - 13.720 + 0.1)
-        fspec = box["feh"]
-        feh[m] = np.clip(feh[m], fspec[2], fspec[3]) if "halo_feh" not in box else \
-            np.clip(feh[m], min(fspec[2], box["halo_feh"][2]), max(fspec[3], box["halo_feh"][3]))
-        vsini[m] = np.clip(vsini[m], *box["vsini"])
+        # evolved stars of the class (in the BHB box, metal-rich) stay in the box and metal-rich
+        evolved = np.zeros(n, bool)
+        if "evolved_fraction" in box:
+            t0 = np.asarray(out["teff"], float)
+            evolved = m & (np.asarray(out["logg"], float) < culpan_kiel_limits(t0)[1])
+        for part, is_evolved in ((m & ~evolved, False), (m & evolved, True)):
+            if not part.any():
+                continue
+            teff[part] = np.clip(teff[part], *box["evolved_teff" if is_evolved else "teff"])
+            lt = np.log10(teff[part])
+            if box["logg"] == "culpan" or is_evolved:
+                lo, hi = culpan_kiel_limits(lt, log=True)
+                logg[part] = np.clip(logg[part], lo + 0.02 * (hi - lo), hi - 0.02 * (hi - lo))
+            else:
+                logg[part] = np.clip(logg[part], *box["logg"])
+                if c == "A":
+                    logg[part] = np.maximum(logg[part], culpan_kiel_limits(lt, log=True)[1] + 0.1)
+            fspec = box["evolved_feh"] if is_evolved else box["feh"]
+            lo_f, hi_f = fspec[2], fspec[3]
+            if "halo_feh" in box and not is_evolved:
+                lo_f, hi_f = min(lo_f, box["halo_feh"][2]), max(hi_f, box["halo_feh"][3])
+            feh[part] = np.clip(feh[part], lo_f, hi_f)
+            vsini[part] = np.clip(vsini[part], *box["evolved_vsini" if is_evolved else "vsini"])
     out["teff"], out["logg"], out["feh"], out["vsini"] = teff, logg, feh, vsini
     return out
 
