@@ -85,10 +85,10 @@ def main(argv=None):
     ap.add_argument("--cache", default=None)
     ap.add_argument("--model", default=str(default_model_path()))
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--train-fraction", type=float, default=0.35,
+    ap.add_argument("--train-fraction", type=float, default=0.5,
                     help="fraction of the training rows (by star) the variants train on")
-    ap.add_argument("--epochs1", type=int, default=5)
-    ap.add_argument("--epochs2", type=int, default=3)
+    ap.add_argument("--epochs1", type=int, default=10)
+    ap.add_argument("--epochs2", type=int, default=6)
     ap.add_argument("--val-fraction", type=float, default=1.0,
                     help="fraction of the validation stars the variants select on")
     ap.add_argument("--batch-size", type=int, default=32)
