@@ -419,3 +419,28 @@ def test_analytic_model_reproduces_miles_hdelta_widths(shared_data):
     assert len(rows) > 50
     assert abs(diff.mean()) < 3.0                     # Å; measured +0.9
     assert np.sqrt(np.mean(diff ** 2)) < 10.0         # Å; measured 7.5 (catalogue log g scatter)
+
+
+def test_interstellar_ca_k_has_the_requested_width_at_rest():
+    """The interstellar K line sits at its rest wavelength, not the star's velocity, with the
+    equivalent width asked for; off by default."""
+    from bhbfinder.simulate.simulator import SimulationConfig
+
+    lib = analytic_templates(params={"label": ["HotSD"], "teff": [30000.0], "logg": [5.5],
+                                     "feh": [-1.0]})
+    clean = SimulationConfig(vary_grid=False, bad_segment_rate=0, cosmic_rate=0, edge_bad_max=0,
+                             ism_rv_sigma=0.0)
+    w = lamost_wavelength()
+    base = simulate_rows(lib, [0], 1, config=clean, rv=[300.0], snr=[5000.0]).flux[0]
+
+    def k_width(cfg):
+        ratio = simulate_rows(lib, [0], 1, config=cfg, rv=[300.0], snr=[5000.0]).flux[0] / base
+        near = np.abs(w - 3934.78) < 20
+        side = near & (np.abs(w - 3934.78) > 6)
+        cont = np.polyval(np.polyfit(w[side], ratio[side], 1), w)
+        core = np.abs(w - 3934.78) < 6
+        return np.sum((1 - ratio[core] / cont[core]) * np.gradient(w)[core])
+
+    assert k_width(clean.replace(ism_cak_ew=0.3)) == pytest.approx(0.3, abs=0.01)
+    assert abs(k_width(clean)) < 1e-6
+    assert SimulationConfig().ism_cak_ew == 0.0

@@ -174,6 +174,14 @@ class SimulationConfig:
         Mean number of cosmic-ray hits per spectrum.
     cosmic_amplitude : (float, float)
         Cosmic-ray height in units of the local sigma.
+    ism_cak_ew : float or (float, float)
+        Equivalent width (Å) of interstellar Ca II K absorption added to stellar spectra (H at
+        half of it), at the interstellar velocity ``ism_rv_sigma`` (km/s, zero-mean normal)
+        rather than the star's; 0 = none. Real spectra of distant halo stars show a K line of
+        a few tenths of an Å from the disk's gas, which the analytic stars lack and which
+        must not be read as stellar metallicity.
+    ism_rv_sigma : float
+        Standard deviation of the interstellar line velocity (km/s).
     """
 
     resolving_power: float = LAMOST_RESOLVING_POWER
@@ -196,6 +204,8 @@ class SimulationConfig:
     bad_segment_length: tuple = (1, 25)
     cosmic_rate: float = 1.0
     cosmic_amplitude: tuple = (5.0, 60.0)
+    ism_cak_ew: object = 0.0
+    ism_rv_sigma: float = 10.0
 
     def replace(self, **changes):
         """A copy with ``changes`` (unknown names raise `~bhbfinder.errors.ConfigurationError`)."""
@@ -750,6 +760,8 @@ def simulate_rows(library, rows, rng, config=None, rv=None, snr=None, chunk=256)
         work_log, work = degrade_templates(library, uniq, r_base)
         z = rv_all[sl] / C_KMS
         model = _sample_shifted(work_log, work[inv], z)
+        if np.any(np.asarray(config.ism_cak_ew, float) > 0):
+            model = model * _interstellar_caii(rng, model.shape[0], r_base, config)
         jit = _jitter_sigma(r_all[sl], r_base) if config.resolution_jitter > 0 else None
         out = _instrument(rng, model, z, snr_all[sl], start[sl], npix[sl], config, jit)
         flux, ivar, andm, orm, snr_b, n_cr, n_masked = out
@@ -769,6 +781,28 @@ def simulate_rows(library, rows, rng, config=None, rv=None, snr=None, chunk=256)
     if not parts:
         return _empty()
     return SimulatedSpectra.concatenate(parts)
+
+
+#: Vacuum wavelengths (Å) of Ca II K and H, and their optically thin strength ratio.
+_ISM_CAII = {3934.78: 1.0, 3969.59: 0.5}
+
+
+def _interstellar_caii(rng, n, resolving_power, config):
+    """Transmission ``(n, LAMOST_NPIX)`` of interstellar Ca II H & K in the observed frame:
+    Gaussian lines of the instrumental width, K equivalent width drawn from
+    ``config.ism_cak_ew``, velocity from N(0, ``config.ism_rv_sigma``)."""
+    wave = lamost_wavelength()
+    ew_k = _draw(rng, config.ism_cak_ew, n)
+    v = rng.normal(0.0, config.ism_rv_sigma, n)
+    trans = np.ones((n, wave.size))
+    for lam, rel in _ISM_CAII.items():
+        centre = lam * (1.0 + v / C_KMS)
+        sigma = lam / resolving_power / 2.3548
+        near = np.abs(wave - lam) < 8 * sigma + 5.0
+        prof = np.exp(-0.5 * ((wave[None, near] - centre[:, None]) / sigma) ** 2)
+        depth = rel * ew_k / (np.sqrt(2 * np.pi) * sigma)
+        trans[:, near] *= 1.0 - np.minimum(depth, 0.9)[:, None] * prof
+    return trans
 
 
 def _empty():
