@@ -44,7 +44,7 @@ DEFAULT_RECIPE = {
         "empirical_share": 0.5,
         "junk_fraction_other": 0.3,
         "seed": 2026,
-        "simulation": {},
+        "simulation": {"ism_cak_ew": [0.0, 0.4]},
     },
     "prepare": {},
     "architecture": {"base": "default"},
