@@ -380,7 +380,7 @@ def sample_parameters(label, n, rng, boxes=None):
         logg = rng.uniform(box["logg"][0], box["logg"][1], n)
         if label == "A":
             # A stars stay above the BHB box (blue stragglers / dwarfs, log g >= box top + 0.1)
-            logg = np.maximum(logg, 4.4157 * lt - 13.720 + 0.1)
+            logg = np.maximum(logg, culpan_kiel_limits(lt, log=True)[1] + 0.1)
     feh = _clipped_normal(rng, n, box["feh"])
     if "halo_fraction" in box:
         halo = rng.uniform(size=n) < box["halo_fraction"]

@@ -761,7 +761,7 @@ def simulate_rows(library, rows, rng, config=None, rv=None, snr=None, chunk=256)
         z = rv_all[sl] / C_KMS
         model = _sample_shifted(work_log, work[inv], z)
         if np.any(np.asarray(config.ism_cak_ew, float) > 0):
-            model = model * _interstellar_caii(rng, model.shape[0], r_base, config)
+            _add_interstellar_caii(rng, model, r_base, config)
         jit = _jitter_sigma(r_all[sl], r_base) if config.resolution_jitter > 0 else None
         out = _instrument(rng, model, z, snr_all[sl], start[sl], npix[sl], config, jit)
         flux, ivar, andm, orm, snr_b, n_cr, n_masked = out
@@ -787,22 +787,21 @@ def simulate_rows(library, rows, rng, config=None, rv=None, snr=None, chunk=256)
 _ISM_CAII = {3934.78: 1.0, 3969.59: 0.5}
 
 
-def _interstellar_caii(rng, n, resolving_power, config):
-    """Transmission ``(n, LAMOST_NPIX)`` of interstellar Ca II H & K in the observed frame:
+def _add_interstellar_caii(rng, model, resolving_power, config):
+    """Multiply ``model`` (n, LAMOST_NPIX; observed frame) in place by interstellar Ca II H & K:
     Gaussian lines of the instrumental width, K equivalent width drawn from
     ``config.ism_cak_ew``, velocity from N(0, ``config.ism_rv_sigma``)."""
     wave = lamost_wavelength()
+    n = model.shape[0]
     ew_k = _draw(rng, config.ism_cak_ew, n)
     v = rng.normal(0.0, config.ism_rv_sigma, n)
-    trans = np.ones((n, wave.size))
     for lam, rel in _ISM_CAII.items():
         centre = lam * (1.0 + v / C_KMS)
         sigma = lam / resolving_power / 2.3548
         near = np.abs(wave - lam) < 8 * sigma + 5.0
         prof = np.exp(-0.5 * ((wave[None, near] - centre[:, None]) / sigma) ** 2)
         depth = rel * ew_k / (np.sqrt(2 * np.pi) * sigma)
-        trans[:, near] *= 1.0 - np.minimum(depth, 0.9)[:, None] * prof
-    return trans
+        model[:, near] *= 1.0 - np.minimum(depth, 0.9)[:, None] * prof
 
 
 def _empty():
