@@ -213,6 +213,34 @@ def test_resolution_degradation_known_fwhm():
     assert abs(2.3548 * abs(s) / (lam0 / 1800.0) - 1) < 0.03
 
 
+@pytest.mark.parametrize("fwhm,slope", [(2.0, 0.0), (3.4, 0.0), (4.0, 0.0), (3.0, 0.2)])
+def test_blue_arm_fwhm_known_answer(fwhm, slope):
+    """A line of the blue arm gets the requested FWHM (with its slope in wavelength), the red
+    arm keeps R = 1800, and the recorded R is the blue arm's at 4500 Å."""
+    wave = lamost_wavelength()
+    config = SimulationConfig(**CLEAN, blue_fwhm=fwhm, blue_fwhm_slope=slope)
+    for lam0, instrument in ((4200.0, fwhm * (1 + slope * (4200.0 - 4500.0) / 1000.0)),
+                             (5000.0, fwhm * (1 + slope * 0.5)), (7000.0, 7000.0 / 1800.0)):
+        # intrinsic line of sigma 10 km/s, added in quadrature
+        expected = np.hypot(instrument, 2.3548 * 10.0 * lam0 / C_KMS)
+        sim = simulate_rows(_line_library(lam0, 10.0), [0], 2, config, rv=0.0, snr=1e5)
+        s = _fit_line(wave, sim.flux[0], lam0)[2]
+        assert abs(2.3548 * abs(s) / expected - 1) < 0.04, (lam0, 2.3548 * abs(s), expected)
+    assert sim.meta["resolving_power"][0] == pytest.approx(4500.0 / fwhm)
+
+
+def test_blue_arm_fwhm_drawn_per_spectrum_in_range():
+    config = SimulationConfig(**CLEAN, blue_fwhm=(2.0, 4.0))
+    sim = simulate_rows(_line_library(4500.0, 10.0), np.zeros(40, int), 3, config, rv=0.0,
+                        snr=1e5)
+    fwhm = 4500.0 / np.asarray(sim.meta["resolving_power"])
+    assert fwhm.min() >= 2.0 and fwhm.max() <= 4.0 and np.ptp(fwhm) > 1.0
+    # narrower recorded FWHM, deeper line core
+    depth = 1 - sim.flux.min(axis=1) / np.median(sim.flux, axis=1)
+    assert np.corrcoef(fwhm, depth)[0, 1] < -0.9
+    assert SimulationConfig().blue_fwhm is None
+
+
 def test_grid_variation_masks_and_meta():
     lib = analytic_templates(2, seed=1, classes=("BHB",))
     cfg = SimulationConfig(bad_segment_rate=3.0, cosmic_rate=3.0)

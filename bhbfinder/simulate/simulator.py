@@ -182,6 +182,15 @@ class SimulationConfig:
         must not be read as stellar metallicity.
     ism_rv_sigma : float
         Standard deviation of the interstellar line velocity (km/s).
+    blue_fwhm : None, float or (float, float)
+        Instrumental FWHM (Å) of the blue arm (λ < 5900 Å), drawn per spectrum; ``None`` keeps
+        ``resolving_power`` over the whole spectrum. LAMOST's resolution differs from fibre to
+        fibre and across the spectrum (FWHM ≈ 2–4 Å in the blue, i.e. R ≈ 1000–2200), and a
+        classifier must not learn one value. Where the template itself is coarser than the
+        target (MILES: 2.5 Å) it is left as it is.
+    blue_fwhm_slope : float or (float, float)
+        Relative change of the blue-arm FWHM per 1000 Å about 4500 Å, drawn per spectrum:
+        ``FWHM(λ) = blue_fwhm · (1 + slope · (λ − 4500 Å) / 1000 Å)``.
     """
 
     resolving_power: float = LAMOST_RESOLVING_POWER
@@ -206,6 +215,8 @@ class SimulationConfig:
     cosmic_amplitude: tuple = (5.0, 60.0)
     ism_cak_ew: object = 0.0
     ism_rv_sigma: float = 10.0
+    blue_fwhm: object = None
+    blue_fwhm_slope: object = 0.0
 
     def replace(self, **changes):
         """A copy with ``changes`` (unknown names raise `~bhbfinder.errors.ConfigurationError`)."""
@@ -386,9 +397,8 @@ def _convolve_variable(flux, sigma_pix, max_sigma=None):
         half = int(np.ceil(4.0 * smax))
         fp = np.pad(f * v, ((0, 0), (half, half)), mode="edge")
         vp = np.pad(v, ((0, 0), (half, half)), mode="edge")
-        inv2s2 = 0.5 / np.maximum(sigma, 1e-3) ** 2
         ks = np.arange(-half, half + 1)
-        wts = [np.exp(-(k * k) * inv2s2) for k in ks]
+        wts = _pixel_kernel(sigma, ks)
         wsum = np.sum(wts, axis=0)
         num = np.zeros_like(f)
         den = np.zeros_like(f)
@@ -405,6 +415,24 @@ def _convolve_variable(flux, sigma_pix, max_sigma=None):
         out = num / den
     out[(den / wsum) < 0.5] = np.nan
     return out.astype(np.float32)
+
+
+def _pixel_kernel(sigma, offsets):
+    """Weights at integer ``offsets`` of a kernel whose variance is ``sigma**2`` (pixels²),
+    also for sub-pixel widths, where a sampled Gaussian falls well short of its variance.
+
+    A sampled Gaussian for ``sigma >= 0.7`` (its discrete variance is then within 0.5 % of
+    ``sigma**2``); below, the three-tap kernel ``[sigma**2/2, 1 - sigma**2, sigma**2/2]``,
+    whose variance is exactly ``sigma**2``.
+    """
+    s2 = np.asarray(sigma, float) ** 2
+    wide = s2 >= 0.49
+    inv2s2 = 0.5 / np.maximum(s2, 1e-6)
+    out = []
+    for k in offsets:
+        tap = np.where(k == 0, 1.0 - s2, 0.5 * s2) if abs(k) <= 1 else 0.0
+        out.append(np.where(wide, np.exp(-(k * k) * inv2s2), tap))
+    return out
 
 
 def degrade_templates(library, rows, resolving_power=LAMOST_RESOLVING_POWER):
@@ -511,7 +539,8 @@ def _instrument(rng, model, z, snr, start, npix, config, r_jitter_sigma=None):
     ormask = np.zeros(model.shape, np.int16)
 
     if r_jitter_sigma is not None:
-        model = _convolve_variable(model, r_jitter_sigma[:, None]).astype(np.float64)
+        sig = r_jitter_sigma if r_jitter_sigma.ndim == 2 else r_jitter_sigma[:, None]
+        model = _convolve_variable(model, sig).astype(np.float64)
 
     no_data = ~np.isfinite(model) & inside
     model = np.where(np.isfinite(model), model, 0.0)
@@ -607,6 +636,32 @@ def _jitter_sigma(r, r_base):
     """Extra Gaussian sigma (output pixels) taking R_base to each R."""
     fwhm = np.sqrt(np.clip((C_KMS / r) ** 2 - (C_KMS / r_base) ** 2, 0.0, None))
     return fwhm * _FWHM_TO_SIGMA / (C_KMS * _LN10 * LAMOST_LOG10_STEP)
+
+
+#: Wavelength (Å) of the blue/red arm join; `SimulationConfig.blue_fwhm` applies below it.
+_ARM_JOIN = 5900.0
+
+
+def _min_blue_fwhm(config):
+    lo = float(np.min(np.atleast_1d(np.asarray(config.blue_fwhm, float))))
+    slope = float(np.max(np.abs(np.atleast_1d(np.asarray(config.blue_fwhm_slope, float)))))
+    return max(lo * (1.0 - slope * 1.4), 0.5)   # (5900 - 4500) / 1000 = 1.4
+
+
+def _blue_arm_sigma(rng, n, config, library, r_base):
+    """Per-pixel extra Gaussian sigma (output pixels, shape (n, LAMOST_NPIX)) that takes the
+    blue arm from its degraded resolution to the drawn `SimulationConfig.blue_fwhm`.
+
+    The degraded resolution is the coarser of the base R and the template's own FWHM."""
+    wave = lamost_wavelength()
+    fwhm_a = _draw(rng, config.blue_fwhm, n)
+    slope = _draw(rng, config.blue_fwhm_slope, n)
+    target = fwhm_a[:, None] * (1.0 + slope[:, None] * (wave[None, :] - 4500.0) / 1000.0)
+    target_kms = C_KMS * np.clip(target, 0.1, None) / wave[None, :]
+    have = np.maximum(library.fwhm_kms(wave), C_KMS / r_base)[None, :]
+    extra = np.sqrt(np.clip(target_kms ** 2 - have ** 2, 0.0, None))
+    extra[:, wave >= _ARM_JOIN] = 0.0
+    return extra * _FWHM_TO_SIGMA / (C_KMS * _LN10 * LAMOST_LOG10_STEP), fwhm_a
 
 
 def _sample_shifted(work_log, work_flux, z):
@@ -757,12 +812,21 @@ def simulate_rows(library, rows, rng, config=None, rv=None, snr=None, chunk=256)
         # with jitter, degrade to the sharpest R allowed and add the rest per spectrum
         r_base = config.resolving_power * (_JITTER_CLIP[1] if config.resolution_jitter > 0
                                            else 1.0)
+        if config.blue_fwhm is not None:
+            # sharp enough for the narrowest blue-arm FWHM drawn, at the arm's red end
+            r_base = max(r_base, _ARM_JOIN / _min_blue_fwhm(config))
         work_log, work = degrade_templates(library, uniq, r_base)
         z = rv_all[sl] / C_KMS
         model = _sample_shifted(work_log, work[inv], z)
         if np.any(np.asarray(config.ism_cak_ew, float) > 0):
             _add_interstellar_caii(rng, model, r_base, config)
         jit = _jitter_sigma(r_all[sl], r_base) if config.resolution_jitter > 0 else None
+        if config.blue_fwhm is not None:
+            m = sl.stop - sl.start
+            blue, fwhm_b = _blue_arm_sigma(rng, m, config, library, r_base)
+            red = _jitter_sigma(r_all[sl], r_base)[:, None]
+            jit = np.where(lamost_wavelength()[None, :] < _ARM_JOIN, blue, red)
+            r_all[sl] = 4500.0 / fwhm_b   # recorded: the blue arm's R at 4500 Å
         out = _instrument(rng, model, z, snr_all[sl], start[sl], npix[sl], config, jit)
         flux, ivar, andm, orm, snr_b, n_cr, n_masked = out
         z_cat, z_err = _catalogue_z(rng, rv_all[sl], snr_all[sl], config)
