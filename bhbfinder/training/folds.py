@@ -1,0 +1,183 @@
+"""Models of one held-out fold, and the whole pipeline run on the fold's held-out stars.
+
+For fold ``k`` of a `~bhbfinder.training.heldout.FoldPlan`:
+
+`train_fold_classifier`
+    the classifier recipe trained on the library rows of every star *not* held out in ``k``
+    (validation split by star among them; the rows of held-out stars form the test split);
+`train_fold_params`
+    the params emulator fitted and tuned without the held-out stars;
+`run_fold`
+    the held-out stars rendered as LAMOST files (`~bhbfinder.training.heldout.render_stars`)
+    and run through `~bhbfinder.find_bhb` with the fold's models; the catalogue comes back
+    joined to the truth of every rendering.
+
+`REDUCED_BUDGET` is the documented reduced training budget of fold models.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigurationError
+from .heldout import render_stars
+
+__all__ = ["REDUCED_BUDGET", "train_fold_classifier", "train_fold_params", "run_fold",
+           "TRUTH_PREFIX"]
+
+#: Training overrides of fold classifiers: a third of the shipped recipe's epochs.
+REDUCED_BUDGET = {"epochs_stage1": 12, "epochs_stage2": 10}
+
+#: Prefix of the truth columns `run_fold` joins to the catalogue.
+TRUTH_PREFIX = "true_"
+
+
+def train_fold_classifier(plan, fold, arrays, recipe="default", budget=None, device=None,
+                          log=print, val_fraction=0.15, seed=0):
+    """Train the classifier recipe without the stars held out in ``fold``.
+
+    Parameters
+    ----------
+    plan : `~bhbfinder.training.heldout.FoldPlan`
+    fold : int
+    arrays : dict
+        The recipe's prepared library (`bhbfinder.classify.recipes.prepared_arrays`), whose
+        ``star_ids`` name each row's source star.
+    recipe : str or dict
+        Architecture and training settings (`bhbfinder.classify.recipes.RECIPES`).
+    budget : dict, optional
+        Training overrides (default `REDUCED_BUDGET`; ``{}`` for the full recipe).
+    val_fraction : float
+        Share of the training stars used for validation (epoch and threshold selection).
+
+    Returns
+    -------
+    classifier, info
+        As `~bhbfinder.classify.training.train_two_stage`; its test split is the library rows
+        of the held-out stars.
+    """
+    from ..classify.msfanet import architecture_config
+    from ..classify.recipes import _merge
+    from ..classify.training import STAGE2_NEGATIVES, split_by_star, train_two_stage
+
+    rec = _merge(recipe, {"training": dict(REDUCED_BUDGET if budget is None else budget)})
+    stars = np.asarray(arrays["star_ids"]).astype(str)
+    labels = np.asarray(arrays["labels"]).astype(str)
+    keep = plan.training_mask(stars, fold)
+    if keep.all():
+        raise ConfigurationError(f"fold {fold}: no library row belongs to a held-out star")
+    idx = np.flatnonzero(keep)
+    tr, va, _ = split_by_star(stars[idx], labels[idx], (1 - val_fraction, val_fraction, 0.0),
+                              seed)
+    split = (idx[tr], idx[va], np.flatnonzero(~keep))
+    arch = dict(rec["architecture"])
+    base = arch.pop("base", "default")
+    training = dict(rec.get("training") or {})
+    return train_two_stage(
+        (arrays["flux"], arrays["ivar"], arrays["labels"], arrays["star_ids"]),
+        architecture=architecture_config(base, **arch), prepare_config=arrays["prepare_config"],
+        wavelength=arrays["wavelength"], input_config=rec.get("input"), training=training,
+        augment=rec.get("augment", True), device=device,
+        stage2_negatives=tuple(rec.get("stage2_negatives", STAGE2_NEGATIVES)),
+        provenance=dict(arrays["provenance"], recipe=rec,
+                        held_out={"fold": int(fold), "plan": plan.to_dict()}),
+        log=log, split_indices=split)
+
+
+def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=None):
+    """The params emulator fitted (and tuned) without the stars held out in ``fold``.
+
+    Parameters
+    ----------
+    plan : `~bhbfinder.training.heldout.FoldPlan`
+    fold : int
+    library : `~bhbfinder.params.training.MilesLibrary`
+    star_ids : array of str
+        ``star_id`` of each library row.
+    tuning : (flux, ivar), optional
+        The tuning observations of the same stars (rows aligned with ``library``).
+    hyperparams : dict, optional
+        `~bhbfinder.params.emulator.SlamEmulator` parameters (default the shipped model's).
+
+    Returns
+    -------
+    `~bhbfinder.params.emulator.SlamEmulator`
+    """
+    from ..params.emulator import SlamEmulator
+    from ..params.training import DEFAULT_MODEL_HYPERPARAMS
+
+    keep = plan.training_mask(star_ids, fold)
+    hp = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
+    tune = None if tuning is None else (tuning[0][keep], tuning[1][keep])
+    if tune is None:
+        hp.pop("objective", None)
+    prov = dict(library.provenance, held_out={"fold": int(fold),
+                                              "n_excluded": int((~keep).sum())})
+    return SlamEmulator(**hp).fit(library.flux[keep], library.ivar[keep], library.labels[keep],
+                                  wavelength=library.wavelength,
+                                  prepare_config=library.prepare_config, provenance=prov,
+                                  tuning_data=tune)
+
+
+def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None, stages=None,
+             config=None, seed=0, per_star=None, simulation=None, executor=None):
+    """Render the stars held out in ``fold`` as LAMOST files and run `find_bhb` on them.
+
+    Parameters
+    ----------
+    plan : `~bhbfinder.training.heldout.FoldPlan`
+    fold : int
+    libraries : list of `~bhbfinder.simulate.TemplateLibrary`
+        The libraries ``plan`` was built from.
+    workdir : path-like
+        The files go to ``workdir/files`` (replaced).
+    classifier : path-like or TwoStageClassifier, optional
+        The fold's classifier (default: the shipped one, for diagnostics).
+    params_model : path-like or SlamEmulator, optional
+        The fold's params model (default: the shipped one).
+    stages, config : dict, optional
+        Further `find_bhb` stage choices and options.
+    seed : int
+        Seed of the renderings (combined with the fold).
+    per_star, simulation : dict, optional
+        See `render_stars`.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        The catalogue, one row per rendering, with the truth as ``true_*`` columns
+        (``true_label``, ``true_star_id``, ``true_teff``, ``true_logg``, ``true_feh``,
+        ``true_snr``, ``true_resolving_power``, ``true_doubtful``, ``true_name``) and
+        ``fold``.
+    """
+    import shutil
+
+    from astropy.table import Table
+
+    from ..pipeline import find_bhb
+    from ..simulate import simulate_files
+
+    workdir = Path(workdir)
+    files = workdir / "files"
+    if files.exists():
+        shutil.rmtree(files)
+    held = plan.stars[np.asarray(plan.stars["fold"]) == fold]
+    sim = render_stars(libraries, held, seed=1000 * seed + fold, per_star=per_star,
+                       simulation=simulation)
+    truth = simulate_files(files, sim)
+    config = {k: dict(v) for k, v in (config or {}).items()}
+    if params_model is not None:
+        config.setdefault("params", {})["model"] = params_model
+    catalog = find_bhb(files, model=classifier, stages=stages, config=config, progress=False,
+                       executor=executor)
+    catalog = Table(catalog)
+    names = np.array([Path(str(f)).name for f in catalog["file"]])
+    lookup = {Path(str(f)).name: i for i, f in enumerate(truth["file"])}
+    rows = np.array([lookup[n] for n in names])
+    for key, col in (("label", "label"), ("star_id", "star_id"), ("teff", "teff"),
+                     ("logg", "logg"), ("feh", "feh"), ("snr", "snr_target"),
+                     ("resolving_power", "resolving_power"), ("doubtful", "doubtful"),
+                     ("name", "template"), ("rv", "rv")):
+        catalog[TRUTH_PREFIX + key] = np.asarray(truth[col])[rows]
+    catalog["fold"] = np.full(len(catalog), int(fold))
+    return catalog

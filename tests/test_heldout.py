@@ -1,0 +1,189 @@
+"""Held-out-star evaluation: folds, audit, renderings, scores, fold models."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from bhbfinder.errors import ConfigurationError
+from bhbfinder.simulate import analytic_templates
+from bhbfinder.training.heldout import (
+    LABEL_AUDIT,
+    FoldPlan,
+    assign_folds,
+    load_real_templates,
+    render_stars,
+    score_decisions,
+    star_recall_table,
+    star_table,
+)
+
+
+def _stars(n_bhb=9, n_a=30, n_other=50):
+    labels = ["BHB"] * n_bhb + ["A"] * n_a + ["other"] * n_other
+    rng = np.random.default_rng(0)
+    return Table({"star_id": [f"s{i}" for i in range(len(labels))], "label": labels,
+                  "teff": rng.uniform(6000, 12000, len(labels))})
+
+
+@pytest.mark.parametrize("n_folds", [2, 4, 5])
+def test_every_star_held_out_exactly_once_and_classes_spread(n_folds):
+    stars = _stars()
+    fold = assign_folds(stars, n_folds, seed=3)
+    assert fold.min() == 0 and fold.max() == n_folds - 1
+    labels = np.asarray(stars["label"])
+    for cls in ("BHB", "A", "other"):
+        counts = np.bincount(fold[labels == cls], minlength=n_folds)
+        assert counts.max() - counts.min() <= 1, (cls, counts)   # dealt evenly
+    assert np.array_equal(assign_folds(stars, n_folds, seed=3), fold)
+
+
+def test_assign_folds_rejects_one_fold():
+    with pytest.raises(ConfigurationError, match="at least 2"):
+        assign_folds(_stars(), 1)
+
+
+def test_training_mask_keeps_no_row_of_a_held_out_star():
+    lib = analytic_templates(6, seed=2, classes=("BHB", "A"))
+    plan = FoldPlan.build([lib], n_folds=3, seed=1)
+    rows = np.concatenate([np.asarray(lib.labels["star_id"]).astype(str)] * 4 +
+                          [np.array(["analytic:extra", "junk:1"])])
+    for k in range(3):
+        keep = plan.training_mask(rows, k)
+        held = plan.held_out(k)
+        assert held and not set(rows[keep]) & held
+        assert set(rows[~keep]) == held
+        assert keep[-2:].all()          # rows of stars outside the plan stay
+    # each star in exactly one fold's held-out set
+    sets = [plan.held_out(k) for k in range(3)]
+    assert sum(len(s) for s in sets) == len(lib) == len(set().union(*sets))
+    assert list(plan.fold_of(["nope"])) == [-1]
+
+
+def test_star_table_refuses_duplicate_ids():
+    lib = analytic_templates(2, seed=2, classes=("A",))
+    with pytest.raises(ConfigurationError, match="two template rows"):
+        star_table([lib, lib])
+
+
+def test_render_stars_counts_truth_and_resolution_spread():
+    lib = analytic_templates(3, seed=4, classes=("BHB", "A"))
+    plan = FoldPlan.build([lib], n_folds=2, seed=0)
+    sim = render_stars([lib], plan.stars, seed=5, per_star={"BHB": 5, "A": 2})
+    labels = np.asarray(sim.meta["label"])
+    assert (labels == "BHB").sum() == 15 and (labels == "A").sum() == 6
+    fwhm = 4500.0 / np.asarray(sim.meta["resolving_power"])
+    assert fwhm.min() >= 2.0 and fwhm.max() <= 4.0
+    snr = np.asarray(sim.meta["snr_target"])
+    assert snr.min() >= 8.0 and snr.max() <= 80.0
+    assert np.abs(np.asarray(sim.meta["rv"])).max() <= 400.0
+    assert not np.asarray(sim.meta["doubtful"]).any()
+
+
+def test_score_decisions_known_answers():
+    truth = np.array([1, 1, 1, 1, 0, 0, 0, 0], bool)
+    decision = np.ma.array([1, 1, 0, 1, 1, 0, 0, 1], mask=[0, 0, 0, 0, 0, 0, 0, 1], dtype=bool)
+    ok = np.array([1, 1, 1, 0, 1, 1, 1, 1], bool)      # row 3 failed: a miss
+    snr = np.array([9, 15, 15, 50, 9, 15, 50, 50.0])
+    stars = np.array(["a", "a", "b", "b", "c", "c", "d", "d"])
+    labels = np.array(["BHB"] * 4 + ["A", "A", "B", "B"])
+    s = score_decisions(truth, decision, ok=ok, snr=snr, star_ids=stars, labels=labels)
+    assert s["pooled"] == {"precision": 2 / 3, "recall": 0.5, "tp": 2, "fp": 1, "n_bhb": 4,
+                           "n_other": 4}
+    assert s["by_snr"][0]["tp"] == 1 and s["by_snr"][0]["fp"] == 1
+    assert s["by_star"]["a"]["fraction"] == 1.0 and s["by_star"]["b"]["fraction"] == 0.0
+    assert s["false_positives_by_class"] == {"A": 1, "B": 0, "BHB": 0}
+    table = star_recall_table(Table({"star_id": stars, "template": stars, "label": labels,
+                                     "teff": snr, "logg": snr, "feh": snr,
+                                     "snr_target": snr}), decision, ok)
+    assert list(table["star_id"]) == ["a", "b"]
+    assert list(table["found"]) == [1.0, 0.0]
+    assert table["found_snr20"][0] != table["found_snr20"][0]   # no rendering of a at S/N ≥ 20
+
+
+@pytest.mark.realdata
+def test_real_stars_audited_folds_and_recipe_rows(shared_data):
+    libs = load_real_templates(shared_data)
+    plan = FoldPlan.build(libs, n_folds=5, seed=0)
+    stars = plan.stars
+    by_id = {s: i for i, s in enumerate(np.asarray(stars["star_id"]))}
+    for sid, entry in LABEL_AUDIT.items():
+        row = stars[by_id[sid]]
+        assert row["audit_reason"] == entry["reason"]
+        assert bool(row["doubtful"]) == entry["doubtful"]
+        if entry["label"]:
+            assert row["label"] == entry["label"] and row["label_published"] == "BHB"
+    bhb = np.asarray(stars["label"]) == "BHB"
+    assert bhb.sum() >= 9
+    # every real BHB star held out exactly once, spread over the folds
+    assert len(set(np.asarray(stars["star_id"])[bhb])) == bhb.sum()
+    assert np.bincount(np.asarray(stars["fold"])[bhb]).max() <= 2
+    # the recipe library's rows of held-out stars never reach a fold's training rows
+    from bhbfinder.simulate import build_library
+
+    lib = build_library(sources=[f"miles:{shared_data / 'miles'}"], n_per_class=20,
+                        classes=("BHB", "A"), seed=1)
+    for k in range(5):
+        keep = plan.training_mask(lib.star_ids, k)
+        assert not set(lib.star_ids[keep]) & plan.held_out(k)
+
+
+def test_fold_classifier_never_trains_on_held_out_stars():
+    from bhbfinder.classify.recipes import DEFAULT_RECIPE
+    from bhbfinder.simulate import build_library
+    from bhbfinder.spectra.prepare import PrepareConfig, prepare
+    from bhbfinder.training.folds import train_fold_classifier
+
+    lib = build_library(n_per_class=12, classes=("BHB", "A", "B", "HotSD", "WD", "other"),
+                        seed=3, analytic_stars_per_class=6)
+    batch = prepare(lib.to_raw_batch(), PrepareConfig())
+    ok = batch.ok
+    arrays = {"flux": batch.flux[ok], "ivar": batch.ivar[ok], "mask": batch.mask[ok],
+              "labels": lib.labels[ok], "star_ids": lib.star_ids[ok],
+              "wavelength": batch.wavelength, "prepare_config": PrepareConfig().to_dict(),
+              "provenance": {}}
+    plan = FoldPlan.build([_as_templates(lib)], n_folds=3, seed=0)
+    recipe = dict(DEFAULT_RECIPE, architecture={"base": "default", "widths": [8, 8, 8]})
+    clf, info = train_fold_classifier(plan, 1, arrays, recipe=recipe,
+                                      budget={"epochs_stage1": 1, "epochs_stage2": 1,
+                                              "batch_size": 32}, log=None)
+    held = plan.held_out(1)
+    stars = arrays["star_ids"]
+    for part in ("train", "validation"):
+        assert not set(stars[info["split"][part]]) & held
+    assert set(stars[info["split"]["test"]]) == held & set(stars)
+    assert clf.provenance["held_out"]["fold"] == 1
+
+
+def _as_templates(lib):
+    """The distinct stars of a training library as a label table `star_table` reads."""
+    from bhbfinder.simulate import TemplateLibrary
+
+    _, first = np.unique(lib.star_ids, return_index=True)
+    labels = Table({"name": lib.star_ids[first], "star_id": lib.star_ids[first],
+                    "label": lib.labels[first],
+                    "teff": np.asarray(lib.meta["teff"], float)[first],
+                    "logg": np.asarray(lib.meta["logg"], float)[first],
+                    "feh": np.asarray(lib.meta["feh"], float)[first],
+                    "sptype": [""] * first.size, "source": ["analytic"] * first.size})
+    return TemplateLibrary(np.array([4000.0, 5000.0]), None, labels)
+
+
+@pytest.mark.realdata
+def test_fold_params_model_excludes_held_out_stars(shared_data):
+    from bhbfinder.params.training import MilesTrainingConfig, miles_library
+    from bhbfinder.training.folds import train_fold_params
+
+    libs = load_real_templates(shared_data, sources=("miles",))
+    plan = FoldPlan.build(libs, n_folds=5, seed=0)
+    library = miles_library(shared_data / "miles", MilesTrainingConfig(n_realisations=2))
+    ids = dict(zip(np.asarray(libs[0].labels["name"]), np.asarray(libs[0].labels["star_id"]),
+                   strict=True))
+    star_ids = np.array([ids[n] for n in library.names])
+    model = train_fold_params(plan, 2, library, star_ids, hyperparams={"optimize": False})
+    held = np.isin(star_ids, sorted(plan.held_out(2)))
+    assert held.any()
+    assert len(model.train_labels_) == (~held).sum()
+    # no held-out star's labels among the training labels
+    train = {tuple(r) for r in np.round(model.train_labels_, 6)}
+    assert not any(tuple(r) in train for r in np.round(library.labels[held], 6)
+                   if tuple(r) not in {tuple(x) for x in np.round(library.labels[~held], 6)})
