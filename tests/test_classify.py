@@ -375,3 +375,37 @@ def test_prepared_recipe_library_rows_carry_their_truth(shared_data, tmp_path):
     assert analytic_bhb.sum() >= 2
     for i in np.nonzero(analytic_bhb)[0]:
         assert classify_star(built["teff"][i], built["logg"][i], built["feh"][i]) == "BHB"
+
+
+@pytest.mark.realdata
+def test_label_space_recipe_library_sources_audit_and_label_space_stars(shared_data, tmp_path):
+    """The label-space recipe's library: real stars with audited labels (doubtful ones left out),
+    label-space stars labelled by the rule, analytic stars; all carry their star ids."""
+    import copy
+
+    from bhbfinder.classify.recipes import RECIPE_V2, build_recipe_library
+    from bhbfinder.simulate import classify_star
+    from bhbfinder.training.heldout import LABEL_AUDIT
+
+    recipe = copy.deepcopy(RECIPE_V2)
+    recipe["library"].update(n_per_class=30, analytic_per_class=4)
+    recipe["library"]["generator"]["emulator"] = {"optimize": False}   # quick to fit
+    spectra, prov = build_recipe_library(shared_data, recipe, log=None)
+    meta = spectra.meta
+    sources = np.asarray(meta["source"]).astype(str)
+    stars = np.asarray(meta["star_id"]).astype(str)
+    labels = np.asarray(meta["label"]).astype(str)
+    gen = sources == "generated"
+    assert set(labels[gen]) == {"BHB", "A", "B"}
+    for i in np.flatnonzero(gen):
+        assert classify_star(meta["teff"][i], meta["logg"][i], meta["feh"][i]) == labels[i]
+    assert prov["generated_templates"]["BHB"] >= 10
+    assert prov["spectra_per_class"]["BHB"]["generated"] == 10
+    doubtful = [s for s, e in LABEL_AUDIT.items() if e["doubtful"]]
+    assert not set(stars) & set(doubtful)
+    for sid, entry in LABEL_AUDIT.items():
+        if entry["label"] and sid in stars:
+            assert set(labels[stars == sid]) == {entry["label"]}
+    # the blue-arm resolution spread of the recipe is in the library
+    fwhm = 4500.0 / np.asarray(meta["resolving_power"], float)
+    assert fwhm.min() >= 2.0 and fwhm.max() <= 4.0 and np.ptp(fwhm) > 1.0

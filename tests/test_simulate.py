@@ -15,6 +15,7 @@ from bhbfinder.simulate import (
     analytic_templates,
     build_library,
     classify_star,
+    culpan_kiel_limits,
     lamost_wavelength,
     simulate,
     simulate_junk,
@@ -472,3 +473,62 @@ def test_interstellar_ca_k_has_the_requested_width_at_rest():
     assert k_width(clean.replace(ism_cak_ew=0.3)) == pytest.approx(0.3, abs=0.01)
     assert abs(k_width(clean)) < 1e-6
     assert SimulationConfig().ism_cak_ew == 0.0
+
+
+# ------------------------------------------------------------------------ label-space stars
+
+class _LineGenerator:
+    """A toy generator: a Balmer-like line whose depth grows with log g, on a fixed grid."""
+
+    def __init__(self):
+        self.meta = {"wavelength": 10 ** (3.58 + 1e-4 * np.arange(1192))}
+
+    def predict_spectra(self, labels):
+        labels = np.atleast_2d(labels)
+        w = self.meta["wavelength"]
+        depth = 0.1 * labels[:, 1:2]
+        return 1.0 - depth * np.exp(-0.5 * ((w[None, :] - 4102.9) / 8.0) ** 2)
+
+
+def test_label_space_is_dense_at_the_kiel_box_edges():
+    from bhbfinder.simulate.generated import sample_label_space
+
+    rng = np.random.default_rng(0)
+    t = sample_label_space(20000, rng)
+    lo, hi = culpan_kiel_limits(np.asarray(t["teff"]))
+    g = np.asarray(t["logg"])
+    near = (np.abs(g - lo) < 0.1) | (np.abs(g - hi) < 0.1)
+    far = (np.abs(g - lo) > 0.6) & (np.abs(g - hi) > 0.6) & (g > 2.5) & (g < 4.6)
+    # per 0.1 dex of log g, the edges are drawn several times more densely than elsewhere
+    assert near.mean() / 0.4 > 2.0 * far.mean() / max(np.ptp(g) - 1.2 - 0.4, 0.1)
+    assert t["teff"].min() >= 7000 and t["teff"].max() <= 12500
+
+
+def test_generated_templates_labels_follow_the_rule_and_spectra_the_generator():
+    from bhbfinder.simulate import classify_star
+    from bhbfinder.simulate.generated import generated_templates
+
+    gen = _LineGenerator()
+    lib = generated_templates(gen, {"BHB": 30, "A": 30, "B": 10}, seed=4, max_distance=None)
+    assert lib.class_counts()["BHB"] == 30 and lib.class_counts()["B"] == 10
+    lab = lib.labels
+    for row in lab:
+        assert classify_star(row["teff"], row["logg"], row["feh"]) == row["label"]
+    assert len(set(lab["star_id"])) == len(lab)
+    flux = lib.template_flux(np.arange(len(lab)))
+    core = np.argmin(np.abs(lib.wavelength - 4102.9))
+    # the line depth carries the label (under a smooth Planck slope)
+    ratio = flux[:, core] / (0.5 * (flux[:, core - 40] + flux[:, core + 40]))
+    assert np.corrcoef(np.asarray(lab["logg"]), 1 - ratio)[0, 1] > 0.99
+    # simulated like any library
+    sim = simulate_rows(lib, np.arange(5), 0, SimulationConfig(**CLEAN), rv=0.0, snr=1e4)
+    assert np.isfinite(sim.flux).all()
+
+
+def test_generated_templates_refuse_an_empty_class():
+    from bhbfinder.simulate.generated import generated_templates
+
+    with pytest.raises(ConfigurationError, match="too few"):
+        generated_templates(_LineGenerator(), {"WD": 1}, max_distance=None, max_draws=5000)
+    with pytest.raises(ConfigurationError, match="wavelength"):
+        generated_templates(object(), {"BHB": 1})

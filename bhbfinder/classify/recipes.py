@@ -6,14 +6,20 @@ from the real template material in ``DIR`` (the ``../shared/data`` layout: ``mil
 ``templates/spEigenStar-55734.fits``).
 
 Library (`build_recipe_library`)
-    Three template sources: MILES stars (empirical, FWHM 2.5 Å, air wavelengths converted),
-    the SDSS stellar eigen-templates and the package's analytic model stars. Per class
-    ``n_per_class`` spectra are simulated (LAMOST-like resolution, RV, noise at S/N 10–100,
-    flux-calibration distortions, bad pixels, cosmic rays; `bhbfinder.simulate`); where a
-    class has empirical templates, half of its spectra come from them and half from the
-    analytic stars. The ``other`` class also holds simulated galaxies, QSOs and noise
-    (``junk_fraction_other``). Every spectrum carries its template's ``star_id``, so the split
-    by star keeps all noisy copies of one template star in one split.
+    The default recipe: MILES hot stars, SDSS templates and analytic stars at one resolution.
+    The label-space recipe ``v2``: three kinds of template: real stars (MILES ``miles/`` and
+    ``miles_more/``, the SDSS stellar eigen-templates; labels audited by
+    `~bhbfinder.training.heldout.LABEL_AUDIT`, doubtful stars left out), label-space stars
+    (`bhbfinder.simulate.generated`: labels drawn densely about the Kiel-box edges and the
+    metallicity boundary, spectra from the params emulator fitted to the MILES hot stars) and
+    the package's analytic model stars, with a blue-arm FWHM of 2–4 Å varying with
+    wavelength. Per class ``n_per_class`` spectra are simulated (LAMOST-like resolution, RV,
+    noise at S/N 10–100, flux-calibration distortions, bad pixels, cosmic rays, interstellar
+    Ca II H & K; `bhbfinder.simulate`); ``shares`` (or ``empirical_share``) splits them
+    between real, label-space and analytic stars where a class has them. The ``other`` class
+    also holds simulated galaxies, QSOs and noise (``junk_fraction_other``). Every spectrum
+    carries its template's ``star_id``, so the split by star keeps all noisy copies of one
+    template star in one split, and a held-out fold can drop every row of its stars.
 Preparation
     The default `~bhbfinder.spectra.prepare.PrepareConfig` (the blue 3800–5000 Å grid).
 Training
@@ -32,10 +38,11 @@ import numpy as np
 
 from ..errors import ConfigurationError
 
-__all__ = ["DEFAULT_RECIPE", "RECIPES", "build_recipe_library", "prepared_arrays",
-           "train_from_recipe", "train_from_labelled"]
+__all__ = ["DEFAULT_RECIPE", "RECIPE_V2", "RECIPES", "default_generator",
+           "build_recipe_library", "prepared_arrays", "train_from_recipe", "train_from_labelled"]
 
-#: The recipe of the shipped default model.
+#: The recipe of the shipped default model: MILES hot stars, SDSS templates and analytic stars
+#: at one resolution.
 DEFAULT_RECIPE = {
     "name": "default",
     "library": {
@@ -55,8 +62,28 @@ DEFAULT_RECIPE = {
     "augment": True,
 }
 
+#: The label-space recipe (see the module docstring): every real star of the material (MILES
+#: ``miles/`` and ``miles_more/``, SDSS templates), label-space stars from the params emulator
+#: for BHB, A and B, analytic stars, and a blue-arm resolution spread of 2–4 Å.
+RECIPE_V2 = {
+    **DEFAULT_RECIPE,
+    "name": "v2",
+    "library": {
+        "n_per_class": 1500,
+        "analytic_per_class": 400,
+        "sources": ["miles", "miles_more", "eigenstar"],
+        "shares": {"empirical": 0.34, "generated": 0.33},
+        "generated_classes": ["BHB", "A", "B"],
+        "generator": {"max_distance": 1.0},
+        "junk_fraction_other": 0.3,
+        "seed": 2026,
+        "simulation": {"ism_cak_ew": [0.0, 0.4], "blue_fwhm": [2.0, 4.0],
+                       "blue_fwhm_slope": [-0.1, 0.1], "distortion_sigma": 0.15},
+    },
+}
+
 #: Recipes by name.
-RECIPES = {"default": DEFAULT_RECIPE}
+RECIPES = {"default": DEFAULT_RECIPE, "v1": DEFAULT_RECIPE, "v2": RECIPE_V2}
 
 _EIGEN = "templates/spEigenStar-55734.fits"
 
@@ -65,26 +92,55 @@ _REQUIRED_ARRAYS = ("flux", "ivar", "mask", "labels", "star_ids", "wavelength")
 _CACHED_ARRAYS = _REQUIRED_ARRAYS + ("snr", "teff", "logg", "feh")
 
 
-def _template_sources(data_dir, analytic_per_class, seed):
+def _template_sources(data_dir, rec, seed):
+    """The empirical libraries (labels audited, doubtful stars left out) and analytic stars."""
     from ..simulate.analytic import analytic_templates
-    from ..simulate.templates import load_eigenstars, load_miles
+    from ..training.heldout import load_real_templates
 
     data_dir = Path(data_dir)
-    empirical = []
-    if (data_dir / "miles").is_dir():
-        empirical.append(load_miles(data_dir / "miles"))
-    if (data_dir / _EIGEN).is_file():
-        empirical.append(load_eigenstars(data_dir / _EIGEN))
-    if not empirical:
+    sources = tuple(rec.get("sources", ("miles", "eigenstar")))
+    try:
+        empirical = load_real_templates(data_dir, sources=sources)
+    except ConfigurationError:
         raise ConfigurationError(
-            f"{data_dir}: neither miles/ nor {_EIGEN} found; pass the folder of template "
-            "material (the ../shared/data layout) as --data")
-    analytic = analytic_templates(analytic_per_class, seed=seed)
+            f"{data_dir}: none of the template sources {list(sources)} found (miles/, "
+            f"miles_more/, {_EIGEN}); pass the folder of template material (the "
+            "../shared/data layout) as --data") from None
+    empirical = [lib.select(~np.asarray(lib.labels["doubtful"], bool)) for lib in empirical]
+    analytic = analytic_templates(rec["analytic_per_class"], seed=seed)
     return empirical, analytic
 
 
-def build_recipe_library(data_dir, recipe=None, log=print):
+def _shares(rec):
+    if "shares" in rec:
+        return float(rec["shares"].get("empirical", 0.0)), float(rec["shares"].get("generated",
+                                                                                   0.0))
+    return float(rec.get("empirical_share", 0.5)), 0.0
+
+
+def default_generator(data_dir, hyperparams=None):
+    """The label-space generator of the recipes: the params emulator fitted to the MILES hot
+    stars of ``data_dir/miles`` (`bhbfinder.params.training.fit_library`; ``hyperparams``
+    default to the shipped params model's)."""
+    from ..params.training import fit_library, miles_library
+
+    folder = Path(data_dir) / "miles"
+    return fit_library(miles_library(folder), folder, hyperparams=hyperparams)
+
+
+def build_recipe_library(data_dir, recipe=None, log=print, generator=None):
     """Simulate the training library a recipe describes.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        Template material (the ``../shared/data`` layout).
+    recipe : dict, optional
+        Default `DEFAULT_RECIPE`.
+    log : callable or None
+    generator : object, optional
+        The label-space generator (`bhbfinder.simulate.generated`); default
+        `default_generator`. A held-out fold passes its own, fitted without its stars.
 
     Returns
     -------
@@ -92,23 +148,41 @@ def build_recipe_library(data_dir, recipe=None, log=print):
     provenance : dict
     """
     from ..simulate.classes import CLASSES
+    from ..simulate.generated import generated_templates
     from ..simulate.simulator import SimulatedSpectra, SimulationConfig, simulate
 
     rec = copy.deepcopy((recipe or DEFAULT_RECIPE)["library"])
     log = log or (lambda *a: None)
     seed = int(rec["seed"])
-    empirical, analytic = _template_sources(data_dir, rec["analytic_per_class"], seed)
+    empirical, analytic = _template_sources(data_dir, rec, seed)
+    share_emp, share_gen = _shares(rec)
+    gen_classes = tuple(rec.get("generated_classes", ()))
+    n = int(rec["n_per_class"])
+    generated = None
+    if share_gen > 0 and gen_classes:
+        options = dict(rec.get("generator", {}))
+        hyperparams = options.pop("emulator", None)
+        if generator is None:
+            log("fitting the label-space generator (params emulator on MILES)")
+            generator = default_generator(data_dir, hyperparams)
+        stars = int(round(n * share_gen))
+        generated = generated_templates(generator, {c: stars for c in gen_classes}, seed=seed,
+                                        **options)
     config = SimulationConfig().replace(**rec.get("simulation", {}))
     parts, counts = [], {}
     for ci, cls in enumerate(CLASSES):
-        n = int(rec["n_per_class"])
         emp = [lib for lib in empirical if np.any(np.asarray(lib.labels["label"]) == cls)]
         n_junk = int(round(n * rec["junk_fraction_other"])) if cls == "other" else 0
-        n_emp = int(round((n - n_junk) * rec["empirical_share"])) if emp else 0
-        n_ana = n - n_junk - n_emp
+        n_emp = int(round((n - n_junk) * share_emp)) if emp else 0
+        n_gen = int(round((n - n_junk) * share_gen)) if generated is not None and \
+            cls in gen_classes else 0
+        n_ana = n - n_junk - n_emp - n_gen
         t0 = time.time()
         if n_emp:
             parts.append(simulate(emp, n_emp, seed=seed + 10 * ci + 1, config=config,
+                                  classes=[cls]))
+        if n_gen:
+            parts.append(simulate(generated, n_gen, seed=seed + 10 * ci + 4, config=config,
                                   classes=[cls]))
         if n_ana:
             parts.append(simulate(analytic, n_ana, seed=seed + 10 * ci + 2, config=config,
@@ -116,15 +190,19 @@ def build_recipe_library(data_dir, recipe=None, log=print):
         if n_junk:
             parts.append(simulate([], n_junk, seed=seed + 10 * ci + 3, config=config,
                                   junk_fraction=1.0))
-        counts[cls] = {"empirical": n_emp, "analytic": n_ana, "junk": n_junk}
-        log(f"library {cls}: {n_emp} empirical + {n_ana} analytic + {n_junk} junk "
-            f"({time.time() - t0:.0f} s)")
+        counts[cls] = {"empirical": n_emp, "generated": n_gen, "analytic": n_ana,
+                       "junk": n_junk}
+        log(f"library {cls}: {n_emp} empirical + {n_gen} generated + {n_ana} analytic + "
+            f"{n_junk} junk ({time.time() - t0:.0f} s)")
     spectra = SimulatedSpectra.concatenate(parts)
     prov = {
-        "source": "bhbfinder.simulate: MILES + SDSS eigen-templates + analytic model stars",
+        "source": "bhbfinder.simulate: real template stars (labels audited, doubtful stars "
+                  "left out) + label-space stars from the params emulator + analytic stars",
         "data_dir_contents": [lib.source for lib in empirical] + ["analytic"],
         "templates": {lib.source: lib.class_counts() for lib in empirical},
         "analytic_templates": analytic.class_counts(),
+        "generated_templates": None if generated is None else generated.class_counts(),
+        "generator": None if generated is None else _generator_record(generator),
         "spectra_per_class": counts,
         "simulation_config": config.to_dict(),
         "recipe": rec,
@@ -132,18 +210,45 @@ def build_recipe_library(data_dir, recipe=None, log=print):
     return spectra, prov
 
 
-def _cached_library(data_dir, recipe, cache_dir, log):
+def _generator_record(generator):
+    prov = (getattr(generator, "meta", None) or {}).get("provenance") or {}
+    return {"kind": type(generator).__name__, "n_stars": prov.get("n_stars"),
+            "held_out": prov.get("held_out"), "key": _generator_key(generator)}
+
+
+def _generator_key(generator):
+    """A short hash identifying a generator's fitted state (for cache keys)."""
+    if generator is None:
+        return None
+    import hashlib
+
+    digest = hashlib.sha1()
+    for name in ("train_labels_", "weights_", "length_scale_"):
+        value = getattr(generator, name, None)
+        if value is not None:
+            digest.update(np.ascontiguousarray(value, float).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def _library_key(recipe, generator, *subpackages):
+    """What a cached library depends on: the recipe, the code, and the generator."""
+    uses_generator = _shares(recipe["library"])[1] > 0
+    code = _code_fingerprint(*subpackages, *(("params",) if uses_generator else ()))
+    return {"library": recipe["library"], "code": code,
+            "generator": _generator_key(generator) if uses_generator else None}
+
+
+def _cached_library(data_dir, recipe, cache_dir, log, generator=None):
     """`build_recipe_library`, cached (simulated arrays + meta) under ``cache_dir``."""
     if cache_dir is None:
-        return build_recipe_library(data_dir, recipe, log)
+        return build_recipe_library(data_dir, recipe, log, generator)
     import hashlib
 
     from astropy.table import Table
 
     from ..simulate.simulator import SimulatedSpectra
 
-    key = json.dumps({"library": recipe["library"], "code": _code_fingerprint("simulate")},
-                     sort_keys=True)
+    key = json.dumps(_library_key(recipe, generator, "simulate", "training"), sort_keys=True)
     folder = Path(cache_dir) / ("simulated_" + hashlib.sha1(key.encode()).hexdigest()[:12])
     names = ("flux", "ivar", "andmask", "ormask")
     if (folder / "provenance.json").is_file():
@@ -151,7 +256,7 @@ def _cached_library(data_dir, recipe, cache_dir, log):
         arrays = [np.load(folder / f"{k}.npy") for k in names]
         meta = Table.read(folder / "meta.ecsv")
         return SimulatedSpectra(*arrays, meta), json.loads((folder / "provenance.json").read_text())
-    spectra, prov = build_recipe_library(data_dir, recipe, log)
+    spectra, prov = build_recipe_library(data_dir, recipe, log, generator)
     folder.mkdir(parents=True, exist_ok=True)
     for k in names:
         np.save(folder / f"{k}.npy", getattr(spectra, k))
@@ -160,8 +265,11 @@ def _cached_library(data_dir, recipe, cache_dir, log):
     return spectra, prov
 
 
-def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print):
+def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print,
+                    generator=None):
     """The recipe's library, prepared, as arrays (cached as ``.npy`` under ``cache_dir``).
+
+    ``generator`` is the label-space generator (see `build_recipe_library`).
 
     Returns
     -------
@@ -179,8 +287,8 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
         else PrepareConfig()
     cache = None
     if cache_dir is not None:
-        key = json.dumps({"library": recipe["library"], "prepare": config.to_dict(),
-                          "code": _code_fingerprint("simulate", "spectra")}, sort_keys=True)
+        key = json.dumps(dict(_library_key(recipe, generator, "simulate", "spectra", "training"),
+                              prepare=config.to_dict()), sort_keys=True)
         import hashlib
 
         cache = Path(cache_dir) / ("library_" + hashlib.sha1(key.encode()).hexdigest()[:12])
@@ -192,7 +300,7 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
             out["prepare_config"] = meta["prepare_config"]
             out["provenance"] = meta["provenance"]
             return out
-    spectra, prov = _cached_library(data_dir, recipe, cache_dir, log)
+    spectra, prov = _cached_library(data_dir, recipe, cache_dir, log, generator)
     flux, ivar, mask, keep = [], [], [], []
     wave = None
     for start in range(0, len(spectra), chunk):

@@ -1,0 +1,227 @@
+"""Held-out-star evaluation of the whole decision: every real star scored by models that never
+saw it.
+
+For each fold of a `~bhbfinder.training.heldout.FoldPlan` over the real stars of the training
+material (every real BHB star held out exactly once), this trains the classifier recipe (a
+reduced budget by default, `~bhbfinder.training.folds.REDUCED_BUDGET`) and the params emulator
+without the fold's stars, renders the held-out stars as LAMOST files through the instrument model
+and runs `find_bhb` on them. Then it prints precision and recall of each decision (the network's
+``is_bhb_candidate``, ``balmer_confirmed``, the parameters' Kiel box, and the calibrated
+``is_bhb`` where a verdict is given), pooled, per real BHB star, per S/N and per Teff bin.
+
+Everything a fold makes is kept under ``--workdir`` (``fold<k>/``), so a rerun reuses finished
+folds; ``--fresh`` retrains.
+
+Usage::
+
+    python benchmarks/held_out_stars.py --data ../shared/data --workdir /tmp/heldout
+    python benchmarks/held_out_stars.py --data ../shared/data --folds 0 --budget full
+    python benchmarks/held_out_stars.py --data ../shared/data --shipped   # diagnostic only
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table, vstack
+
+
+def _log(*args):
+    print(time.strftime("%H:%M:%S"), *args, flush=True)
+
+
+def _flag(cat, name):
+    if name not in cat.colnames:
+        return np.zeros(len(cat), bool)
+    col = cat[name]
+    return np.asarray(col.filled(False) if hasattr(col, "filled") else col, bool)
+
+
+def _value(cat, name):
+    col = cat[name]
+    return np.asarray(col.filled(np.nan) if hasattr(col, "filled") else col, float)
+
+
+def params_box(cat, feh_max=-0.8):
+    """The parameters' verdict: Culpan Kiel box and [Fe/H] < ``feh_max``."""
+    from bhbfinder.simulate import culpan_kiel_box
+
+    t, g, f = (_value(cat, k) for k in ("teff", "logg", "feh"))
+    with np.errstate(invalid="ignore"):
+        return culpan_kiel_box(t, g) & (f < feh_max) & (t >= 7000)
+
+
+def decisions(cat):
+    """The decisions scored: name -> boolean array."""
+    s1 = np.asarray(cat["stage1_class"].filled("") if hasattr(cat["stage1_class"], "filled")
+                    else cat["stage1_class"]).astype(str) == "BHB"
+    out = {
+        "network (is_bhb_candidate)": _flag(cat, "is_bhb_candidate"),
+        "stage 1 says BHB": s1,
+        "balmer_confirmed": _flag(cat, "balmer_confirmed"),
+        "params: Kiel box & [Fe/H] < -0.8": params_box(cat),
+        "stage 1 & balmer & params box": s1 & _flag(cat, "balmer_confirmed") & params_box(cat),
+    }
+    if "is_bhb" in cat.colnames:
+        out["is_bhb (verdict)"] = _flag(cat, "is_bhb")
+    return out
+
+
+def report(cat, title, min_snr=10.0):
+    from bhbfinder.training.heldout import score_decisions, star_recall_table
+
+    keep = (_value(cat, "true_snr") >= min_snr) & ~np.asarray(cat["true_doubtful"], bool)
+    sub = cat[keep]
+    truth = np.asarray(sub["true_label"]).astype(str) == "BHB"
+    ok = np.asarray(sub["status"]).astype(str) == "ok"
+    print(f"\n## {title}: {len(sub)} renderings at S/N >= {min_snr:g} "
+          f"({truth.sum()} BHB of {len(np.unique(np.asarray(sub['true_star_id'])[truth]))} "
+          f"stars; doubtful stars left out: {int((~keep).sum())} rows below S/N or doubtful)")
+    print(f"{'decision':40s} {'precision':>9s} {'recall':>7s} {'FP':>5s} {'TP':>5s}")
+    results = {}
+    for name, dec in decisions(sub).items():
+        s = score_decisions(truth, dec, ok=ok, snr=sub["true_snr"], teff=sub["true_teff"],
+                            star_ids=sub["true_star_id"], labels=sub["true_label"])
+        p = s["pooled"]
+        results[name] = s
+        print(f"{name:40s} {p['precision']:9.3f} {p['recall']:7.3f} {p['fp']:5d} {p['tp']:5d}")
+    main = "is_bhb (verdict)" if "is_bhb" in cat.colnames else "network (is_bhb_candidate)"
+    s = results[main]
+    print(f"\n{main} by S/N:")
+    for row in s["by_snr"]:
+        print(f"  {row['range'][0]:5.0f}-{row['range'][1]:<5.0f} precision {row['precision']:.3f}"
+              f" recall {row['recall']:.3f} (FP {row['fp']}, BHB {row['n_bhb']})")
+    print(f"{main} by Teff:")
+    for row in s["by_teff"]:
+        print(f"  {row['range'][0]:6.0f}-{row['range'][1]:<6.0f} precision "
+              f"{row['precision']:.3f} recall {row['recall']:.3f} (FP {row['fp']}, "
+              f"BHB {row['n_bhb']})")
+    print(f"{main} false positives by class: {s['false_positives_by_class']}")
+    truth_meta = Table({"star_id": sub["true_star_id"], "template": sub["true_name"],
+                        "label": sub["true_label"], "teff": sub["true_teff"],
+                        "logg": sub["true_logg"], "feh": sub["true_feh"],
+                        "snr_target": sub["true_snr"]})
+    print(f"\n{main} per real BHB star:")
+    star_recall_table(truth_meta, decisions(sub)[main], ok).pprint(max_lines=-1, max_width=-1)
+    fp = ~truth & decisions(sub)[main] & ok
+    if fp.any():
+        names, counts = np.unique(np.asarray(sub["true_name"])[fp], return_counts=True)
+        print("false positives by star:", dict(zip(names.tolist(), counts.tolist())))
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="../shared/data layout")
+    parser.add_argument("--workdir", default="heldout-work")
+    parser.add_argument("--cache", default=None, help="prepared-library cache folder")
+    parser.add_argument("--n-folds", type=int, default=5)
+    parser.add_argument("--folds", type=int, nargs="*", help="only these folds")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipe", default="default")
+    parser.add_argument("--budget", default="reduced", choices=("reduced", "full"))
+    parser.add_argument("--shipped", action="store_true",
+                        help="score the shipped models (held-in: a diagnostic only)")
+    parser.add_argument("--coarse", action="store_true",
+                        help="render at the coarse end of the resolution range")
+    parser.add_argument("--verdict", default=None,
+                        help="a verdict model file to apply (default: none)")
+    parser.add_argument("--fresh", action="store_true")
+    args = parser.parse_args(argv)
+
+    from bhbfinder.training.folds import (
+        REDUCED_BUDGET,
+        run_fold,
+        train_fold_classifier,
+        train_fold_params,
+    )
+    from bhbfinder.training.heldout import COARSE_SIMULATION, FoldPlan, load_real_templates
+
+    data = Path(args.data)
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    libs = load_real_templates(data)
+    plan = FoldPlan.build(libs, args.n_folds, args.seed)
+    (work / "plan.json").write_text(json.dumps(plan.to_dict()))
+    folds = args.folds if args.folds else list(range(args.n_folds))
+    arrays = params_lib = None
+    tag = "coarse" if args.coarse else "standard"
+    cats = []
+    for k in folds:
+        fdir = work / f"fold{k}"
+        fdir.mkdir(exist_ok=True)
+        out = fdir / f"catalog_{'shipped_' if args.shipped else ''}{tag}.ecsv"
+        if out.is_file() and not args.fresh:
+            _log(f"fold {k}: reusing {out}")
+            cats.append(Table.read(out))
+            continue
+        clf_path, par_path = fdir / "classifier.asdf", fdir / "params.asdf"
+        if args.shipped:
+            clf_path = par_path = None
+        else:
+            from bhbfinder.params.emulator import SlamEmulator
+
+            if args.fresh or not par_path.is_file():
+                if params_lib is None:
+                    params_lib = _params_material(data, libs)
+                library, star_ids, tuning = params_lib
+                train_fold_params(plan, k, library, star_ids, tuning).save(par_path)
+                _log(f"fold {k}: params model fitted")
+            if args.fresh or not clf_path.is_file():
+                from bhbfinder.classify.modelfile import save_model
+                from bhbfinder.classify.recipes import RECIPES, _shares, prepared_arrays
+
+                recipe = RECIPES[args.recipe]
+                if _shares(recipe["library"])[1] > 0:
+                    # label-space stars from this fold's emulator, fitted without its stars
+                    arrays = prepared_arrays(data, recipe, args.cache, log=_log,
+                                             generator=SlamEmulator.load(par_path))
+                elif arrays is None:
+                    arrays = prepared_arrays(data, recipe, args.cache, log=_log)
+                t0 = time.time()
+                budget = REDUCED_BUDGET if args.budget == "reduced" else {}
+                clf, _ = train_fold_classifier(plan, k, arrays, recipe=args.recipe,
+                                               budget=budget, log=_log)
+                save_model(clf, clf_path)
+                _log(f"fold {k}: classifier trained in {time.time() - t0:.0f} s")
+        sim = COARSE_SIMULATION if args.coarse else None
+        config = {"classify": {"stage2_rows": "all"}}
+        stages = {}
+        if args.verdict:
+            config["verdict"] = {"model": args.verdict}
+        cat = run_fold(plan, k, libs, fdir, classifier=clf_path, params_model=par_path,
+                       stages=stages, config=config, seed=args.seed, simulation=sim)
+        _write(cat, out)
+        _log(f"fold {k}: {len(cat)} renderings scored")
+        cats.append(cat)
+    cat = vstack(cats, metadata_conflicts="silent")
+    report(cat, f"held-out stars, {len(folds)} fold(s), {tag} resolution"
+           + (" (SHIPPED MODELS: held-in diagnostic)" if args.shipped else ""))
+    return cat
+
+
+def _params_material(data, libs):
+    from bhbfinder.params.training import MilesTrainingConfig, miles_library, miles_observations
+
+    config = MilesTrainingConfig()
+    library = miles_library(data / "miles", config)
+    ids = dict(zip(np.asarray(libs[0].labels["name"]).astype(str),
+                   np.asarray(libs[0].labels["star_id"]).astype(str), strict=True))
+    star_ids = np.array([ids[n] for n in library.names])
+    flux, ivar, _, _ = miles_observations(data / "miles", config.snr, config.tuning_seed, config)
+    return library, star_ids, (flux, ivar)
+
+
+def _write(cat, path):
+    out = cat.copy(copy_data=False)
+    out.meta = {}
+    for name in out.colnames:
+        if out[name].dtype == object:
+            out[name] = out[name].astype(str)
+    out.write(path, overwrite=True)
+
+
+if __name__ == "__main__":
+    main()

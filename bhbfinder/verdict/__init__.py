@@ -1,0 +1,15 @@
+"""The final BHB verdict: one calibrated probability from independent evidence.
+
+* `bhbfinder.verdict.features`: the features (Kiel-box position from the parameters and their
+  errors, [Fe/H], Balmer profiles, Ca II K, the network's probabilities).
+* `bhbfinder.verdict.model`: `VerdictModel` (penalised logistic regression), `cross_fit`,
+  `choose_threshold`, `reliability_table`.
+* `bhbfinder.verdict.stage`: the pipeline stage (``verdict:logistic``) adding ``p_bhb`` and
+  ``is_bhb``.
+"""
+
+from .features import FEATURE_NAMES, feature_matrix
+from .model import VerdictModel, choose_threshold, cross_fit, reliability_table
+
+__all__ = ["FEATURE_NAMES", "feature_matrix", "VerdictModel", "choose_threshold", "cross_fit",
+           "reliability_table"]

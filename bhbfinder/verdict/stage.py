@@ -1,0 +1,80 @@
+"""The ``verdict`` stage ``logistic``: one calibrated BHB probability and the final decision.
+
+It runs per chunk after the batch stages and reads their columns (it measures nothing itself):
+the parameters with their errors, the Balmer-profile and Ca II K measurements, and the network's
+probabilities (`bhbfinder.verdict.features`). Output columns, one row per spectrum:
+
+``p_bhb``
+    The probability that the spectrum is of a BHB star, calibrated on held-out stars (stars no
+    upstream model was trained on); masked where the row failed.
+``is_bhb``
+    The final decision: ``p_bhb`` at or above the model's threshold (chosen on held-out
+    stars for its precision target); masked where the row failed.
+
+Each stage's own answer (``is_bhb_candidate``, ``balmer_confirmed``, the parameters) stays in
+the catalogue beside them.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from astropy.table import MaskedColumn, Table
+
+from ..batch import STATUS_OK
+from ..hookspecs import hookimpl
+from ..stages import StageInfo
+from .features import feature_matrix
+from .model import VerdictModel
+
+__all__ = ["VerdictStage", "DEFAULT_MODEL", "default_model_path", "bhbfinder_register_stages"]
+
+#: File name of the shipped verdict model in ``bhbfinder/data``.
+DEFAULT_MODEL = "verdict_default.asdf"
+
+
+def default_model_path():
+    """Path of the shipped verdict model."""
+    return Path(__file__).resolve().parent.parent / "data" / DEFAULT_MODEL
+
+
+class VerdictStage:
+    """The ``logistic`` verdict stage.
+
+    Parameters
+    ----------
+    model : str, path-like or `~bhbfinder.verdict.model.VerdictModel`, optional
+        Default: the shipped model.
+    threshold : float, optional
+        Override the model's decision threshold on ``p_bhb``.
+    """
+
+    def __init__(self, model=None, threshold=None):
+        if not isinstance(model, VerdictModel):
+            model = VerdictModel.load(default_model_path() if model is None else model)
+        self.model = model
+        self.threshold = model.threshold_ if threshold is None else float(threshold)
+
+    def run(self, table):
+        """The ``p_bhb`` and ``is_bhb`` columns of a chunk's table (see the module doc)."""
+        n = len(table)
+        ok = np.asarray(table["status"]).astype(str) == STATUS_OK if n else np.zeros(0, bool)
+        p = np.full(n, np.nan)
+        if ok.any():
+            p[ok] = self.model.predict_proba(feature_matrix(table[ok] if not ok.all()
+                                                            else table))
+        out = Table()
+        out["p_bhb"] = MaskedColumn(p, mask=~ok, description=(
+            "probability of a BHB star from the parameters, Balmer profiles, Ca II K and the "
+            "network, calibrated on held-out stars"))
+        out["is_bhb"] = MaskedColumn(ok & (p >= self.threshold), mask=~ok, description=(
+            f"final decision: p_bhb >= {self.threshold:.3g} (threshold chosen on held-out "
+            "stars for the model's precision target)"))
+        out.meta["verdict_threshold"] = self.threshold
+        return out
+
+
+@hookimpl
+def bhbfinder_register_stages():
+    return [StageInfo("verdict", "logistic", VerdictStage,
+                      "calibrated p_bhb and the final is_bhb from parameters, Balmer profiles, "
+                      "Ca II K and the network")]

@@ -1,0 +1,151 @@
+"""The verdict: features, the logistic model, cross-fitting, calibration, the stage."""
+
+import numpy as np
+import pytest
+from astropy.table import MaskedColumn, Table
+
+from bhbfinder.errors import ConfigurationError, ModelFileError
+from bhbfinder.simulate import culpan_kiel_limits
+from bhbfinder.verdict import (
+    FEATURE_NAMES,
+    VerdictModel,
+    choose_threshold,
+    cross_fit,
+    feature_matrix,
+    reliability_table,
+)
+from bhbfinder.verdict.features import ERROR_FLOORS
+
+
+def _col(name):
+    return FEATURE_NAMES.index(name)
+
+
+def test_features_known_answers():
+    lo, hi = culpan_kiel_limits(8000.0)
+    mid = 0.5 * (lo + hi)
+    table = Table({"teff": [8000.0, 8000.0, 10000.0], "logg": [mid, hi + 0.3, 4.2],
+                   "logg_err": [0.0, 0.2, 0.1], "feh": [-1.6, -1.6, 0.0],
+                   "feh_err": [0.0, 0.0, 0.2],
+                   "p_bhb_stage1": [0.5, 0.9, 0.1],
+                   "p_bhb_stage2": MaskedColumn([0.5, 0.0, 0.0], mask=[False, True, True])})
+    X = feature_matrix(table)
+    s = ERROR_FLOORS["logg"]
+    assert X[0, _col("box_lo")] == pytest.approx((mid - lo) / s)
+    assert X[0, _col("box_hi")] == pytest.approx((hi - mid) / s)
+    assert X[1, _col("box_hi")] == pytest.approx(-0.3 / np.hypot(0.2, s))
+    assert X[0, _col("log_p_box")] > X[1, _col("log_p_box")]
+    assert X[0, _col("feh_z")] == pytest.approx(0.8 / ERROR_FLOORS["feh"])
+    assert X[2, _col("feh_z")] == pytest.approx(-0.8 / np.hypot(0.2, ERROR_FLOORS["feh"]))
+    assert X[0, _col("teff_kk")] == pytest.approx(-1.0)
+    assert X[0, _col("logit_s1")] == pytest.approx(0.0)
+    assert np.isnan(X[1, _col("logit_s2")])          # masked: missing
+    assert np.isnan(X[:, _col("hdelta_d02")]).all()  # no Balmer columns: missing
+
+
+def _synthetic(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.full((n, len(FEATURE_NAMES)), np.nan)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    X[:, _col("box_lo")], X[:, _col("feh_z")] = a, b
+    logit = -1.0 + 2.0 * a + 1.5 * b
+    y = rng.uniform(size=n) < 1 / (1 + np.exp(-logit))
+    return X, y
+
+
+def test_model_recovers_a_known_logistic_law_and_is_calibrated():
+    X, y = _synthetic()
+    model = VerdictModel(features=("box_lo", "feh_z"), l2=0.01).fit(X, y)
+    w = model.weights()
+    scale = np.nanstd(X[:, [_col("box_lo"), _col("feh_z")]], axis=0)
+    assert w["box_lo"] / scale[0] == pytest.approx(2.0, rel=0.1)
+    assert w["feh_z"] / scale[1] == pytest.approx(1.5, rel=0.1)
+    Xt, yt = _synthetic(seed=1)
+    for row in reliability_table(model.predict_proba(Xt), yt):
+        assert abs(row["observed"] - row["mean_p"]) < 4 * row["sigma"] + 0.01, row
+
+
+def test_class_weight_keeps_probabilities_calibrated():
+    X, y = _synthetic(seed=2)
+    plain = VerdictModel(features=("box_lo", "feh_z"), l2=0.01).fit(X, y)
+    weighted = VerdictModel(features=("box_lo", "feh_z"), l2=0.01, class_weight=5.0).fit(X, y)
+    assert np.mean(weighted.predict_proba(X)) == pytest.approx(np.mean(plain.predict_proba(X)),
+                                                               abs=0.02)
+
+
+def test_missing_features_pull_neither_way():
+    X, y = _synthetic()
+    model = VerdictModel(features=("box_lo", "feh_z"), l2=0.01).fit(X, y)
+    row = np.full((1, len(FEATURE_NAMES)), np.nan)
+    expected = 1 / (1 + np.exp(-model.intercept_))
+    assert model.predict_proba(row)[0] == pytest.approx(expected)
+
+
+def test_save_load_round_trip(tmp_path):
+    X, y = _synthetic()
+    model = VerdictModel(features=("box_lo", "feh_z"), l2=0.5).fit(X, y)
+    model.threshold_ = 0.73
+    model.meta = {"note": "test", "numbers": [1, 2]}
+    model.save(tmp_path / "v.asdf")
+    back = VerdictModel.load(tmp_path / "v.asdf")
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    assert back.threshold_ == 0.73 and back.meta["numbers"] == [1, 2]
+    assert back.features == ("box_lo", "feh_z")
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(ModelFileError, match="no such verdict model"):
+        VerdictModel.load(tmp_path / "missing.asdf")
+    bad = tmp_path / "bad.asdf"
+    bad.write_text("not asdf")
+    with pytest.raises(ModelFileError, match="bad.asdf"):
+        VerdictModel.load(bad)
+    with pytest.raises(ConfigurationError, match="unknown feature"):
+        VerdictModel(features=("nope",))
+    with pytest.raises(ConfigurationError, match="not fitted"):
+        VerdictModel().predict_proba(np.zeros((1, len(FEATURE_NAMES))))
+
+
+def test_choose_threshold_known_answer():
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    y = np.array([1, 1, 0, 1, 0, 0], bool)
+    thr, got = choose_threshold(p, y, 0.75)
+    assert thr == 0.6 and got == {"precision": 0.75, "recall": 1.0}
+    thr, got = choose_threshold(p, y, 1.0)
+    assert thr == 0.8 and got["recall"] == pytest.approx(2 / 3)
+    assert choose_threshold(p, ~y & (p > 2), 0.5)[0] == 1.0
+
+
+def test_cross_fit_never_sees_the_fold_it_predicts():
+    X, y = _synthetic(2000)
+    folds = np.arange(len(y)) % 4
+
+    def make():
+        return VerdictModel(features=("box_lo", "feh_z"), l2=0.01, precision_target=0.9)
+
+    p, decision, thresholds = cross_fit(X, y, folds, make)
+    y2 = y.copy()
+    y2[folds == 2] = ~y2[folds == 2]            # fold 2's own labels change ...
+    p2, _, thresholds2 = cross_fit(X, y2, folds, make)
+    np.testing.assert_array_equal(p2[folds == 2], p[folds == 2])   # ... its predictions don't
+    assert thresholds2[2] == thresholds[2]
+    assert not np.array_equal(p2[folds == 0], p[folds == 0])
+    assert set(thresholds) == {0, 1, 2, 3}
+    assert np.array_equal(decision, p >= np.array([thresholds[k] for k in folds]))
+
+
+def test_stage_masks_failed_rows(tmp_path):
+    from bhbfinder.verdict.stage import VerdictStage
+
+    X, y = _synthetic()
+    model = VerdictModel(features=("feh_z",), l2=0.01).fit(X, y)
+    model.threshold_ = 0.5
+    table = Table({"status": ["ok", "unreadable", "ok"], "teff": [8000.0, np.nan, 8000.0],
+                   "logg": [3.2, np.nan, 3.2], "feh": [-2.0, np.nan, 0.5]})
+    out = VerdictStage(model).run(table)
+    assert list(out["p_bhb"].mask) == [False, True, False]
+    assert list(out["is_bhb"].mask) == [False, True, False]
+    assert out["p_bhb"][0] > 0.5 > out["p_bhb"][2]
+    assert bool(out["is_bhb"][0]) and not bool(out["is_bhb"][2])
+    assert VerdictStage(model, threshold=0.999).run(table)["is_bhb"][0] == \
+        (out["p_bhb"][0] >= 0.999)
