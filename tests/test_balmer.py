@@ -199,7 +199,8 @@ def test_uncovered_masked_and_bad_rows_give_flags_not_numbers():
     # the good lines of the same rows still carry numbers
     assert not table["hgamma_b"].mask[1] and table["hgamma_flags"][1] == 0
     assert list(table["balmer_confirmed"]) == [True, False, False, False]
-    assert table["balmer_reason"][1] == "hdelta: masked"
+    assert table["balmer_reason"][1] == \
+        "hdelta: masked (too many bad pixels in the line window to fit it)"
     assert table["balmer_reason"][3] == "not prepared: file unreadable"
     assert F.decode_flags(table["hdelta_flags"][1]) == "masked"
 
@@ -318,7 +319,9 @@ def test_plots_return_figures():
     batch = _batch(flux, ivar)
     table = BalmerStage().run(batch)
     fig = plot_line_fits(batch, table, index=0)
-    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    # every line the stage measured, the higher Balmer lines included
+    assert isinstance(fig, Figure) and len(fig.axes) == len(BalmerStage().lines) == 6
+    assert [ax.get_title().split()[0] for ax in fig.axes] == list(BalmerStage().lines)
     assert len(fig.axes[1].lines) == 3  # data, fitted profile, the 0.8 level
     fig = plot_criteria_plane(table, "hgamma", labels=["BHB", "A"])
     assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 1
