@@ -164,7 +164,7 @@ def test_weights_ignore_zero_ivar_pixels():
 
 def test_stage_confirms_bhb_and_rejects_a_dwarf():
     flux, ivar = _spectra([BHB_LINES, ADWARF_LINES], snr=80)
-    table = BalmerStage().run(_batch(flux, ivar))
+    table = BalmerStage(criteria="xue2008").run(_batch(flux, ivar))
     assert list(table["balmer_confirmed"]) == [True, False]
     assert table["balmer_reason"][0] == ""
     assert "hgamma_b" in table["balmer_reason"][1] and "hgamma_c" in table["balmer_reason"][1]
@@ -211,7 +211,7 @@ def test_emission_line_is_flagged():
     # take the Hγ absorption out and put an emission line in its place
     flux[0] = flux[0] / sersic_profile(GRID, 0.78, 9.0, 1.0, LINES_VACUUM["Hgamma"])
     flux[0] += 0.6 * np.exp(-0.5 * ((GRID - LINES_VACUUM["Hgamma"]) / 2.0) ** 2)
-    table = BalmerStage().run(_batch(flux.astype(np.float32), ivar))
+    table = BalmerStage(criteria="xue2008").run(_batch(flux.astype(np.float32), ivar))
     assert table["hgamma_flags"][0] & F.EMISSION
     assert not table["balmer_confirmed"][0]
     assert "hgamma: emission" in table["balmer_reason"][0]

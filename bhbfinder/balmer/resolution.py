@@ -109,7 +109,9 @@ def resolution_fwhm(meta, resolution="meta", n=None):
     source : ndarray of str
         ``"meta"``, ``"given"`` or ``"assumed"`` per spectrum.
     """
-    n = len(meta) if n is None else int(n)
+    if n is None:
+        n = len(meta) if hasattr(meta, "colnames") else len(next(iter(meta.values())))
+    n = int(n)
     if not isinstance(resolution, str):
         try:
             value = float(resolution)

@@ -36,7 +36,7 @@ __all__ = ["BalmerStage", "DEFAULT_LINES", "DEFAULT_CRITERIA", "CORRECTED_QUANTI
 DEFAULT_LINES = ("Hdelta", "Hgamma", "Hbeta", "Hepsilon", "H8", "H9")
 
 #: The criteria set used unless told otherwise.
-DEFAULT_CRITERIA = "xue2008"
+DEFAULT_CRITERIA = "lamost"
 
 #: Per-line quantities corrected to the reference resolution: name -> (unit, description).
 CORRECTED_QUANTITIES = {
