@@ -20,7 +20,7 @@ strengths enter linearly (closed-form 2×2 weighted least squares per spectrum):
 
 The stellar equivalent width ``cak_star_ew`` is the K12-band index minus the part of the fitted
 interstellar line that falls in the band. Where the two lines are closer than one instrumental
-FWHM (|v_r| ≲ 150–300 km/s, or no radial velocity), the split rests on the prior and the
+FWHM (radial velocity below ~150–300 km/s, or none known), the split rests on the prior and the
 line carries the ``ism_blended`` flag (a warning, not a failure).
 """
 

@@ -183,9 +183,12 @@ class Cut:
 
     def reason(self, value, by_value=None):
         """Why ``value`` fails the cut, in words, ending with the numbers."""
+        lo, hi = (float(b[0]) for b in self.bounds(None if by_value is None else [by_value]))
+        return self._format(value, lo, hi, by_value)
+
+    def _format(self, value, lo, hi, by_value=None):
         if value is None or not np.isfinite(value):
             return f"{self.column} undefined"
-        lo, hi = (float(b[0]) for b in self.bounds(None if by_value is None else [by_value]))
         at = "" if self.by is None or by_value is None or not np.isfinite(by_value) else \
             f" at {self.by}={by_value:.4g}"
         if self.low is not None and np.isfinite(lo) and value < lo:
@@ -319,13 +322,15 @@ class CriteriaSet:
             values.update(model.compute(view))
         return values
 
-    def evaluate(self, table):
+    def evaluate(self, table, derived=None):
         """Apply the set to a table of Balmer measurements.
 
         Parameters
         ----------
         table : `~astropy.table.Table` or dict of arrays
             Holding every column in `columns` (and ``<line>_flags`` where present).
+        derived : dict, optional
+            The output of `derive_columns` on ``table``, if already computed.
 
         Returns
         -------
@@ -338,7 +343,9 @@ class CriteriaSet:
             raise ConfigurationError(
                 f"criteria set {self.name!r} needs column(s) {', '.join(missing)}; measure "
                 "those lines (BalmerStage(lines=...)) or choose another set")
-        view = _Overlay(table, self.derive_columns(table) if self.derived else {})
+        if derived is None:
+            derived = self.derive_columns(table) if self.derived else {}
+        view = _Overlay(table, derived)
         n = len(view[self.measured_columns[0]])
         reasons = [[] for _ in range(n)]
         confirmed = np.ones(n, bool)
@@ -358,13 +365,14 @@ class CriteriaSet:
                 np.ma.filled(np.ma.asarray(view[cut.by], dtype=float), np.nan)
             ok = cut.passes(values, by)
             confirmed &= ok
+            lo, hi = cut.bounds(by, n=n)
             for i in np.flatnonzero(~ok):
                 # flagged lines already carry their reason; no need for "undefined" on top
                 if flagged[i] and not (np.isfinite(values[i]) and (by is None or
                                                                   np.isfinite(by[i]))):
                     continue
-                reasons[i].append(cut.reason(float(values[i]),
-                                             None if by is None else float(by[i])))
+                reasons[i].append(cut._format(float(values[i]), lo[i], hi[i],
+                                              None if by is None else float(by[i])))
         reason = np.array(["; ".join(r) for r in reasons], dtype=object).astype(str) \
             if n else np.array([], "U1")
         return confirmed, reason

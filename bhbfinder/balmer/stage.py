@@ -174,11 +174,12 @@ class BalmerStage:
         table["balmer_fwhm_source"] = Column(values["balmer_fwhm_source"], description=(
             "where balmer_fwhm comes from: meta (the batch), given (the stage's resolution), "
             "assumed (bhbfinder.balmer.resolution.DEFAULT_FWHM)"))
-        for key, value in self.criteria.derive_columns(table).items():
+        derived = self.criteria.derive_columns(table)
+        for key, value in derived.items():
             unit, desc = self.criteria.derived_columns[key]
             table[key] = _column(value, np.zeros(len(table), int), unit,
                                  f"{desc} (criteria set {self.criteria.name!r})")
-        confirmed, reason = self.criteria.evaluate(table)
+        confirmed, reason = self.criteria.evaluate(table, derived=derived)
         ok = np.asarray(prepared.ok, bool)
         status = np.asarray(prepared.meta["status"]).astype(str)
         reason = np.where(ok, reason, np.char.add("not prepared: ", status)) if len(ok) else reason
