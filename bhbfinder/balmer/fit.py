@@ -170,13 +170,13 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
         if not active.any():
             break
         ia = np.flatnonzero(active)
-        pa = p[ia]
-        ja = jac[ia]
-        wa = w[ia]
-        jtw = ja * wa[..., None]
-        jtw_t = jtw.transpose(0, 2, 1)
+        if ia.size == n:            # views, not copies, while every fit is running
+            pa, ja, wa, ra = p, jac, w, resid
+        else:
+            pa, ja, wa, ra = p[ia], jac[ia], w[ia], resid[ia]
+        jtw_t = (ja * wa[..., None]).transpose(0, 2, 1)
         A = jtw_t @ ja
-        g = (jtw_t @ resid[ia][..., None])[..., 0]
+        g = (jtw_t @ ra[..., None])[..., 0]
         diag = np.maximum(np.einsum("nii->ni", A), 1e-12)
         M = A + lam[ia, None, None] * diag[:, :, None] * eye
         try:
@@ -191,6 +191,7 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
         better = np.isfinite(chi2_trial) & (chi2_trial <= chi2[ia])
         drop = chi2[ia] - chi2_trial
         rel_step = np.max(np.abs(trial - pa) / (np.abs(pa) + 1e-3), axis=1)
+        pa = None                   # (a view of p while every fit runs)
         ib = ia[better]
         p[ib] = trial[better]
         chi2[ib] = chi2_trial[better]
@@ -228,12 +229,15 @@ def _covariance(wave, w, p, chi2_red=None, jac=None):
     be inverted. ``jac``: the Jacobian at ``p`` if already computed."""
     if jac is None:
         _, jac = sersic_jacobian(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3])
-    A = np.einsum("nmi,nm,nmj->nij", jac, w, jac)
+    A = (jac * w[..., None]).transpose(0, 2, 1) @ jac
     n = len(p)
     cov = np.full((n, 4, 4), np.nan)
     singular = np.zeros(n, bool)
-    cond = np.linalg.cond(A)
-    ok = np.isfinite(cond) & (cond < 1e14)
+    # condition number of the symmetric normal matrix from its eigenvalues (cheaper than an SVD)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ev = np.abs(np.linalg.eigvalsh(np.where(np.isfinite(A), A, 0.0)))
+        cond = ev.max(axis=1) / ev.min(axis=1)
+    ok = np.all(np.isfinite(A), axis=(1, 2)) & np.isfinite(cond) & (cond < 1e14)
     if ok.any():
         cov[ok] = np.linalg.inv(A[ok])
     singular[~ok] = True
