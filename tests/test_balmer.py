@@ -164,7 +164,7 @@ def test_weights_ignore_zero_ivar_pixels():
 
 def test_stage_confirms_bhb_and_rejects_a_dwarf():
     flux, ivar = _spectra([BHB_LINES, ADWARF_LINES], snr=80)
-    table = BalmerStage().run(_batch(flux, ivar))
+    table = BalmerStage(criteria="xue2008").run(_batch(flux, ivar))
     assert list(table["balmer_confirmed"]) == [True, False]
     assert table["balmer_reason"][0] == ""
     assert "hgamma_b" in table["balmer_reason"][1] and "hgamma_c" in table["balmer_reason"][1]
@@ -199,7 +199,8 @@ def test_uncovered_masked_and_bad_rows_give_flags_not_numbers():
     # the good lines of the same rows still carry numbers
     assert not table["hgamma_b"].mask[1] and table["hgamma_flags"][1] == 0
     assert list(table["balmer_confirmed"]) == [True, False, False, False]
-    assert table["balmer_reason"][1] == "hdelta: masked"
+    assert table["balmer_reason"][1] == \
+        "hdelta: masked (too many bad pixels in the line window to fit it)"
     assert table["balmer_reason"][3] == "not prepared: file unreadable"
     assert F.decode_flags(table["hdelta_flags"][1]) == "masked"
 
@@ -210,7 +211,7 @@ def test_emission_line_is_flagged():
     # take the Hγ absorption out and put an emission line in its place
     flux[0] = flux[0] / sersic_profile(GRID, 0.78, 9.0, 1.0, LINES_VACUUM["Hgamma"])
     flux[0] += 0.6 * np.exp(-0.5 * ((GRID - LINES_VACUUM["Hgamma"]) / 2.0) ** 2)
-    table = BalmerStage().run(_batch(flux.astype(np.float32), ivar))
+    table = BalmerStage(criteria="xue2008").run(_batch(flux.astype(np.float32), ivar))
     assert table["hgamma_flags"][0] & F.EMISSION
     assert not table["balmer_confirmed"][0]
     assert "hgamma: emission" in table["balmer_reason"][0]
@@ -318,7 +319,9 @@ def test_plots_return_figures():
     batch = _batch(flux, ivar)
     table = BalmerStage().run(batch)
     fig = plot_line_fits(batch, table, index=0)
-    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    # every line the stage measured, the higher Balmer lines included
+    assert isinstance(fig, Figure) and len(fig.axes) == len(BalmerStage().lines) == 6
+    assert [ax.get_title().split()[0] for ax in fig.axes] == list(BalmerStage().lines)
     assert len(fig.axes[1].lines) == 3  # data, fitted profile, the 0.8 level
     fig = plot_criteria_plane(table, "hgamma", labels=["BHB", "A"])
     assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 1

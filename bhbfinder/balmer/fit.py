@@ -122,11 +122,6 @@ def initial_guess(wave, y, ivar, center, core_halfwidth=3.0):
     return np.stack([a, b, c, lam0], axis=1)
 
 
-def _chi2(wave, y, w, p):
-    r = y - sersic_profile(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3], CORE_SOFTENING)
-    return np.sum(w * r * r, axis=1)
-
-
 def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
                 scale_errors=True):
     """Fit ``y = 1 − a exp[−(|λ−λ0|/b)^c]`` to every row at once (Levenberg–Marquardt).
@@ -162,7 +157,11 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
     p = initial_guess(wave, y, w, center) if p0 is None else np.array(p0, dtype=float)
     p = np.clip(p, lo, hi)
     lam = np.full(n, 1e-3)
-    chi2 = _chi2(wave, y, w, p)
+    # the model's Jacobian is evaluated once per iteration, at the trial point, and kept for the
+    # next iteration where the step is accepted
+    model, jac = sersic_jacobian(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3])
+    resid = y - model
+    chi2 = np.sum(w * resid * resid, axis=1)
     active = np.ones(n, bool)
     converged = np.zeros(n, bool)
     niter = np.zeros(n, int)
@@ -171,14 +170,13 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
         if not active.any():
             break
         ia = np.flatnonzero(active)
-        pa = p[ia]
-        model, jac = sersic_jacobian(wave, pa[:, 0], pa[:, 1], pa[:, 2], pa[:, 3])
-        r = y[ia] - model
-        wa = w[ia]
-        jtw = jac * wa[..., None]
-        jtw_t = jtw.transpose(0, 2, 1)
-        A = jtw_t @ jac
-        g = (jtw_t @ r[..., None])[..., 0]
+        if ia.size == n:            # views, not copies, while every fit is running
+            pa, ja, wa, ra = p, jac, w, resid
+        else:
+            pa, ja, wa, ra = p[ia], jac[ia], w[ia], resid[ia]
+        jtw_t = (ja * wa[..., None]).transpose(0, 2, 1)
+        A = jtw_t @ ja
+        g = (jtw_t @ ra[..., None])[..., 0]
         diag = np.maximum(np.einsum("nii->ni", A), 1e-12)
         M = A + lam[ia, None, None] * diag[:, :, None] * eye
         try:
@@ -186,12 +184,19 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
         except np.linalg.LinAlgError:
             step = np.stack([_safe_solve(Mi, gi) for Mi, gi in zip(M, g, strict=True)])
         trial = np.clip(pa + step, lo[ia], hi[ia])
-        chi2_trial = _chi2(wave, y[ia], wa, trial)
+        model_t, jac_t = sersic_jacobian(wave, trial[:, 0], trial[:, 1], trial[:, 2],
+                                         trial[:, 3])
+        resid_t = y[ia] - model_t
+        chi2_trial = np.sum(wa * resid_t * resid_t, axis=1)
         better = np.isfinite(chi2_trial) & (chi2_trial <= chi2[ia])
         drop = chi2[ia] - chi2_trial
         rel_step = np.max(np.abs(trial - pa) / (np.abs(pa) + 1e-3), axis=1)
-        p[ia[better]] = trial[better]
-        chi2[ia[better]] = chi2_trial[better]
+        pa = None                   # (a view of p while every fit runs)
+        ib = ia[better]
+        p[ib] = trial[better]
+        chi2[ib] = chi2_trial[better]
+        jac[ib] = jac_t[better]
+        resid[ib] = resid_t[better]
         lam[ia] = np.where(better, np.maximum(lam[ia] / 10.0, 1e-9), lam[ia] * 10.0)
         niter[ia] += 1
         done = (better & ((drop < CHI2_TOL) | (rel_step < STEP_TOL))) | \
@@ -204,7 +209,7 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
     npix = np.sum(w > 0, axis=1)
     dof = np.maximum(npix - 4, 1)
     chi2_red = chi2 / dof
-    cov, singular = _covariance(wave, w, p, chi2_red if scale_errors else None)
+    cov, singular = _covariance(wave, w, p, chi2_red if scale_errors else None, jac=jac)
     errors = np.sqrt(np.einsum("nii->ni", cov))
     span = hi - lo
     at_bound = np.any((p - lo <= 1e-6 * span) | (hi - p <= 1e-6 * span), axis=1)
@@ -219,16 +224,20 @@ def _safe_solve(M, g):
         return np.zeros_like(g)
 
 
-def _covariance(wave, w, p, chi2_red=None):
+def _covariance(wave, w, p, chi2_red=None, jac=None):
     """(Jᵀ W J)⁻¹, scaled by max(χ²_ν, 1) when given; NaN (and ``singular``) where it cannot
-    be inverted."""
-    _, jac = sersic_jacobian(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3])
-    A = np.einsum("nmi,nm,nmj->nij", jac, w, jac)
+    be inverted. ``jac``: the Jacobian at ``p`` if already computed."""
+    if jac is None:
+        _, jac = sersic_jacobian(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3])
+    A = (jac * w[..., None]).transpose(0, 2, 1) @ jac
     n = len(p)
     cov = np.full((n, 4, 4), np.nan)
     singular = np.zeros(n, bool)
-    cond = np.linalg.cond(A)
-    ok = np.isfinite(cond) & (cond < 1e14)
+    # condition number of the symmetric normal matrix from its eigenvalues (cheaper than an SVD)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ev = np.abs(np.linalg.eigvalsh(np.where(np.isfinite(A), A, 0.0)))
+        cond = ev.max(axis=1) / ev.min(axis=1)
+    ok = np.all(np.isfinite(A), axis=(1, 2)) & np.isfinite(cond) & (cond < 1e14)
     if ok.any():
         cov[ok] = np.linalg.inv(A[ok])
     singular[~ok] = True

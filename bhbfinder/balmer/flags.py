@@ -13,6 +13,9 @@ name                value  meaning
                            or core flux > 1): emission or a filled-in core
 ``AT_BOUND``           16  a fitted parameter ended at one of its bounds (see `FIT_BOUNDS`)
 ``BAD_ROW``            32  the spectrum itself was not prepared (``status != "ok"``)
+``ISM_BLENDED``        64  Ca II K only: the interstellar K line lies within one instrumental
+                           FWHM of the stellar line (small radial velocity, or none known), so
+                           the split between them rests on the prior (`bhbfinder.balmer.cak`)
 ==================  =====  =====================================================================
 
 Lines flagged ``NOT_COVERED``, ``MASKED`` or ``BAD_ROW`` carry masked values (flags, not numbers);
@@ -22,7 +25,7 @@ the others carry their numbers and the flag says how far to trust them.
 import numpy as np
 
 __all__ = ["NOT_COVERED", "MASKED", "NOT_CONVERGED", "EMISSION", "AT_BOUND", "BAD_ROW",
-           "FLAG_NAMES", "NO_VALUES", "decode_flags"]
+           "ISM_BLENDED", "FLAG_NAMES", "NO_VALUES", "decode_flags"]
 
 NOT_COVERED = 1
 MASKED = 2
@@ -30,6 +33,7 @@ NOT_CONVERGED = 4
 EMISSION = 8
 AT_BOUND = 16
 BAD_ROW = 32
+ISM_BLENDED = 64
 
 #: Bit value -> name, in bit order.
 FLAG_NAMES = {
@@ -39,6 +43,7 @@ FLAG_NAMES = {
     EMISSION: "emission",
     AT_BOUND: "at_bound",
     BAD_ROW: "bad_row",
+    ISM_BLENDED: "ism_blended",
 }
 
 #: Flags whose lines carry no numbers (masked values).

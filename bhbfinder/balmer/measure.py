@@ -7,6 +7,7 @@ quality flags of `bhbfinder.balmer.flags`. `measure_cak` measures the Ca II K eq
 """
 
 import numpy as np
+from scipy.special import digamma, gamma
 
 from . import flags as F
 from .continuum import fit_local_continuum
@@ -34,6 +35,9 @@ QUANTITIES = {
     "d02_err": ("Angstrom", "1-sigma uncertainty of d02 (linear propagation)"),
     "fm": (None, "fm of the fitted profile: core normalised flux 1 - a"),
     "fm_err": (None, "1-sigma uncertainty of fm"),
+    "ew": ("Angstrom", "equivalent width of the fitted profile, 2ab Γ(1 + 1/c) (unchanged by "
+                       "the resolution)"),
+    "ew_err": ("Angstrom", "1-sigma uncertainty of ew (linear propagation)"),
     "d02_data": ("Angstrom", "D0.2 measured on the interpolated normalised flux"),
     "fm_data": (None, "normalised flux interpolated at lam0 (data)"),
     "chi2": (None, "reduced chi-square of the profile fit"),
@@ -72,12 +76,20 @@ def normalised_window(wavelength, flux, ivar, mask, window):
     wavelength = np.asarray(wavelength, dtype=float)
     n = len(flux)
     flags = np.zeros(n, np.int32)
-    fit = _select(wavelength, *window.fit_range)
-    wave = wavelength[fit]
     if not _covered(wavelength, window):
+        fit = _select(wavelength, *window.fit_range)
         flags[:] = F.NOT_COVERED
         m = int(fit.sum())
-        return wave, np.full((n, m), np.nan), np.zeros((n, m)), np.zeros((n, m), bool), flags
+        return (wavelength[fit], np.full((n, m), np.nan), np.zeros((n, m)),
+                np.zeros((n, m), bool), flags)
+    # work on the pixels of the window and its side bands only
+    i0, i1 = np.searchsorted(wavelength, window.full_range)
+    sl = slice(max(i0 - 1, 0), min(i1 + 1, len(wavelength)))
+    wavelength = wavelength[sl]
+    flux, ivar = flux[:, sl], ivar[:, sl]
+    mask = np.asarray(mask)[:, sl]
+    fit = _select(wavelength, *window.fit_range)
+    wave = wavelength[fit]
     good = _good(flux, ivar, mask)
     blue = _select(wavelength, *window.blue_band)
     red = _select(wavelength, *window.red_band)
@@ -103,6 +115,16 @@ def _d02_error(a, b, c, cov, level=D02_LEVEL):
         grad = np.stack([d / (c * L * a), d / b, -d * np.log(L) / c ** 2], axis=1)
         var = np.einsum("ni,nij,nj->n", grad, cov[:, :3, :3], grad)
         return np.where(a > level, np.sqrt(var), np.nan)
+
+
+def _ew_and_error(a, b, c, cov):
+    """EW = 2ab Γ(1 + 1/c) of the profile and its linearly propagated error."""
+    g = gamma(1.0 + 1.0 / c)
+    ew = 2.0 * a * b * g
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grad = np.stack([ew / a, ew / b, -ew * digamma(1.0 + 1.0 / c) / c ** 2], axis=1)
+        var = np.einsum("ni,nij,nj->n", grad, cov[:, :3, :3], grad)
+    return ew, np.sqrt(var)
 
 
 def measure_line(wavelength, flux, ivar, mask, window, rows=None,
@@ -154,6 +176,7 @@ def measure_line(wavelength, flux, ivar, mask, window, rows=None,
         out["d02_err"][todo] = _d02_error(a, b, c, res.covariance)
         out["fm"][todo] = fm_from_params(a)
         out["fm_err"][todo] = res.errors[:, 0]
+        out["ew"][todo], out["ew_err"][todo] = _ew_and_error(a, b, c, res.covariance)
         d02_data, fm_data = measure_d02_fm(wave, y[todo], good[todo], lam0)
         out["d02_data"][todo] = d02_data
         out["fm_data"][todo] = fm_data

@@ -1,7 +1,9 @@
 """Plots of Balmer measurements (matplotlib; works with the Agg backend, returns Figures).
 
 `plot_line_fits`
-    One spectrum's Balmer lines, normalised by the local continuum, with the fitted profiles.
+    One spectrum's Balmer lines (every line the stage measured, the higher Balmer lines
+    included; four panels a row), normalised by the local (pseudo-)continuum, with the fitted
+    profiles.
 `plot_criteria_plane`
     Stars in the Hγ (c, b) plane or the Hδ (D0.2, fm) plane, with a criteria set's box.
 """
@@ -47,8 +49,13 @@ def plot_line_fits(prepared, table, index=0, lines=None, windows=None, figure=No
     stage = BalmerStage(criteria="xue2008", lines=(), windows=windows)
     lines = [name for name in (lines or stage.windows)
              if f"{COLUMN_PREFIX.get(name, name.lower())}_flags" in table.colnames]
-    fig = figure or _figure((3.2 * max(len(lines), 1), 3.2))
-    axes = fig.subplots(1, max(len(lines), 1), squeeze=False)[0]
+    ncol = min(max(len(lines), 1), 4)
+    nrow = -(-max(len(lines), 1) // ncol)
+    fig = figure or _figure((3.2 * ncol, 3.2 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    for ax in axes[len(lines):]:
+        ax.remove()
+    axes = axes[:max(len(lines), 1)]
     sl = slice(index, index + 1)
     for ax, name in zip(axes[:len(lines)], lines, strict=True):
         p = COLUMN_PREFIX.get(name, name.lower())
@@ -67,7 +74,8 @@ def plot_line_fits(prepared, table, index=0, lines=None, windows=None, figure=No
         ax.set_title(f"{name}" + (f" [{F.decode_flags(flg)}]" if flg else ""), fontsize=9)
         ax.set_xlabel("rest-frame vacuum wavelength (Å)")
         ax.legend(fontsize=7, loc="lower left")
-    axes[0].set_ylabel("flux / local continuum")
+    for ax in axes[::ncol]:
+        ax.set_ylabel("flux / local continuum")
     return fig
 
 

@@ -21,14 +21,32 @@ from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
 from ..stages import StageInfo
 from . import flags as F
+from .cak import CAK_STELLAR_QUANTITIES, ISM_PRIOR, ISM_VELOCITY, measure_cak_stellar
 from .criteria import get_criteria
 from .measure import MAX_MASKED_FRACTION, QUANTITIES, measure_cak, measure_line
+from .profile import d02_from_params
+from .resolution import REFERENCE_FWHM, correct_to_reference, resolution_fwhm
 from .windows import CAK_WINDOW, COLUMN_PREFIX, DEFAULT_WINDOWS
 
-__all__ = ["BalmerStage", "DEFAULT_LINES", "bhbfinder_register_stages"]
+__all__ = ["BalmerStage", "DEFAULT_LINES", "DEFAULT_CRITERIA", "CORRECTED_QUANTITIES",
+           "bhbfinder_register_stages"]
 
-#: The lines measured by default.
-DEFAULT_LINES = ("Hdelta", "Hgamma", "Hbeta")
+#: The lines measured by default (H10 lies below the default model grid; ask for it with
+#: ``lines=`` on a grid that covers it).
+DEFAULT_LINES = ("Hdelta", "Hgamma", "Hbeta", "Hepsilon", "H8", "H9")
+
+#: The criteria set used unless told otherwise.
+DEFAULT_CRITERIA = "lamost"
+
+#: Per-line quantities corrected to the reference resolution: name -> (unit, description).
+CORRECTED_QUANTITIES = {
+    "a_corr": (None, f"a corrected to the reference FWHM {REFERENCE_FWHM:g} Angstrom "
+                     "(bhbfinder.balmer.resolution)"),
+    "b_corr": ("Angstrom", f"b corrected to the reference FWHM {REFERENCE_FWHM:g} Angstrom"),
+    "c_corr": (None, f"c corrected to the reference FWHM {REFERENCE_FWHM:g} Angstrom"),
+    "d02_corr": ("Angstrom", "D0.2 of the corrected profile"),
+    "fm_corr": (None, "fm of the corrected profile (1 - a_corr)"),
+}
 
 _UNITS = {"Angstrom": u.AA, None: None}
 _PREFIX_TO_LINE = {v: k for k, v in COLUMN_PREFIX.items()}
@@ -40,7 +58,8 @@ class BalmerStage:
     Parameters
     ----------
     criteria : str, path-like or `~bhbfinder.balmer.criteria.CriteriaSet`
-        A registered name (``"xue2008"``, ``"xue2008+cak"``, ...), a saved set, or a set.
+        A registered name (``"lamost"``, the default; ``"xue2008"``, ``"xue2008+cak"``, ...),
+        a saved set, or a set.
     lines : sequence of str
         Lines to measure (names of `~bhbfinder.spectra.lines.LINES_VACUUM`); lines the
         criteria need are added.
@@ -50,19 +69,31 @@ class BalmerStage:
         See `~bhbfinder.balmer.measure.measure_line`.
     fit_options : dict, optional
         Passed to `~bhbfinder.balmer.fit.fit_batched`.
+    resolution : "meta" or float
+        The blue-arm FWHM (Å) of the spectra: ``"meta"`` takes it per spectrum from the batch
+        meta (``resolution_fwhm`` in Å or ``resolving_power``) and assumes
+        `~bhbfinder.balmer.resolution.DEFAULT_FWHM` where there is none (LAMOST files record
+        none); a number applies to every spectrum. It sets the ``_corr`` columns and the
+        interstellar K line's width (`bhbfinder.balmer.resolution`).
+    ism_velocity : float
+        Heliocentric velocity (km/s) of the interstellar gas (`bhbfinder.balmer.cak`).
+    ism_prior : (float, float)
+        Prior mean and σ (Å) of the interstellar K equivalent width.
 
     Examples
     --------
-    >>> stage = BalmerStage(criteria="xue2008")
+    >>> stage = BalmerStage(criteria="xue2008", lines=("Hdelta", "Hgamma", "Hbeta"))
     >>> stage.lines
     ('Hdelta', 'Hgamma', 'Hbeta')
     """
 
-    def __init__(self, criteria="xue2008", lines=DEFAULT_LINES, windows=None,
-                 max_masked_fraction=MAX_MASKED_FRACTION, fit_options=None):
+    def __init__(self, criteria=DEFAULT_CRITERIA, lines=DEFAULT_LINES, windows=None,
+                 max_masked_fraction=MAX_MASKED_FRACTION, fit_options=None, resolution="meta",
+                 ism_velocity=ISM_VELOCITY, ism_prior=ISM_PRIOR):
         self.criteria = get_criteria(criteria)
         self.windows = {**DEFAULT_WINDOWS, **(windows or {})}
-        needed = [_PREFIX_TO_LINE.get(p, p) for p in self.criteria.lines if p != "cak"]
+        needed = [_PREFIX_TO_LINE[p] for p in self.criteria.lines
+                  if p in _PREFIX_TO_LINE and p != "cak"]
         lines = tuple(dict.fromkeys(tuple(lines) + tuple(needed)))
         unknown = [name for name in lines if name not in self.windows]
         if unknown:
@@ -72,21 +103,39 @@ class BalmerStage:
         self.lines = lines
         self.max_masked_fraction = float(max_masked_fraction)
         self.fit_options = dict(fit_options or {})
+        resolution_fwhm(None, resolution, n=0)      # validate early
+        self.resolution = resolution
+        self.ism_velocity = float(ism_velocity)
+        self.ism_prior = tuple(float(v) for v in ism_prior)
 
     def measure(self, prepared):
         """The per-line measurements as a dict of arrays (no criteria applied)."""
         wave, flux, ivar, mask = _arrays(prepared)
         rows = np.asarray(prepared.ok, bool)
+        n = len(flux)
+        fwhm, source = resolution_fwhm(prepared.meta, self.resolution, n=n)
         out = {}
         for name in self.lines:
             res = measure_line(wave, flux, ivar, mask, self.windows[name], rows=rows,
                                max_masked_fraction=self.max_masked_fraction,
                                fit_options=self.fit_options)
+            a, b, c = correct_to_reference(res["a"], res["b"], res["c"], fwhm)
+            res["a_corr"], res["b_corr"], res["c_corr"] = a, b, c
+            res["d02_corr"] = d02_from_params(a, b, c)
+            res["fm_corr"] = 1.0 - a
             prefix = COLUMN_PREFIX.get(name, name.lower())
             out.update({f"{prefix}_{k}": v for k, v in res.items()})
         cak = measure_cak(wave, flux, ivar, mask, CAK_WINDOW, rows=rows,
                           max_masked_fraction=self.max_masked_fraction)
+        star = measure_cak_stellar(wave, flux, ivar, mask, _radial_velocity(prepared.meta, n),
+                                   fwhm, rows=rows, ism_velocity=self.ism_velocity,
+                                   ism_prior=self.ism_prior,
+                                   max_masked_fraction=self.max_masked_fraction, band=cak)
+        cak["flags"] = star.pop("flags")
         out.update({f"cak_{k}": v for k, v in cak.items()})
+        out.update({f"cak_{k}": v for k, v in star.items()})
+        out["balmer_fwhm"] = fwhm
+        out["balmer_fwhm_source"] = source
         return out
 
     def run(self, prepared):
@@ -106,7 +155,7 @@ class BalmerStage:
         for name in self.lines:
             prefix = COLUMN_PREFIX.get(name, name.lower())
             flg = values[f"{prefix}_flags"]
-            for q, (unit, desc) in QUANTITIES.items():
+            for q, (unit, desc) in {**QUANTITIES, **CORRECTED_QUANTITIES}.items():
                 key = f"{prefix}_{q}"
                 table[key] = _column(values[key], flg, unit,
                                      f"{name}: {desc}", integer=q in ("flags", "npix"))
@@ -115,8 +164,22 @@ class BalmerStage:
                                   "Ca II K equivalent width (K12 band, Beers et al. 1999)")
         table["cak_ew_err"] = _column(values["cak_ew_err"], flg, "Angstrom",
                                       "1-sigma uncertainty of cak_ew")
-        table["cak_flags"] = _column(flg, flg, None, "Ca II K quality bit flags", integer=True)
-        confirmed, reason = self.criteria.evaluate(table)
+        table["cak_flags"] = _column(flg, flg, None, "Ca II K quality bit flags (64: "
+                                     "interstellar line blended with the stellar one)",
+                                     integer=True)
+        for q, (unit, desc) in CAK_STELLAR_QUANTITIES.items():
+            table[f"cak_{q}"] = _column(values[f"cak_{q}"], flg, unit, desc)
+        table["balmer_fwhm"] = Column(values["balmer_fwhm"], unit=u.AA, description=(
+            "blue-arm FWHM used for the resolution correction and the interstellar K line"))
+        table["balmer_fwhm_source"] = Column(values["balmer_fwhm_source"], description=(
+            "where balmer_fwhm comes from: meta (the batch), given (the stage's resolution), "
+            "assumed (bhbfinder.balmer.resolution.DEFAULT_FWHM)"))
+        derived = self.criteria.derive_columns(table)
+        for key, value in derived.items():
+            unit, desc = self.criteria.derived_columns[key]
+            table[key] = _column(value, np.zeros(len(table), int), unit,
+                                 f"{desc} (criteria set {self.criteria.name!r})")
+        confirmed, reason = self.criteria.evaluate(table, derived=derived)
         ok = np.asarray(prepared.ok, bool)
         status = np.asarray(prepared.meta["status"]).astype(str)
         reason = np.where(ok, reason, np.char.add("not prepared: ", status)) if len(ok) else reason
@@ -128,6 +191,17 @@ class BalmerStage:
         table.meta["balmer_criteria_cuts"] = str(self.criteria)
         table.meta["balmer_windows"] = {k: self.windows[k].to_dict() for k in self.lines}
         return table
+
+
+def _radial_velocity(meta, n):
+    """The velocity (km/s) each spectrum was moved to its rest frame with (NaN: none)."""
+    names = getattr(meta, "colnames", [])
+    if "rv" not in names:
+        return np.full(n, np.nan)
+    rv = np.ma.filled(np.ma.asarray(meta["rv"], dtype=float), np.nan).astype(float)
+    if "rv_source" in names:
+        rv = np.where(np.asarray(meta["rv_source"]).astype(str) == "none", np.nan, rv)
+    return rv
 
 
 def _arrays(prepared):

@@ -15,6 +15,16 @@ are documented defaults; pass your own `LineWindow` objects to override them. On
 (see the docs) the Hδ+Hγ verdicts depend on the band placement at the level of a few stars, the
 Hγ-only (c, b) box much less.
 
+The higher Balmer lines Hε, H8, H9 and H10 (González Delgado et al. 1999, ApJS 125, 489: they
+respond to gravity like the lower lines) crowd together towards the Balmer limit: their wings
+overlap, and no true continuum lies between them at low resolution. They are fitted over a
+narrower window (±12–18 Å) with a *pseudo-continuum* through the flux peaks between neighbouring
+lines (and clear of Ca II K, 3934.8 Å), so their widths are consistent measures rather than
+absolute ones. Hε (3971.2 Å) is blended with Ca II H (3969.6 Å) at this resolution: in metal-rich
+stars the blend is deeper, which the criteria may use, but it is not a pure gravity signal. H10
+(3799.0 Å) lies below the default model grid (3800–5000 Å) and is measured only on grids that
+cover it.
+
 The Ca II K index follows the KP index of Beers et al. (1999, AJ 117, 981): equivalent width in the
 12 Å K12 band centred on Ca II K, with the continuum from the bands 3903–3923 Å and 4000–4020 Å
 (air in Beers et al.; shifted here to vacuum by +1.1 Å).
@@ -24,7 +34,8 @@ from dataclasses import asdict, dataclass
 
 from ..spectra.lines import LINES_VACUUM
 
-__all__ = ["LineWindow", "DEFAULT_WINDOWS", "CAK_WINDOW", "COLUMN_PREFIX"]
+__all__ = ["LineWindow", "DEFAULT_WINDOWS", "HIGHER_BALMER_WINDOWS", "CAK_WINDOW",
+           "COLUMN_PREFIX"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,17 @@ DEFAULT_WINDOWS = {
 #: 1999), the side bands their KP continuum bands in vacuum.
 CAK_WINDOW = LineWindow("CaII_K", LINES_VACUUM["CaII_K"], 6.0, (3904.1, 3924.1), (4001.1, 4021.1))
 
+#: The higher Balmer lines: fit half-width and pseudo-continuum bands between the neighbouring
+#: lines (vacuum Å; the side bands of one line are the peaks on either side of it).
+HIGHER_BALMER_WINDOWS = {
+    "Hepsilon": LineWindow("Hepsilon", LINES_VACUUM["Hepsilon"], 18.0, (3942.0, 3950.0),
+                           (4001.0, 4016.0)),
+    "H8": LineWindow("H8", LINES_VACUUM["H8"], 16.0, (3856.0, 3866.0), (3912.0, 3922.0)),
+    "H9": LineWindow("H9", LINES_VACUUM["H9"], 14.0, (3808.0, 3815.0), (3856.0, 3866.0)),
+    "H10": LineWindow("H10", LINES_VACUUM["H10"], 12.0, (3776.0, 3781.0), (3815.0, 3822.0)),
+}
+DEFAULT_WINDOWS.update(HIGHER_BALMER_WINDOWS)
+
 #: Output column prefix of each line.
 COLUMN_PREFIX = {"Hdelta": "hdelta", "Hgamma": "hgamma", "Hbeta": "hbeta", "Hepsilon": "hepsilon",
-                 "H8": "h8", "Halpha": "halpha", "CaII_K": "cak"}
+                 "H8": "h8", "H9": "h9", "H10": "h10", "Halpha": "halpha", "CaII_K": "cak"}

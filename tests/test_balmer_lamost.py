@@ -1,0 +1,292 @@
+"""The LAMOST criteria: resolution correction, interstellar Ca II K, temperature-dependent cuts,
+derived columns, the shipped ``lamost`` set and its derivation."""
+
+import numpy as np
+import pytest
+
+from bhbfinder.balmer import BalmerStage, CriteriaSet, Cut, get_criteria, load_criteria
+from bhbfinder.balmer import flags as F
+from bhbfinder.balmer.cak import measure_cak_stellar
+from bhbfinder.balmer.derive import derive_teff_criteria, weighted_quantile
+from bhbfinder.balmer.derived import CaKExcess, TeffModel
+from bhbfinder.balmer.fit import fit_batched
+from bhbfinder.balmer.profile import sersic_profile
+from bhbfinder.balmer.resolution import (
+    CORRECTION_COEFFICIENTS,
+    DEFAULT_FWHM,
+    correct_to_reference,
+    derive_resolution_correction,
+    observe_profile,
+    resolution_fwhm,
+)
+from bhbfinder.balmer.stage import DEFAULT_CRITERIA
+from bhbfinder.batch import PreparedBatch, meta_table
+from bhbfinder.errors import ConfigurationError
+from bhbfinder.spectra.lines import C_KMS, LINES_VACUUM
+
+GRID = 10 ** (3.5682 + 1e-4 * np.arange(3909))
+GRID = GRID[(GRID > 3780) & (GRID < 5020)]
+HG = LINES_VACUUM["Hgamma"]
+K = LINES_VACUUM["CaII_K"]
+
+
+# --- resolution --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fwhm", [1.8, 3.2, 4.0])
+def test_correction_recovers_the_reference_resolution_profile(fwhm):
+    a, b, c = np.array([0.72, 0.7, 0.76]), np.array([8.5, 11.0, 7.0]), np.array([1.0, 0.8, 1.2])
+    wave, y = observe_profile(a, b, c, fwhm)
+    at_f = fit_batched(wave, y, np.full(y.shape, 1e6), HG).params
+    wave, y = observe_profile(a, b, c, 2.5)
+    at_ref = fit_batched(wave, y, np.full(y.shape, 1e6), HG).params
+    ac, bc, cc = correct_to_reference(at_f[:, 0], at_f[:, 1], at_f[:, 2], fwhm)
+    # the raw fits differ by far more than the corrected ones
+    assert np.abs(at_f[:, 1] - at_ref[:, 1]).max() > 0.2
+    np.testing.assert_allclose(bc, at_ref[:, 1], atol=0.1)
+    np.testing.assert_allclose(cc, at_ref[:, 2], atol=0.012)
+    np.testing.assert_allclose(ac, at_ref[:, 0], atol=0.004)
+
+
+def test_shipped_correction_is_what_the_derivation_gives():
+    # a smaller re-derivation (300 profiles instead of 3000) predicts the same corrections
+    W = derive_resolution_correction(n=300, seed=1)
+    a, b, c = np.meshgrid([0.6, 0.75], [7.0, 10.0, 13.0], [0.8, 1.2])
+    for f in (2.0, 4.0):
+        new = correct_to_reference(a, b, c, f, W)
+        shipped = correct_to_reference(a, b, c, f, CORRECTION_COEFFICIENTS)
+        assert np.abs(new[1] - shipped[1]).max() < 0.08
+        assert np.abs(new[2] - shipped[2]).max() < 0.01
+
+
+def test_resolution_from_meta_given_or_assumed():
+    meta = {"resolution_fwhm": np.array([3.0, np.nan, np.nan, -1.0]),
+            "resolving_power": np.array([1000.0, 1500.0, np.nan, np.nan])}
+    fwhm, source = resolution_fwhm(meta)
+    np.testing.assert_allclose(fwhm, [3.0, 3.0, DEFAULT_FWHM, DEFAULT_FWHM])
+    assert list(source) == ["meta", "meta", "assumed", "assumed"]
+    fwhm, source = resolution_fwhm(meta, 3.7)
+    assert np.all(fwhm == 3.7) and set(source) == {"given"}
+    for bad in ("header", -2.0, "3 A"):
+        with pytest.raises(ConfigurationError, match="resolution"):
+            resolution_fwhm(meta, bad)
+    with pytest.raises(ConfigurationError, match="resolution"):
+        BalmerStage(resolution=0)
+
+
+def _star(fwhm=2.5, snr=150.0, seed=0, cak_ew=0.25, ism=None, n=1):
+    """A BHB-like spectrum at instrumental FWHM ``fwhm``: every default Balmer line, a stellar
+    Ca II K line of equivalent width ``cak_ew`` (Å) and optionally an interstellar K line
+    ``ism = (ew, offset Å)`` of the same (instrumental) width."""
+    rng = np.random.default_rng(seed)
+    flux = np.ones(GRID.size)
+    for name, (a, b, c) in {"Hdelta": (0.75, 8.0, 1.0), "Hgamma": (0.75, 9.0, 1.0),
+                            "Hbeta": (0.7, 10.0, 1.0), "Hepsilon": (0.7, 6.0, 1.2),
+                            "H8": (0.65, 5.0, 1.3), "H9": (0.6, 4.5, 1.3)}.items():
+        flux *= sersic_profile(GRID, a, b, c, LINES_VACUUM[name])
+    sig = fwhm / 2.3548
+    gauss = np.exp(-0.5 * ((GRID - K) / sig) ** 2) / (np.sqrt(2 * np.pi) * sig)
+    flux = flux * (1 - cak_ew * gauss)
+    if ism is not None:
+        ew, offset = ism
+        flux = flux * (1 - ew * np.exp(-0.5 * ((GRID - K - offset) / sig) ** 2)
+                       / (np.sqrt(2 * np.pi) * sig))
+    flux = flux[None, :] + rng.normal(0, 1 / snr, (n, GRID.size))
+    return flux.astype(np.float32), np.full(flux.shape, snr ** 2, np.float32)
+
+
+def _batch(flux, ivar, **meta):
+    n = len(flux)
+    table = meta_table([{}] * n)
+    for key, value in meta.items():       # what prepare adds (rv, rv_source) or a user joins
+        table[key] = np.broadcast_to(np.asarray(value), (n,))
+    return PreparedBatch(GRID, flux, ivar, np.zeros(flux.shape, bool), table)
+
+
+def test_stage_corrects_widths_with_the_given_resolution():
+    wave = GRID
+    a, b, c = 0.75, 9.0, 1.0
+    _, coarse = observe_profile(a, b, c, 4.0, HG, wave)
+    _, ref = observe_profile(a, b, c, 2.5, HG, wave)
+    flux = np.vstack([coarse, ref]).astype(np.float32)
+    ivar = np.full(flux.shape, 1e5, np.float32)
+    lines = ("Hgamma",)
+    t = BalmerStage(criteria="xue2008-hgamma", lines=lines).run(_batch(flux, ivar))
+    assert list(t["balmer_fwhm_source"]) == ["assumed"] * 2
+    # assumed = the reference FWHM: nothing corrected, the coarse spectrum looks broader
+    assert t["hgamma_b_corr"][0] == pytest.approx(t["hgamma_b"][0])
+    assert t["hgamma_b"][0] - t["hgamma_b"][1] > 0.4
+    t = BalmerStage(criteria="xue2008-hgamma", lines=lines).run(
+        _batch(flux, ivar, resolution_fwhm=np.array([4.0, 2.5])))
+    assert list(t["balmer_fwhm_source"]) == ["meta"] * 2
+    assert t["hgamma_b_corr"][0] == pytest.approx(t["hgamma_b"][1], abs=0.1)
+    assert t["hgamma_c_corr"][0] == pytest.approx(t["hgamma_c"][1], abs=0.015)
+    # the equivalent width does not depend on the resolution
+    assert t["hgamma_ew"][0] == pytest.approx(t["hgamma_ew"][1], rel=0.01)
+
+
+# --- interstellar Ca II K ----------------------------------------------------------------------
+
+def test_interstellar_k_at_another_velocity_is_not_counted_as_stellar():
+    rv = 250.0                                   # km/s: the gas sits at -rv in the rest frame
+    offset = -K * rv / C_KMS                     # -3.3 Å
+    clean, iv = _star(cak_ew=0.25, n=40)
+    dirty, _ = _star(cak_ew=0.25, ism=(0.35, offset), n=40)
+    flux, ivar = np.vstack([clean, dirty]), np.vstack([iv, iv])
+    res = measure_cak_stellar(GRID, flux, ivar, np.zeros(flux.shape, bool), np.full(80, rv),
+                              np.full(80, 2.5))
+    star_clean, star_dirty = res["star_ew"][:40].mean(), res["star_ew"][40:].mean()
+    # the stellar K line is the same with and without the interstellar line ...
+    assert star_dirty == pytest.approx(star_clean, abs=0.04)
+    assert star_clean == pytest.approx(0.25, abs=0.05)
+    # ... which the fit finds, at the gas's position, with the strength put in
+    assert res["ism_ew"][40:].mean() == pytest.approx(0.35, abs=0.05)
+    assert res["ism_offset"][0] == pytest.approx(offset)
+    assert not np.any(res["flags"] & F.ISM_BLENDED)
+    # through the stage: the plain K12 index counts it, the stellar one does not
+    batch = _batch(flux, ivar, rv=np.full(80, rv), rv_source="catalog")
+    t = BalmerStage(criteria="xue2008").run(batch)
+    assert np.mean(t["cak_ew"][40:]) - np.mean(t["cak_ew"][:40]) > 0.25
+    star_only = CriteriaSet("k-star", (Cut("cak_star_ew", None, 0.4, "Angstrom"),))
+    total = CriteriaSet("k-total", (Cut("cak_ew", None, 0.4, "Angstrom"),))
+    assert get_criteria(star_only).evaluate(t)[0][40:].mean() > 0.9
+    assert get_criteria(total).evaluate(t)[0][40:].mean() < 0.5
+
+
+def test_interstellar_k_on_top_of_the_star_is_flagged_blended():
+    flux, ivar = _star(cak_ew=0.25, ism=(0.3, 0.0), n=5)
+    t = BalmerStage(criteria="xue2008").run(_batch(flux, ivar, rv=np.full(5, 5.0),
+                                                     rv_source="catalog"))
+    assert np.all(t["cak_flags"] & F.ISM_BLENDED)
+    # no velocity known: the spectrum is in the observed frame, the gas on top of K
+    t = BalmerStage(criteria="xue2008").run(_batch(flux, ivar))
+    assert np.all(t["cak_flags"] & F.ISM_BLENDED)
+    assert np.all(np.abs(t["cak_ism_offset"]) < 0.01)
+
+
+# --- cuts that move with temperature, derived columns ------------------------------------------
+
+def test_cut_with_temperature_dependent_bounds():
+    cut = Cut("hdelta_d02", (20.0, 18.0), (27.0, 23.0), "Angstrom", by="teff_balmer",
+              knots=(8000.0, 11000.0), why_high="too broad")
+    d02 = np.array([26.0, 26.0, 26.0, 17.0, np.nan])
+    teff = np.array([7000.0, 8500.0, 12000.0, 12000.0, 9000.0])
+    np.testing.assert_array_equal(cut.passes(d02, teff), [True, True, False, False, False])
+    lo, hi = cut.bounds(teff)
+    np.testing.assert_allclose(hi[:3], [27.0, 27.0 - 4.0 / 6.0, 23.0])
+    np.testing.assert_allclose(lo[:3], [20.0, 20.0 - 1.0 / 3.0, 18.0])
+    assert cut.reason(26.0, 12000.0) == "too broad (hdelta_d02=26>23 at teff_balmer=1.2e+04)"
+    assert cut.reason(17.0, 12000.0) == "hdelta_d02=17<18 at teff_balmer=1.2e+04"
+    assert Cut.from_dict(cut.to_dict()) == cut
+    with pytest.raises(ConfigurationError, match="knots"):
+        Cut("hdelta_d02", (1.0, 2.0), None, by="teff_balmer")
+    with pytest.raises(ConfigurationError, match="by="):
+        Cut("hdelta_d02", (1.0, 2.0), None)
+    with pytest.raises(ConfigurationError, match="increase"):
+        Cut("x", (1.0, 2.0), None, by="t", knots=(2.0, 1.0))
+
+
+def test_derived_columns_round_trip_and_feed_the_cuts(tmp_path):
+    tm = TeffModel(("hgamma_ew",), (13.0,), (2.0,), (0.05,), 3.95)
+    kx = CaKExcess((np.log(1.3), -10.0, 0.0))
+    cset = CriteriaSet("test-derived", (Cut("cak_excess", None, (0.5, 0.2), "Angstrom",
+                                            by="teff_balmer", knots=(8000.0, 10000.0)),),
+                       derived=(tm, kx))
+    table = {"hgamma_ew": np.array([13.0, 13.0, 17.0]), "cak_star_ew": np.array([1.2, 1.6, 0.3]),
+             "cak_flags": np.zeros(3, int)}
+    cols = cset.derive_columns(table)
+    np.testing.assert_allclose(cols["teff_balmer"], [10 ** 3.95, 10 ** 3.95, 10 ** 4.05])
+    np.testing.assert_allclose(cols["cak_ew_expected"][:2], 1.0)
+    confirmed, reason = cset.evaluate(table)
+    assert list(confirmed) == [True, False, True]
+    assert "cak_excess=0.6>" in reason[1]
+    back = load_criteria(cset.save(tmp_path / "set.json"))
+    assert back == cset and back.derived == cset.derived
+    np.testing.assert_array_equal(back.evaluate(table)[0], confirmed)
+    assert cset.measured_columns == ("hgamma_ew", "cak_star_ew")
+
+
+def test_derive_teff_criteria_follows_a_temperature_trend():
+    rng = np.random.default_rng(5)
+    n_star, per = 60, 10
+    teff = np.repeat(rng.uniform(7000, 12000, n_star), per)
+    labels = np.repeat(np.where(np.arange(n_star) < 20, "BHB", "A"), per)
+    # the positives' width falls with temperature; the negatives are broader by 4 Å
+    width = 30.0 - 1e-3 * (teff - 7000.0) + rng.normal(0, 0.6, teff.size)
+    width[labels == "A"] += 4.0
+    table = {"hdelta_d02": width, "hgamma_d02": width, "hbeta_d02": width,
+             "hdelta_ew": width / 2, "hgamma_ew": width / 2 + 1e-4 * teff,
+             "hbeta_ew": width / 2 - 1e-4 * teff,
+             "cak_star_ew": np.exp(1.0 - 8 * (np.log10(teff) - 3.95)) - 0.3 +
+             rng.normal(0, 0.05, teff.size)}
+    for p in ("hdelta", "hgamma", "hbeta"):
+        table[f"{p}_a_corr"] = 0.7 + 1e-5 * (teff - 9000) + rng.normal(0, 0.01, teff.size)
+        table[f"{p}_c_corr"] = 1.0 + rng.normal(0, 0.05, teff.size)
+    feh = np.full(teff.size, -1.5)
+    stars = np.repeat(np.arange(n_star).astype(str), per)
+    cuts = {"hdelta_d02": ("both", "", "too broad")}
+    cset = derive_teff_criteria(table, labels, teff, feh, star_ids=stars, cuts=cuts,
+                                min_completeness=0.9)
+    cut = cset.cuts[0]
+    assert cut.by == "teff_balmer" and cut.high[0] > cut.high[-1] + 2.0   # bound follows trend
+    confirmed, _ = cset.evaluate(table)
+    assert confirmed[labels == "BHB"].mean() >= 0.85
+    assert confirmed[labels == "A"].mean() < 0.1
+    assert cset.meta["training_completeness"] >= 0.9
+    assert [d.kind for d in cset.derived] == ["teff_linear", "cak_excess"]
+
+
+def test_weighted_quantile():
+    v = np.array([1.0, 2.0, 3.0, np.nan])
+    assert weighted_quantile(v, np.ones(4), 0.5) == pytest.approx(2.0)
+    assert weighted_quantile(v, np.array([0, 0, 1, 1.0]), 0.5) == pytest.approx(3.0)
+    assert np.isnan(weighted_quantile(v, np.zeros(4), 0.5))
+
+
+# --- the shipped set ---------------------------------------------------------------------------
+
+def test_lamost_is_the_default_and_records_its_derivation():
+    cset = get_criteria("lamost")
+    assert DEFAULT_CRITERIA == "lamost" and BalmerStage().criteria is cset
+    assert {"hdelta_d02", "hgamma_d02", "cak_excess"} <= set(cset.columns)
+    assert all(c.by == "teff_balmer" for c in cset.cuts)
+    assert "derive_balmer_lamost.py" in cset.meta["script"]
+    held = cset.meta["held_out"]
+    assert {"lamost standard resolution-assumed", "xue2008 coarse resolution-known"} <= set(held)
+    assert {"BHB", "A+B"} <= set(held["lamost standard resolution-assumed"]["all"])
+    assert any("Ju" in r for r in cset.references)
+    # the K cut tightens with temperature, as the K line of a [Fe/H] = -0.8 star weakens
+    kcut = next(c for c in cset.cuts if c.column == "cak_excess")
+    assert kcut.high[0] > kcut.high[-1]
+    assert all(c.why_high for c in cset.cuts)
+
+
+def test_lamost_reasons_say_what_failed():
+    flux, ivar = _star(cak_ew=4.0, n=1)             # BHB-like lines, a disk star's K line
+    t = BalmerStage().run(_batch(flux, ivar, rv=np.array([200.0]), rv_source="catalog"))
+    assert not t["balmer_confirmed"][0]
+    assert "Ca II K stronger than a star of [Fe/H] = -0.8" in t["balmer_reason"][0]
+    assert {"teff_balmer", "cak_ew_expected", "cak_excess"} <= set(t.colnames)
+    flux, ivar = _star(cak_ew=0.1, n=1)
+    mask = np.zeros(flux.shape, bool)
+    mask[0, np.abs(GRID - LINES_VACUUM["Hdelta"]) < 15] = True
+    t = BalmerStage().run(PreparedBatch(GRID, flux, ivar, mask, meta_table([{}])))
+    assert "hdelta: masked (too many bad pixels" in t["balmer_reason"][0]
+
+
+@pytest.mark.realdata
+def test_lamost_on_miles_stars(shared_data):
+    """A diagnostic on stars the shipped set was derived on (in sample): the held-out figures
+    are those of benchmarks/derive_balmer_lamost.py."""
+    from .test_balmer_miles import miles_classes, miles_prepared
+
+    folder = shared_data / "miles"
+    if not (folder / "miles_hot_labels.csv").is_file():
+        pytest.skip("no MILES stars in the shared data folder")
+    batch, labels = miles_prepared(folder)
+    cls = miles_classes(labels)
+    lamost = np.asarray(BalmerStage().run(batch)["balmer_confirmed"])
+    xue = np.asarray(BalmerStage(criteria="xue2008").run(batch)["balmer_confirmed"])
+    bhb, adw = cls == "BHB", cls == "Adwarf"
+    assert lamost[bhb].mean() >= 0.85
+    assert lamost[adw].mean() <= 0.1
+    assert lamost[adw].sum() <= xue[adw].sum()
