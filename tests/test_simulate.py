@@ -532,3 +532,14 @@ def test_generated_templates_refuse_an_empty_class():
         generated_templates(_LineGenerator(), {"WD": 1}, max_distance=None, max_draws=5000)
     with pytest.raises(ConfigurationError, match="wavelength"):
         generated_templates(object(), {"BHB": 1})
+
+
+def test_blue_arm_fwhm_records_what_a_coarse_template_allows():
+    """A 2.5 Å template (MILES) cannot be rendered at 2 Å: the recorded R says 2.5 Å."""
+    lib = _line_library(4500.0, 10.0, fwhm=2.5)
+    sim = simulate_rows(lib, np.zeros(30, int), 1, SimulationConfig(**CLEAN, blue_fwhm=(2.0, 4.0)),
+                        rv=0.0, snr=1e4)
+    fwhm = 4500.0 / np.asarray(sim.meta["resolving_power"])
+    assert fwhm.min() == pytest.approx(2.5) and fwhm.max() > 3.0
+    drawn_sharp = np.isclose(fwhm, 2.5)
+    assert 0 < drawn_sharp.sum() < 30

@@ -661,7 +661,11 @@ def _blue_arm_sigma(rng, n, config, library, r_base):
     have = np.maximum(library.fwhm_kms(wave), C_KMS / r_base)[None, :]
     extra = np.sqrt(np.clip(target_kms ** 2 - have ** 2, 0.0, None))
     extra[:, wave >= _ARM_JOIN] = 0.0
-    return extra * _FWHM_TO_SIGMA / (C_KMS * _LN10 * LAMOST_LOG10_STEP), fwhm_a
+    # the FWHM reached at 4500 Å: the drawn one, or the template's own where it is coarser
+    # (MILES, 2.5 Å, cannot be rendered sharper)
+    have_4500 = float(np.maximum(library.fwhm_kms(np.array([4500.0]))[0], C_KMS / r_base))
+    fwhm_4500 = np.maximum(fwhm_a, have_4500 * 4500.0 / C_KMS)
+    return extra * _FWHM_TO_SIGMA / (C_KMS * _LN10 * LAMOST_LOG10_STEP), fwhm_4500
 
 
 def _sample_shifted(work_log, work_flux, z):
@@ -826,7 +830,7 @@ def simulate_rows(library, rows, rng, config=None, rv=None, snr=None, chunk=256)
             blue, fwhm_b = _blue_arm_sigma(rng, m, config, library, r_base)
             red = _jitter_sigma(r_all[sl], r_base)[:, None]
             jit = np.where(lamost_wavelength()[None, :] < _ARM_JOIN, blue, red)
-            r_all[sl] = 4500.0 / fwhm_b   # recorded: the blue arm's R at 4500 Å
+            r_all[sl] = 4500.0 / fwhm_b   # recorded: the blue arm's R at 4500 Å reached
         out = _instrument(rng, model, z, snr_all[sl], start[sl], npix[sl], config, jit)
         flux, ivar, andm, orm, snr_b, n_cr, n_masked = out
         z_cat, z_err = _catalogue_z(rng, rv_all[sl], snr_all[sl], config)
