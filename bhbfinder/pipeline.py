@@ -299,7 +299,7 @@ class Pipeline:
         catalog.meta["stages"] = {kind: _stage_label(self.choice(kind))
                                   for kind in ("prepare",) + BATCH_STAGES + CATALOG_STAGES}
         if output is not None:
-            write_catalog(catalog, output)
+            write_catalog(catalog, output, overwrite=True)
             parts.clear()
         if progress:
             print(format_summary(summary), file=sys.stderr)
