@@ -494,6 +494,9 @@ def summarize(table, elapsed=None):
         "candidates": count("is_bhb_candidate"),
         "confirmed": count("balmer_confirmed"),
         "new": count("is_new_bhb"),
+        # confirmed candidates whose novelty could not be told (known-catalogue check not run)
+        "new_undetermined": (int(np.ma.getmaskarray(table["is_new_bhb"]).sum())
+                             if "is_new_bhb" in table.colnames else 0),
     }
     if elapsed is not None:
         summary["elapsed_s"] = round(float(elapsed), 3)
@@ -507,8 +510,12 @@ def format_summary(summary):
     lines.append("  status:  " + ", ".join(f"{k}: {v}" for k, v in summary["status"].items()))
     if summary["classes"]:
         lines.append("  classes: " + ", ".join(f"{k}: {v}" for k, v in summary["classes"].items()))
+    new = f"new BHB: {summary['new']}"
+    if summary.get("new_undetermined"):
+        new += (f" ({summary['new_undetermined']} more not checked against known catalogues: "
+                "the known stage did not run; use --online)")
     lines.append(f"  BHB candidates: {summary['candidates']}, Balmer-confirmed: "
-                 f"{summary['confirmed']}, new BHB: {summary['new']}")
+                 f"{summary['confirmed']}, {new}")
     if "elapsed_s" in summary:
         lines.append(f"  {summary['elapsed_s']:.1f} s, {summary['spectra_per_s']} spectra/s")
     return "\n".join(lines)
