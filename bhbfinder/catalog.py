@@ -473,7 +473,8 @@ def _serialisable(value):
 
 
 def summarize(table, elapsed=None):
-    """Counts per status and per class, candidates, confirmed, new; timing when given."""
+    """Counts per status and per class, candidates, Balmer-confirmed candidates, new BHB (and
+    those whose novelty was not checked); timing when given."""
     def count(name):
         if name not in table.colnames:
             return 0
@@ -492,16 +493,28 @@ def summarize(table, elapsed=None):
         "status": dict(sorted(status.items(), key=lambda kv: -kv[1])),
         "classes": dict(sorted(classes.items(), key=lambda kv: -kv[1])),
         "candidates": count("is_bhb_candidate"),
-        "confirmed": count("balmer_confirmed"),
+        # candidates whose Balmer profiles pass the criteria (A/B stars that pass them are
+        # not BHB candidates and not counted)
+        "confirmed": int(np.sum(_flag(table, "is_bhb_candidate")
+                                & _flag(table, "balmer_confirmed"))),
         "new": count("is_new_bhb"),
         # confirmed candidates whose novelty could not be told (known-catalogue check not run)
-        "new_undetermined": (int(np.ma.getmaskarray(table["is_new_bhb"]).sum())
+        "new_undetermined": (int(np.sum(np.ma.getmaskarray(table["is_new_bhb"])
+                                        & _flag(table, "is_bhb_candidate")
+                                        & _flag(table, "balmer_confirmed")))
                              if "is_new_bhb" in table.colnames else 0),
     }
     if elapsed is not None:
         summary["elapsed_s"] = round(float(elapsed), 3)
         summary["spectra_per_s"] = round(len(table) / elapsed, 2) if elapsed > 0 else None
     return summary
+
+
+def _flag(table, name):
+    if name not in table.colnames:
+        return np.zeros(len(table), bool)
+    col = table[name]
+    return np.asarray(col.filled(False) if hasattr(col, "filled") else col, dtype=bool)
 
 
 def format_summary(summary):
@@ -514,7 +527,7 @@ def format_summary(summary):
     if summary.get("new_undetermined"):
         new += (f" ({summary['new_undetermined']} more not checked against known catalogues: "
                 "the known stage did not run; use --online)")
-    lines.append(f"  BHB candidates: {summary['candidates']}, Balmer-confirmed: "
+    lines.append(f"  BHB candidates: {summary['candidates']}, of which Balmer-confirmed: "
                  f"{summary['confirmed']}, {new}")
     if "elapsed_s" in summary:
         lines.append(f"  {summary['elapsed_s']:.1f} s, {summary['spectra_per_s']} spectra/s")

@@ -293,10 +293,16 @@ def _add_demo(sub):
 
 
 def _run_demo(args):
-    from .demo import run_demo
+    from .catalog import format_summary
+    from .demo import format_score, run_demo
 
-    run_demo(args.outdir, n_per_class=args.per_class, seed=args.seed,
-             progress=not args.quiet, executor=args.workers if args.workers > 1 else None)
+    catalog = run_demo(args.outdir, n_per_class=args.per_class, seed=args.seed,
+                       progress=not args.quiet,
+                       executor=args.workers if args.workers > 1 else None)
+    if not args.quiet:
+        print(format_summary(catalog.meta["summary"]))
+        print(format_score(catalog.meta["demo_score"]))
+        print("wrote " + ", ".join(catalog.meta["demo_files"]))
     return 0
 
 
