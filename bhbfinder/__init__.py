@@ -14,9 +14,16 @@ _specutils_hook.install()
 __all__ = ["__version__", "BHBFinderError", "SpectrumReadError", "find_bhb", "Pipeline"]
 
 
+_LAZY = ("find_bhb", "Pipeline")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def __getattr__(name):
     # find_bhb and Pipeline pull in torch and every stage: import them only when asked for
-    if name in ("find_bhb", "Pipeline"):
+    if name in _LAZY:
         from . import pipeline
 
         return getattr(pipeline, name)

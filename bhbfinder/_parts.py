@@ -12,10 +12,13 @@ unpickles (``allow_pickle=False``). Tables with columns NumPy cannot store witho
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
+
+from .errors import PartFileError
 
 __all__ = ["PartFiles", "write_part", "read_part"]
 
@@ -69,17 +72,39 @@ def write_part(table, path):
 
 
 def read_part(path):
-    """Read a part written by `write_part` into a `~astropy.table.Table`."""
-    path = Path(path)
-    if path.suffix == ".asdf":
-        import asdf
+    """Read a part written by `write_part` into a `~astropy.table.Table`.
 
-        with asdf.open(path, lazy_load=False, memmap=False) as af:
-            return Table(af["part"], copy=True)
+    Raises
+    ------
+    PartFileError
+        When the file is damaged or not a part file (naming it); array sizes are checked
+        against the file before anything is allocated.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".asdf":
+            from ._tree import check_asdf_file
+
+            check_asdf_file(path)
+            import asdf
+
+            with asdf.open(path, lazy_load=False, memmap=False) as af:
+                return Table(af["part"], copy=True)
+        _check_npz(path)
+        return _read_npz(path)
+    except PartFileError:
+        raise
+    except Exception as exc:
+        raise PartFileError(f"{path}: not a readable bhbfinder part file "
+                            f"({type(exc).__name__}: {exc}); delete it (its inputs are then "
+                            "processed again on resume) or start again with --overwrite") from exc
+
+
+def _read_npz(path):
     with np.load(path, allow_pickle=False) as data:
         header = json.loads(str(data["header"]))
-        if header.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a bhbfinder part file")
+        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+            raise PartFileError(f"{path}: not a bhbfinder part file")
         table = Table()
         for i, spec in enumerate(header["columns"]):
             kwargs = {"name": spec["name"], "unit": spec["unit"],
@@ -89,6 +114,33 @@ def read_part(path):
             else:
                 table.add_column(Column(data[f"d{i}"], **kwargs))
     return table
+
+
+def _check_npz(path):
+    """Refuse an ``.npz`` whose members could not have been written by `write_part`.
+
+    Every member must be stored uncompressed (``np.savez``), no larger than the file, and hold
+    a ``.npy`` array whose declared shape fits in the member, so that a crafted header cannot
+    make NumPy allocate more than the file holds.
+    """
+    size = os.path.getsize(path)
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
+                raise PartFileError(f"{path}: member {info.filename!r} is compressed or larger "
+                                    "than the file; not a bhbfinder part file")
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            if dtype.hasobject:
+                raise PartFileError(f"{path}: member {info.filename!r} holds Python objects")
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if nbytes > info.file_size:
+                raise PartFileError(f"{path}: member {info.filename!r} declares {nbytes} bytes "
+                                    f"of data in {info.file_size}; the file is damaged")
 
 
 class PartFiles:
@@ -111,6 +163,10 @@ class PartFiles:
         """Remove every part (the folder too)."""
         if self.folder.exists():
             shutil.rmtree(self.folder)
+
+    def exists(self):
+        """Whether the folder is there (an interrupted run, or one still running)."""
+        return self.folder.exists()
 
     def files(self):
         """The finished part files, in name order."""

@@ -1,10 +1,27 @@
 """Plain-Python trees for ASDF files (model files, libraries, criteria sets)."""
 
 import contextlib
+import os
+import struct
 
 import numpy as np
 
-__all__ = ["plain_tree", "open_plain_asdf"]
+from .errors import ModelFileError
+
+__all__ = ["plain_tree", "open_plain_asdf", "check_asdf_file", "ASDF_LIMITS"]
+
+#: Bounds a bhbfinder ASDF file (model, criteria set, part file) must respect before asdf is
+#: allowed to parse it: file size, expanded YAML tree nodes (a few hundred bytes of YAML
+#: aliases can stand for billions of nodes), and the bytes its arrays and blocks declare.
+ASDF_LIMITS = {"max_file_bytes": 1 << 30, "max_tree_nodes": 1_000_000,
+               "max_data_bytes": 1 << 30}
+
+_BLOCK_MAGIC = b"\xd3BLK"
+#: Largest inflation ratio a zlib / lz4 stream can reach (zlib's is 1032:1).
+_MAX_RATIO = 1100
+_ITEMSIZE = {"int8": 1, "uint8": 1, "bool8": 1, "int16": 2, "uint16": 2, "float16": 2,
+             "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8,
+             "complex64": 8, "complex128": 16}
 
 
 def plain_tree(value, arrays_as_lists=False):
@@ -42,6 +59,7 @@ def open_plain_asdf(path):
     """
     import asdf
 
+    check_asdf_file(path)
     with asdf.config_context() as config:
         _use_core_extensions(config)
         with asdf.open(path, lazy_load=False, memmap=False) as af:
@@ -82,3 +100,157 @@ def _core_entry_points(group, proxy_class):
     if not found:
         raise RuntimeError(f"no core asdf entry points in {group}")
     return found
+
+
+def check_asdf_file(path, limits=None):
+    """Check an ASDF file's declared sizes before asdf parses it.
+
+    Refuses a file larger than ``max_file_bytes``; a YAML tree that expands (through aliases)
+    to more than ``max_tree_nodes`` nodes, or refers to itself; blocks that claim more bytes
+    than the file holds or inflate beyond ``max_data_bytes`` or beyond what their compression
+    can reach; and arrays whose shape needs more bytes than their block holds. It reads only
+    the YAML text and the block headers, so a crafted file costs milliseconds, not minutes.
+
+    Parameters
+    ----------
+    path : str or path-like
+    limits : dict, optional
+        Overrides of :data:`ASDF_LIMITS`.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file and the limit it breaks.
+    """
+    limits = {**ASDF_LIMITS, **(limits or {})}
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    if size > limits["max_file_bytes"]:
+        raise ModelFileError(f"{path}: {size} bytes is more than the {limits['max_file_bytes']} "
+                             "an ASDF file of bhbfinder may have (ASDF_LIMITS['max_file_bytes'])")
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if not raw.startswith(b"#ASDF"):
+        raise ModelFileError(f"{path}: not an ASDF file (no #ASDF header line)")
+    end = raw.find(_BLOCK_MAGIC)
+    text = raw if end < 0 else raw[:end]
+    blocks = _block_sizes(raw, max(end, 0), path, limits) if end >= 0 else []
+    try:
+        nodes = _compose(text, path)
+        if nodes is not None:
+            _check_tree(nodes, blocks, path, limits)
+    except RecursionError:
+        raise ModelFileError(f"{path}: its ASDF tree is nested too deeply") from None
+
+
+def _block_sizes(raw, pos, path, limits):
+    """``[data_size, ...]`` of the binary blocks, checked against the file."""
+    sizes = []
+    while raw.startswith(_BLOCK_MAGIC, pos):
+        if pos + 6 > len(raw):
+            raise ModelFileError(f"{path}: block {len(sizes)} is cut short")
+        (header_size,) = struct.unpack(">H", raw[pos + 4:pos + 6])
+        header = raw[pos + 6:pos + 6 + header_size]
+        if header_size < 48 or len(header) < 48:
+            raise ModelFileError(f"{path}: block {len(sizes)} has a damaged header")
+        compression = header[4:8]
+        allocated, used, data_size = struct.unpack(">QQQ", header[8:32])
+        start = pos + 6 + header_size
+        if used > allocated or start + used > len(raw):
+            raise ModelFileError(f"{path}: block {len(sizes)} claims {used} bytes; the file "
+                                 f"holds {max(len(raw) - start, 0)} after its header")
+        if compression == b"\0\0\0\0":
+            if data_size != used:
+                raise ModelFileError(f"{path}: block {len(sizes)} is uncompressed but declares "
+                                     f"{data_size} bytes of data in {used}")
+        elif data_size > limits["max_data_bytes"] or data_size > _MAX_RATIO * max(used, 1):
+            raise ModelFileError(f"{path}: block {len(sizes)} declares {data_size} bytes once "
+                                 f"inflated from {used}; refused (ASDF_LIMITS['max_data_bytes'] "
+                                 f"is {limits['max_data_bytes']})")
+        sizes.append(data_size)
+        pos = start + allocated
+    return sizes
+
+
+def _compose(text, path):
+    """The YAML node graph (aliases shared, nothing constructed), or None without YAML."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.compose(text.decode("utf-8"), Loader=loader)
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ModelFileError(f"{path}: its ASDF tree is not valid YAML ({exc})") from None
+
+
+def _check_tree(root, blocks, path, limits):
+    import yaml
+
+    counts = {}
+    active = set()
+    arrays = []
+
+    def count(node):
+        key = id(node)
+        if key in counts:
+            return counts[key]
+        if key in active:
+            raise ModelFileError(f"{path}: its ASDF tree refers to itself (recursive alias)")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += count(child)
+        elif isinstance(node, yaml.MappingNode):
+            if "ndarray" in (node.tag or ""):
+                arrays.append(node)
+            for k, v in node.value:
+                total += count(k) + count(v)
+        if total > limits["max_tree_nodes"]:
+            raise ModelFileError(f"{path}: its ASDF tree expands to more than "
+                                 f"{limits['max_tree_nodes']} nodes (YAML aliases); refused")
+        active.discard(key)
+        counts[key] = total
+        return total
+
+    count(root)
+    for node in arrays:
+        _check_array(node, blocks, path, limits)
+
+
+def _check_array(node, blocks, path, limits):
+    import yaml
+
+    fields = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    shape = fields.get("shape")
+    if not isinstance(shape, yaml.SequenceNode):
+        return
+    count = 1
+    for dim in shape.value:
+        if not isinstance(dim, yaml.ScalarNode) or not dim.value.isdigit():
+            return  # a streamed ("*") dimension: bounded by its block
+        count *= int(dim.value)
+    itemsize = 8
+    datatype = fields.get("datatype")
+    if isinstance(datatype, yaml.ScalarNode):
+        itemsize = _ITEMSIZE.get(datatype.value, 16)
+    elif isinstance(datatype, yaml.SequenceNode) and len(datatype.value) == 2:
+        kind, length = datatype.value
+        if isinstance(length, yaml.ScalarNode) and length.value.isdigit():
+            itemsize = int(length.value) * (4 if "ucs4" in str(kind.value) else 1)
+    nbytes = count * itemsize
+    if nbytes > limits["max_data_bytes"]:
+        raise ModelFileError(f"{path}: an array of shape {[d.value for d in shape.value]} "
+                             f"({nbytes} bytes) is larger than ASDF_LIMITS['max_data_bytes']")
+    source = fields.get("source")
+    if isinstance(source, yaml.ScalarNode) and source.value.lstrip("-").isdigit():
+        index = int(source.value)
+        if index >= len(blocks) or (index < 0 and -index > len(blocks)):
+            raise ModelFileError(f"{path}: an array refers to block {index}, which the file "
+                                 "does not have")
+        offset = fields.get("offset")
+        offset = int(offset.value) if isinstance(offset, yaml.ScalarNode) and \
+            offset.value.isdigit() else 0
+        if offset + nbytes > blocks[index]:
+            raise ModelFileError(f"{path}: an array of {nbytes} bytes does not fit its block "
+                                 f"({blocks[index]} bytes); the file is damaged")

@@ -6,18 +6,23 @@ chunk) is present and masked. Stages add more columns (every Balmer-fit paramete
 probabilities, Gaia photometry, ...), which keep the descriptions the stage gave them.
 """
 
+import json
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.table import MaskedColumn, QTable, Table
+from astropy.table import Column, MaskedColumn, QTable, Table
+from astropy.utils.exceptions import AstropyWarning
 
+from ._text import escape_array, escape_text, escape_tree
 from .errors import ConfigurationError
 
-__all__ = ["CATALOG_COLUMNS", "FORMATS", "ensure_columns", "describe", "write_catalog",
-           "read_catalog", "summarize", "format_summary"]
+__all__ = ["CATALOG_COLUMNS", "READER_COLUMNS", "FORMATS", "ensure_columns", "describe",
+           "catalog_format", "check_output", "write_catalog", "read_catalog", "summarize",
+           "format_summary"]
 
 #: name -> (dtype, unit, description) of the columns every catalogue has.
 CATALOG_COLUMNS = {
@@ -49,11 +54,43 @@ CATALOG_COLUMNS = {
     "is_new_bhb": (bool, None, "candidate, Balmer-confirmed, representative and not already known"),
 }
 
-#: File extensions `write_catalog` understands, and the astropy format used.
-FORMATS = {
-    ".fits": "fits", ".fit": "fits", ".ecsv": "ascii.ecsv", ".parquet": "parquet",
-    ".asdf": "asdf", ".vot": "votable", ".xml": "votable", ".csv": "ascii.csv",
+#: Descriptions of the columns every reader fills (`bhbfinder.io.base.META_KEYS`), so that every
+#: column of a catalogue says what it holds (stages describe the columns they add).
+READER_COLUMNS = {
+    "reader": "reader (plugin) that read the file ('' when it could not be read)",
+    "survey": "survey the spectrum comes from (e.g. LAMOST, SDSS)",
+    "data_release": "survey data release of the file",
+    "designation": "survey designation of the target, from the header (escaped where not "
+                   "ASCII in FITS output)",
+    "z": "redshift from the survey pipeline (header)",
+    "z_err": "uncertainty of z (header)",
+    "class": "survey pipeline class (header, e.g. STAR, GALAXY)",
+    "subclass": "survey pipeline subclass (header, e.g. A0, F5)",
+    "snr_u": "signal-to-noise ratio in the u band, from the header",
+    "snr_r": "signal-to-noise ratio in the r band, from the header",
+    "snr_i": "signal-to-noise ratio in the i band, from the header",
+    "snr_z": "signal-to-noise ratio in the z band, from the header",
+    "mjd": "modified Julian date of the observation (header)",
+    "flux_unit": "unit of the file's flux",
 }
+
+#: File extensions `write_catalog` understands, and the astropy format used. Every one keeps
+#: masked values masked, the column units and descriptions and the table meta (see
+#: `write_catalog`). Plain CSV cannot (no masks, no meta, no array columns): use ECSV, which is
+#: CSV with a YAML header that any CSV reader skips as comments.
+FORMATS = {
+    ".fits": "fits", ".fit": "fits", ".fits.gz": "fits", ".ecsv": "ascii.ecsv",
+    ".parquet": "parquet", ".asdf": "asdf", ".vot": "votable", ".xml": "votable",
+}
+
+#: The FITS header keyword holding the table meta (as JSON), which FITS cannot hold natively.
+FITS_META_KEYWORD = "BHBMETA"
+#: The VOTable INFO element holding the table meta (as JSON).
+VOTABLE_META_INFO = "bhbfinder_meta"
+#: Suffix of the boolean column that carries another column's mask where a format has no null
+#: value for it (FITS: every masked column; ECSV: strings; VOTable: strings, integers, floats
+#: holding real NaN). `read_catalog` folds them back into masked columns.
+MASK_SUFFIX = ".mask"
 
 
 def _empty_column(name, n):
@@ -86,76 +123,349 @@ def describe(table):
             if unit is not None and getattr(col, "unit", None) is None \
                     and not isinstance(table, QTable):
                 col.unit = unit
+    for name, description in READER_COLUMNS.items():
+        if name in table.colnames and not getattr(table[name].info, "description", None):
+            table[name].info.description = description
     table.meta["column_descriptions"] = {
         name: table[name].info.description or "" for name in table.colnames
     }
     return table
 
 
-def _format_for(path, format=None):
+def catalog_format(path, format=None):
+    """The astropy format name `write_catalog` uses for ``path``.
+
+    Raises
+    ------
+    ConfigurationError
+        For an extension not in :data:`FORMATS` (e.g. ``.csv``), naming the ones that work.
+    """
     if format:
+        if format not in set(FORMATS.values()):
+            raise ConfigurationError(
+                f"output {os.fspath(path)!r}: format {format!r} is not a catalogue format; "
+                f"use one of {', '.join(sorted(set(FORMATS.values())))}")
         return format
-    suffixes = "".join(Path(path).suffixes[-2:]).lower()
-    for ext, fmt in FORMATS.items():
-        if suffixes.endswith(ext):
-            return fmt
+    name = Path(path).name.lower()
+    for ext in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(ext):
+            return FORMATS[ext]
+    hint = ""
+    if name.endswith(".csv"):
+        hint = (" (plain CSV loses masks, units and meta; .ecsv is CSV with a YAML header "
+                "that CSV readers skip as comments)")
     raise ConfigurationError(
-        f"output {path!r}: unknown catalogue format; use one of the extensions "
-        f"{', '.join(sorted(FORMATS))} or pass format="
+        f"output {os.fspath(path)!r}: unknown catalogue format; use one of the extensions "
+        f"{', '.join(sorted(FORMATS))}{hint}"
     )
 
 
-def write_catalog(table, path, format=None, overwrite=True):
-    """Write the catalogue, format chosen by extension (FITS, ECSV, Parquet, ASDF, VOTable).
+def check_output(path, format=None, overwrite=False):
+    """Check, before any work, that a catalogue can be written to ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    format : str, optional
+        See `write_catalog`.
+    overwrite : bool
+        Whether an existing file may be replaced.
+
+    Returns
+    -------
+    str
+        The astropy format name.
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown format, a directory at ``path``, an existing file without ``overwrite``, or a
+        parent that is not a directory or not writable.
+    """
+    if Path(path).is_dir():
+        raise ConfigurationError(f"output {os.fspath(path)!r} is a directory; give a "
+                                 "catalogue file name such as catalog.fits")
+    fmt = catalog_format(path, format)
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ConfigurationError(f"output {os.fspath(path)!r} exists; pass overwrite=True "
+                                 "(--overwrite) to replace it, or choose another name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigurationError(f"output {os.fspath(path)!r}: {os.fspath(parent)!r} is not a "
+                                 "directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"output {os.fspath(path)!r}: cannot write in "
+                                 f"{os.fspath(parent)!r} (permission denied)")
+    return fmt
+
+
+def write_catalog(table, path, format=None, overwrite=False):
+    """Write the catalogue; the format is chosen by extension (see :data:`FORMATS`).
+
+    Every format keeps what `read_catalog` needs to give the table back as it was: masked
+    values stay masked (where a format has no null value for a column, a boolean
+    ``NAME.mask`` column carries the mask, and the masked entries hold NaN, ``False``, ``""``
+    or the column's fill value), units and column descriptions are kept, and the table meta
+    (``summary``, ``stages``, ...) is stored natively (ECSV, ASDF, Parquet) or as JSON in the
+    ``BHBMETA`` header keyword (FITS) or the ``bhbfinder_meta`` INFO element (VOTable). Text a
+    format cannot encode (file names that are not UTF-8; non-ASCII characters in FITS) is
+    written escaped (see `bhbfinder._text.escape_text`), never dropped.
 
     The file is written to a temporary name and renamed into place, so a crash never leaves a
     half-written catalogue.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table` or `~astropy.table.QTable`
+    path : str or path-like
+    format : str, optional
+        An astropy format name of :data:`FORMATS` (default: from the extension).
+    overwrite : bool
+        Replace an existing file (default False: an existing file raises).
+
+    Raises
+    ------
+    ConfigurationError
+        See `check_output`.
     """
-    fmt = _format_for(path, format)
+    fmt = check_output(path, format, overwrite)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
-    out = Table(table, copy=False)
-    out.meta = {k: v for k, v in table.meta.items() if _serialisable(v)}
-    if fmt == "asdf":
-        import asdf
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{''.join(path.suffixes)}")
+    out = _portable(table, ascii_only=(fmt == "fits"))
+    try:
+        if fmt == "asdf":
+            import asdf
 
-        asdf.AsdfFile({"catalog": out}).write_to(tmp)
-    elif fmt in ("fits", "votable", "parquet", "ascii.csv"):
-        # these formats keep no nested meta; descriptions travel in the column info
-        out.meta = {}
-        if fmt == "fits":
-            out = out.copy(copy_data=False)  # new column objects: the caller's keep their units
-            _drop_non_fits_units(out)
-        out.write(tmp, format=fmt, overwrite=True)
-    else:
-        out.write(tmp, format=fmt, overwrite=True)
-    os.replace(tmp, path)
+            asdf.AsdfFile({"catalog": out}).write_to(tmp)
+        elif fmt == "fits":
+            _write_fits(out, tmp)
+        elif fmt == "votable":
+            _write_votable(out, tmp)
+        elif fmt == "ascii.ecsv":
+            _write_ecsv(out, tmp)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                out.write(tmp, format=fmt, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
 
 
-def _drop_non_fits_units(table):
-    """FITS has no 'dex': keep such columns unitless, with the unit named in the description."""
-    for name in table.colnames:
-        unit = getattr(table[name], "unit", None)
-        if unit is not None and "dex" in unit.to_string():
-            table[name].unit = None
+def _portable(table, ascii_only):
+    """A shallow copy of ``table`` whose text and meta every format can store."""
+    out = Table(table, copy=False)
+    out = out.copy(copy_data=False)  # new column objects: the caller's keep their attributes
+    for name in out.colnames:
+        col = out[name]
+        if col.dtype.kind == "U":
+            data = np.asarray(col)
+            escaped = escape_array(data, ascii_only)
+            if escaped is not data:
+                kwargs = dict(name=name, unit=col.unit, description=col.info.description)
+                out[name] = (MaskedColumn(escaped, mask=np.ma.getmaskarray(col), **kwargs)
+                             if isinstance(col, MaskedColumn) else Column(escaped, **kwargs))
+        if ascii_only and col.info.description:
+            out[name].info.description = escape_text(col.info.description, True)
+    out.meta = escape_tree(_plain_meta(table.meta), ascii_only)
+    return out
+
+
+def _plain_meta(meta):
+    """The meta as JSON-able values (numpy scalars and arrays turned into Python ones)."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        return value
+    return {str(k): plain(v) for k, v in meta.items() if _serialisable(v)}
+
+
+def _neutral_fill(col):
+    kind = col.dtype.kind
+    if kind in "fc":
+        return np.nan
+    if kind == "b":
+        return False
+    if kind in "US":
+        return ""
+    return col.fill_value
+
+
+def _move_units(out, format_name):
+    """Units the format cannot name move to the description; returns ``{name: unit}``."""
+    moved = {}
+    for name in out.colnames:
+        unit = getattr(out[name], "unit", None)
+        if unit is None:
+            continue
+        try:
+            unit.to_string(format_name)
+        except ValueError:
+            moved[name] = unit.to_string()
+            out[name].unit = None
+            desc = out[name].info.description or ""
+            out[name].info.description = f"{desc} [{moved[name]}]".strip()
+    return moved
+
+
+def _restore_units(table, moved):
+    for name, unit in moved.items():
+        if name in table.colnames:
+            table[name].unit = unit
             desc = table[name].info.description or ""
-            if "[dex]" not in desc:
-                table[name].info.description = (desc + " [dex]").strip()
+            suffix = f" [{unit}]"
+            if desc.endswith(suffix):
+                table[name].info.description = desc[:-len(suffix)]
+            elif desc == suffix.strip():
+                table[name].info.description = None
+
+
+def _write_fits(out, tmp):
+    units = _move_units(out, "fits")
+    for name in out.colnames:
+        col = out[name]
+        if isinstance(col, MaskedColumn) and np.any(col.mask):
+            filled = MaskedColumn(col.filled(_neutral_fill(col)), mask=col.mask, name=name,
+                                  unit=col.unit, description=col.info.description)
+            filled.info.serialize_method["fits"] = "data_mask"
+            out[name] = filled
+    payload = {"meta": out.meta, "units": units}
+    out.meta = {FITS_META_KEYWORD: json.dumps(payload, ensure_ascii=True)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        out.write(tmp, format="fits", overwrite=True)
+
+
+def _write_ecsv(out, tmp):
+    # ECSV writes a masked string as an empty field, which reads back as masked: an unmasked
+    # "" (known_catalog: checked, not known) would come back masked (not checked)
+    for name in out.colnames:
+        col = out[name]
+        if isinstance(col, MaskedColumn) and col.dtype.kind in "US" and np.any(col.mask):
+            col.info.serialize_method["ecsv"] = "data_mask"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        out.write(tmp, format="ascii.ecsv", overwrite=True)
+
+
+def _needs_mask_column(col, native_null_kinds):
+    """Whether a VOTable column needs a companion mask column to round-trip exactly."""
+    kind = col.dtype.kind
+    data = np.asarray(col)
+    mask = np.ma.getmaskarray(col)
+    if kind in "fc":
+        return bool(np.any(np.isnan(data) & ~mask))  # NaN is the null: real NaN would be lost
+    return kind not in native_null_kinds and bool(mask.any())
+
+
+def _write_votable(out, tmp):
+    from astropy.io.votable import from_table
+    from astropy.io.votable.tree import Info
+
+    units = _move_units(out, "vounit")
+    masks = []
+    for name in list(out.colnames):
+        col = out[name]
+        if not _needs_mask_column(col, native_null_kinds="b"):
+            continue
+        mask = np.ma.getmaskarray(col)
+        data = np.ma.filled(col, _neutral_fill(col)) if isinstance(col, MaskedColumn) else col
+        out[name] = Column(np.asarray(data), name=name, unit=col.unit,
+                           description=col.info.description)
+        index = out.colnames.index(name)
+        out.add_column(Column(mask, name=name + MASK_SUFFIX,
+                              description=f"True where {name} has no value"), index=index + 1)
+        masks.append(name)
+    # VOTable DESCRIPTION elements are re-wrapped on writing: keep the exact text too
+    descriptions = {name: out[name].info.description for name in out.colnames
+                    if out[name].info.description}
+    payload = {"meta": out.meta, "units": units, "masks": masks, "descriptions": descriptions}
+    out.meta = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        votable = from_table(out)
+        votable.get_first_table().infos.append(
+            Info(name=VOTABLE_META_INFO, value=json.dumps(payload, ensure_ascii=True)))
+        votable.to_xml(str(tmp))
 
 
 def read_catalog(path, format=None):
-    """Read a catalogue written by `write_catalog` back as a `~astropy.table.QTable`."""
-    fmt = _format_for(path, format)
+    """Read a catalogue written by `write_catalog` back as a `~astropy.table.QTable`.
+
+    Masks, units, descriptions and meta come back as they were written (text that had to be
+    escaped stays escaped).
+    """
+    fmt = catalog_format(path, format)
     if fmt == "asdf":
         import asdf
 
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             table = Table(af["catalog"], copy=True)
+    elif fmt == "fits":
+        table = _read_fits(path)
+    elif fmt == "votable":
+        table = _read_votable(path)
     else:
         table = Table.read(path, format=fmt)
     return QTable(table)
+
+
+def _read_fits(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        table = Table.read(path, format="fits", mask_invalid=False, character_as_bytes=False)
+    payload = table.meta.pop(FITS_META_KEYWORD, None)
+    if payload is not None:
+        payload = json.loads(payload)
+        table.meta.update(payload.get("meta", {}))
+        _restore_units(table, payload.get("units", {}))
+    return table
+
+
+def _read_votable(path):
+    from astropy.io.votable import parse
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        votable = parse(str(path))
+        vtable = votable.get_first_table()
+        table = vtable.to_table(use_names_over_ids=True)
+    payload = {}
+    for info in vtable.infos:
+        if info.name == VOTABLE_META_INFO:
+            payload = json.loads(info.value)
+    table.meta.clear()
+    table.meta.update(payload.get("meta", {}))
+    for name in table.colnames:
+        col = table[name]
+        if isinstance(col, MaskedColumn) and not np.any(col.mask):
+            table[name] = Column(col.data, name=name, unit=col.unit,
+                                 description=col.info.description)
+    for name, description in payload.get("descriptions", {}).items():
+        if name in table.colnames:
+            table[name].info.description = description
+    for name in payload.get("masks", []):
+        mask_name = name + MASK_SUFFIX
+        if name in table.colnames and mask_name in table.colnames:
+            col = table[name]
+            table[name] = MaskedColumn(np.asarray(col), mask=np.asarray(table[mask_name]),
+                                       name=name, unit=col.unit,
+                                       description=col.info.description)
+            table.remove_column(mask_name)
+    _restore_units(table, payload.get("units", {}))
+    return table
 
 
 def _serialisable(value):
@@ -163,7 +473,8 @@ def _serialisable(value):
 
 
 def summarize(table, elapsed=None):
-    """Counts per status and per class, candidates, confirmed, new; timing when given."""
+    """Counts per status and per class, candidates, Balmer-confirmed candidates, new BHB (and
+    those whose novelty was not checked); timing when given."""
     def count(name):
         if name not in table.colnames:
             return 0
@@ -182,13 +493,28 @@ def summarize(table, elapsed=None):
         "status": dict(sorted(status.items(), key=lambda kv: -kv[1])),
         "classes": dict(sorted(classes.items(), key=lambda kv: -kv[1])),
         "candidates": count("is_bhb_candidate"),
-        "confirmed": count("balmer_confirmed"),
+        # candidates whose Balmer profiles pass the criteria (A/B stars that pass them are
+        # not BHB candidates and not counted)
+        "confirmed": int(np.sum(_flag(table, "is_bhb_candidate")
+                                & _flag(table, "balmer_confirmed"))),
         "new": count("is_new_bhb"),
+        # confirmed candidates whose novelty could not be told (known-catalogue check not run)
+        "new_undetermined": (int(np.sum(np.ma.getmaskarray(table["is_new_bhb"])
+                                        & _flag(table, "is_bhb_candidate")
+                                        & _flag(table, "balmer_confirmed")))
+                             if "is_new_bhb" in table.colnames else 0),
     }
     if elapsed is not None:
         summary["elapsed_s"] = round(float(elapsed), 3)
         summary["spectra_per_s"] = round(len(table) / elapsed, 2) if elapsed > 0 else None
     return summary
+
+
+def _flag(table, name):
+    if name not in table.colnames:
+        return np.zeros(len(table), bool)
+    col = table[name]
+    return np.asarray(col.filled(False) if hasattr(col, "filled") else col, dtype=bool)
 
 
 def format_summary(summary):
@@ -197,8 +523,12 @@ def format_summary(summary):
     lines.append("  status:  " + ", ".join(f"{k}: {v}" for k, v in summary["status"].items()))
     if summary["classes"]:
         lines.append("  classes: " + ", ".join(f"{k}: {v}" for k, v in summary["classes"].items()))
-    lines.append(f"  BHB candidates: {summary['candidates']}, Balmer-confirmed: "
-                 f"{summary['confirmed']}, new BHB: {summary['new']}")
+    new = f"new BHB: {summary['new']}"
+    if summary.get("new_undetermined"):
+        new += (f" ({summary['new_undetermined']} more not checked against known catalogues: "
+                "the known stage did not run; use --online)")
+    lines.append(f"  BHB candidates: {summary['candidates']}, of which Balmer-confirmed: "
+                 f"{summary['confirmed']}, {new}")
     if "elapsed_s" in summary:
         lines.append(f"  {summary['elapsed_s']:.1f} s, {summary['spectra_per_s']} spectra/s")
     return "\n".join(lines)

@@ -20,6 +20,8 @@ def _add_plugins(sub):
                                    "'bhbfinder.plugins' entry-point group) and the stages they "
                                    "register.")
     p.add_argument("--stages", action="store_true", help="list the registered stages instead")
+    p.add_argument("--which", metavar="FILE",
+                   help="which reader reads FILE, and which other readers could")
     p.set_defaults(func=_run_plugins)
 
 
@@ -27,6 +29,8 @@ def _run_plugins(args):
     from .plugins import list_plugins
     from .stages import DEFAULT_STAGES, available_stages
 
+    if args.which:
+        return _which(args.which)
     if args.stages:
         for kind, named in available_stages().items():
             for name, info in sorted(named.items()):
@@ -34,6 +38,24 @@ def _run_plugins(args):
                 print(f"{kind:11s} {name:16s} [{info.plugin}]{default}  {info.description}")
         return 0
     list_plugins().pprint_all()
+    return 0
+
+
+def _which(path):
+    import os
+
+    from .errors import ConfigurationError
+    from .plugins import which_readers
+
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"--which {path!r}: not a regular file")
+    claims = which_readers(path)
+    if not claims:
+        print(f"{path}: no installed reader recognises it")
+        return 1
+    for i, (plugin, reader) in enumerate(claims):
+        role = "reads it" if i == 0 else "could read it"
+        print(f"{plugin:28s} {getattr(reader, 'name', type(reader).__name__):28s} {role}")
     return 0
 
 
@@ -48,12 +70,27 @@ def _add_find(sub):
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--dask-scheduler", metavar="ADDR", help="run on this Dask scheduler")
     p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run with the same output")
+                   help="continue an interrupted run with the same output (refused if the "
+                        "inputs, model, stage options or version differ)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output and the chunks of an interrupted run")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when a stage failed (on the catalogue or some "
+                        "spectra); the catalogue is still written")
     p.add_argument("--batch-size", type=int, default=256, help="spectra per chunk")
     p.add_argument("--online", action="store_true",
                    help="query remote services (Gaia DR3 crossmatch, VizieR BHB catalogues)")
     p.add_argument("--stage", action="append", default=[], metavar="KIND=NAME",
                    help="choose a registered stage (KIND=none skips it); repeatable")
+    p.add_argument("--set", action="append", default=[], metavar="KIND.OPTION=VALUE",
+                   dest="settings",
+                   help="a stage option, as config={KIND: {OPTION: VALUE}} in Python, e.g. "
+                        "crossmatch.path=gaia.fits, classify.threshold=0.9, "
+                        "read.max_inflated_size=200MB; VALUE is read as TOML (numbers, "
+                        "true/false, [arrays]), else as text; repeatable")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file of [stages] and per-kind option tables (the same names "
+                        "as --stage/--set, which override it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_run_find)
 
@@ -71,15 +108,36 @@ def _parse_stages(pairs):
 
 
 def _run_find(args):
+    import glob
+    import os
+
+    from .catalog import format_summary
+    from .configfile import merge_config, parse_settings, read_config
+    from .errors import ConfigurationError, IncompleteRunError
     from .pipeline import find_bhb
 
+    missing = [p for p in args.inputs
+               if not os.path.lexists(p) and not (set("*?[") & set(p) and glob.glob(p))]
+    if missing:
+        raise ConfigurationError(f"no such file, directory or matching glob: "
+                                 f"{', '.join(repr(p) for p in missing)}")
+    stages, config = read_config(args.config) if args.config else ({}, {})
+    stages.update(_parse_stages(args.stage))
+    config = merge_config(config, parse_settings(args.settings))
     executor = args.dask_scheduler or (args.workers if args.workers > 1 else None)
     source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
-    catalog = find_bhb(source, model=args.model, stages=_parse_stages(args.stage),
-                       output=args.output, resume=args.resume, executor=executor,
-                       progress=not args.quiet, batch_size=args.batch_size,
-                       online=args.online)
+    try:
+        catalog = find_bhb(source, model=args.model, stages=stages, config=config,
+                           output=args.output, resume=args.resume, overwrite=args.overwrite,
+                           executor=executor, progress=not args.quiet,
+                           batch_size=args.batch_size, online=args.online, strict=args.strict)
+    except IncompleteRunError as exc:
+        if exc.catalog is None:
+            raise
+        print(f"bhbfinder: error: {exc}", file=sys.stderr)
+        return 3
     if not args.quiet:
+        print(format_summary(catalog.meta["summary"]), file=sys.stderr)
         print(f"wrote {len(catalog)} rows to {args.output}", file=sys.stderr)
     return 0
 
@@ -235,10 +293,16 @@ def _add_demo(sub):
 
 
 def _run_demo(args):
-    from .demo import run_demo
+    from .catalog import format_summary
+    from .demo import format_score, run_demo
 
-    run_demo(args.outdir, n_per_class=args.per_class, seed=args.seed,
-             progress=not args.quiet, executor=args.workers if args.workers > 1 else None)
+    catalog = run_demo(args.outdir, n_per_class=args.per_class, seed=args.seed,
+                       progress=not args.quiet,
+                       executor=args.workers if args.workers > 1 else None)
+    if not args.quiet:
+        print(format_summary(catalog.meta["summary"]))
+        print(format_score(catalog.meta["demo_score"]))
+        print("wrote " + ", ".join(catalog.meta["demo_files"]))
     return 0
 
 

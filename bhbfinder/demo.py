@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["run_demo", "score_against_truth"]
+__all__ = ["run_demo", "score_against_truth", "format_score"]
 
 #: Spectra per class in the demo sample.
 DEMO_PER_CLASS = 12
@@ -19,28 +19,29 @@ DEMO_PER_CLASS = 12
 DEMO_SNR = (20.0, 80.0)
 
 
-def run_demo(outdir="bhbfinder-demo", n_per_class=DEMO_PER_CLASS, seed=2026, progress=True,
+def run_demo(outdir="bhbfinder-demo", n_per_class=DEMO_PER_CLASS, seed=2026, progress=False,
              executor=None):
     """Run the offline demo.
 
     Parameters
     ----------
     outdir : path-like
-        Folder for the sample (``spectra/``), the catalogue (``catalog.fits``), the truth table
-        and the plots (``*.png``).
+        Folder for the sample (``spectra/``), the catalogue (``catalog.fits``, replaced if an
+        earlier demo wrote it), the truth table and the plots (``*.png``).
     n_per_class : int
         Simulated spectra per class (BHB, A, B, HotSD, WD, other).
     seed : int
         Random seed of the simulation.
     progress : bool
-        Show progress and print the summary.
+        Show a progress bar (``bhbfinder demo`` prints the summary and the score).
     executor
         As in `find_bhb`.
 
     Returns
     -------
     catalog : `~astropy.table.QTable`
-        The catalogue; ``meta["demo_score"]`` holds the comparison with the truth.
+        The catalogue; ``meta["demo_score"]`` holds the comparison with the truth (see
+        `format_score`), ``meta["demo_files"]`` the files written.
     """
     from .pipeline import find_bhb
     from .simulate import build_library, simulate_files
@@ -52,13 +53,11 @@ def run_demo(outdir="bhbfinder-demo", n_per_class=DEMO_PER_CLASS, seed=2026, pro
     truth = simulate_files(spectra_dir, library, compress="gzip")
     _write_broken_files(spectra_dir, truth)
     catalog = find_bhb(spectra_dir, output=outdir / "catalog.fits", progress=progress,
-                       executor=executor)
+                       executor=executor, overwrite=True)
     score = score_against_truth(catalog, truth)
     catalog.meta["demo_score"] = score
     plots = make_plots(catalog, truth, outdir)
-    if progress:
-        print(_format_score(score))
-        print("wrote " + ", ".join(str(p) for p in [outdir / "catalog.fits", *plots]))
+    catalog.meta["demo_files"] = [str(p) for p in [outdir / "catalog.fits", *plots]]
     return catalog
 
 
@@ -75,8 +74,9 @@ def score_against_truth(catalog, truth):
     Returns
     -------
     dict
-        Counts of true BHB spectra, candidates, correct candidates and confirmed ones, the
-        candidates' precision and recall, and the number of failed files.
+        Counts of true BHB spectra, candidates, correct candidates and Balmer-confirmed
+        candidates (the catalogue summary's ``confirmed``), the candidates' precision and
+        recall, and the number of failed files.
     """
     names = {Path(str(f)).name: i for i, f in enumerate(catalog["file"])}
     rows = np.array([names.get(Path(str(f)).name, -1) for f in truth["file"]])
@@ -105,11 +105,13 @@ def score_against_truth(catalog, truth):
     }
 
 
-def _format_score(score):
+def format_score(score):
+    """`score_against_truth`'s result as one line (what ``bhbfinder demo`` prints)."""
     return (f"demo truth check: {score['n_true_bhb']} simulated BHB spectra; "
             f"{score['n_candidates']} candidates, {score['n_true_candidates']} of them true "
             f"(precision {score['precision']}, recall {score['recall']}); "
-            f"{score['n_confirmed']} Balmer-confirmed ({score['n_true_confirmed']} true); "
+            f"{score['n_confirmed']} of the candidates Balmer-confirmed "
+            f"({score['n_true_confirmed']} true); "
             f"{score['n_failed']} files reported as failed")
 
 
@@ -187,25 +189,44 @@ def _plot_kiel(catalog, labels):
     return fig
 
 
-def _plot_top_candidates(catalog, outdir, n=3):
-    """Balmer fits of the highest-probability candidates, re-measured from their files."""
+def top_candidate_figures(catalog, n=3):
+    """Balmer fits of the ``n`` highest-probability candidates, re-measured from their files,
+    one figure each, titled with the file, its stage-2 probability and Balmer verdict.
+
+    Returns
+    -------
+    list of `matplotlib.figure.Figure`
+    """
     from .balmer.plotting import plot_line_fits
     from .pipeline import Pipeline
 
     cand = np.asarray(catalog["is_bhb_candidate"].filled(False), bool)
     if not cand.any():
-        return None
+        return []
     p2 = np.ma.filled(np.ma.asarray(catalog["p_bhb_stage2"], dtype=float), -1.0)
     best = np.argsort(-np.where(cand, p2, -2.0))[: min(n, cand.sum())]
     pipe = Pipeline()
     raw = pipe.read([str(catalog["file"][i]) for i in best])
     prepared = pipe.prepare(raw)
     table = pipe.stage("balmer").run(prepared)
+    confirmed = np.asarray(catalog["balmer_confirmed"].filled(False), bool)
+    figures = []
+    for k, row in enumerate(best):
+        fig = plot_line_fits(prepared, table, index=k)
+        verdict = "Balmer-confirmed" if confirmed[row] else "not Balmer-confirmed"
+        fig.suptitle(f"#{k + 1} {Path(str(catalog['file'][row])).name}: "
+                     f"p_bhb_stage2 = {p2[row]:.3f}, {verdict}", fontsize=9)
+        figures.append(fig)
+    return figures
+
+
+def _plot_top_candidates(catalog, outdir, n=3):
+    """`top_candidate_figures` stacked into ``top_candidates.png``."""
     import matplotlib.pyplot as plt
 
-    figures = []
-    for k in range(len(best)):
-        figures.append(plot_line_fits(prepared, table, index=k))
+    figures = top_candidate_figures(catalog, n)
+    if not figures:
+        return None
     path = outdir / "top_candidates.png"
     # stack the per-candidate figures into one image
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -14,6 +14,10 @@ __all__ = [
     "ModelFileError",
     "StageNotFoundError",
     "RemoteServiceError",
+    "ResumeMismatchError",
+    "RunLockedError",
+    "PartFileError",
+    "IncompleteRunError",
     "PluginWarning",
     "BHBFinderWarning",
 ]
@@ -73,6 +77,32 @@ class StageNotFoundError(BHBFinderError, LookupError):
 
 class RemoteServiceError(BHBFinderError, ConnectionError):
     """A remote service (Gaia archive, VizieR) failed after all retries."""
+
+
+class ResumeMismatchError(ConfigurationError):
+    """``resume=True`` was asked of a run that differs from the interrupted one (other inputs,
+    model, stage configuration or package version); the message says what changed."""
+
+
+class RunLockedError(BHBFinderError, RuntimeError):
+    """Another run is writing the same output (its lock file is held)."""
+
+
+class PartFileError(BHBFinderError, ValueError):
+    """A chunk file of an interrupted run (``OUTPUT.parts/``) is damaged or not one of ours."""
+
+
+class IncompleteRunError(BHBFinderError, RuntimeError):
+    """A run finished without every input processed by every stage it was asked to run.
+
+    Raised when chunks were lost to worker processes that died (their inputs are left for
+    ``resume=True``), and by ``strict=True`` runs whose catalogue has stages that did not run
+    or failed. ``catalog`` holds the catalogue when one was assembled (and written).
+    """
+
+    def __init__(self, message, catalog=None):
+        super().__init__(message)
+        self.catalog = catalog
 
 
 class BHBFinderWarning(UserWarning):

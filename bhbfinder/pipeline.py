@@ -8,9 +8,11 @@ carries on where it stopped. When every chunk is done, the *catalogue* stages (G
 de-duplication, known objects) run on the assembled catalogue and the output is written.
 """
 
+import collections
 import concurrent.futures
 import glob
 import hashlib
+import logging
 import os
 import sys
 import threading
@@ -25,9 +27,19 @@ from astropy.table import MaskedColumn, QTable, Table, vstack
 
 from ._parts import PartFiles
 from .batch import STATUS_OK, RawBatch
-from .catalog import ensure_columns, format_summary, summarize, write_catalog
-from .errors import BHBFinderWarning, ConfigurationError, ModelFileError, StageNotFoundError
+from .catalog import check_output, ensure_columns, format_summary, summarize, write_catalog
+from .errors import (
+    BHBFinderError,
+    BHBFinderWarning,
+    ConfigurationError,
+    IncompleteRunError,
+    ModelFileError,
+    PreprocessingMismatchError,
+    StageNotFoundError,
+)
 from .stages import DEFAULT_STAGES, get_stage, get_stage_info
+
+log = logging.getLogger("bhbfinder")
 
 __all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "CATALOG_STAGES", "ONLINE_STAGES"]
 
@@ -39,8 +51,14 @@ CATALOG_STAGES = ("crossmatch", "dedup", "known")
 ONLINE_STAGES = ("crossmatch", "known")
 
 _INDEX = "_input_index"
-#: Errors of building a stage (bad name, model file or option): they stop a run.
-SETUP_ERRORS = (ConfigurationError, ModelFileError, StageNotFoundError)
+#: Errors of building a stage (bad name, model file or option) or of a model that does not fit
+#: the data (the same for every chunk): they stop a run.
+SETUP_ERRORS = (ConfigurationError, ModelFileError, StageNotFoundError,
+                PreprocessingMismatchError)
+#: ``config`` sections that are not stage kinds: options of the read step.
+READ_SECTION = "read"
+#: What ``stage_status`` in a catalogue's meta says of a stage (see `Pipeline.run`).
+STAGE_OK, STAGE_SKIPPED, STAGE_FAILED = "ok", "skipped", "failed"
 
 
 @dataclass
@@ -61,12 +79,15 @@ class Pipeline:
         Classifier model file (ASDF); the shipped pretrained model when not given.
     stages : dict, optional
         ``{kind: name}`` choosing a registered implementation for a stage kind (see
-        ``bhbfinder plugins --stages``), or ``{kind: stage_object}``, or ``{kind: None}`` to
-        skip a stage. Unnamed kinds use `bhbfinder.stages.DEFAULT_STAGES`, except the network
-        stages (Gaia crossmatch, known-catalogue lookup), which run only with ``online=True``
-        or when named here.
-    config : dict, optional
-        ``{kind: {option: value}}`` passed to each stage's factory.
+        ``bhbfinder plugins --stages``), or ``{kind: stage_object}``, or ``{kind: None}`` (or
+        ``"none"``, as on the command line) to skip a stage. Unnamed kinds use
+        `bhbfinder.stages.DEFAULT_STAGES`, except the network stages (Gaia crossmatch,
+        known-catalogue lookup), which run only with ``online=True`` or when named here.
+    config : dict, str or path-like, optional
+        ``{kind: {option: value}}`` passed to each stage's factory, plus ``{"read": {...}}``
+        for the read limits (`bhbfinder.io.limits.ReadLimits`); or a TOML file of the same
+        sections (see `bhbfinder.configfile`), whose ``[stages]`` table gives ``stages``.
+        Options for a stage that does not run are an error, not silently ignored.
     batch_size : int
         Spectra per chunk.
     online : bool
@@ -100,13 +121,35 @@ class Pipeline:
     balmer_classes: tuple = ("BHB", "A", "B")
 
     def __post_init__(self):
-        unknown = set(self.stages or {}) | set(self.config or {})
-        unknown -= set(DEFAULT_STAGES)
+        if isinstance(self.config, (str, os.PathLike)):
+            from .configfile import read_config
+
+            file_stages, self.config = read_config(self.config)
+            self.stages = {**file_stages, **(self.stages or {})}
+        self.stages = {kind: _none_if_none(choice) for kind, choice in (self.stages or {}).items()}
+        self.config = dict(self.config or {})
+        unknown = set(self.stages) - set(DEFAULT_STAGES)
+        unknown |= set(self.config) - set(DEFAULT_STAGES) - {READ_SECTION}
         if unknown:
             raise ConfigurationError(
                 f"stages/config name unknown stage kinds {sorted(unknown)}; "
-                f"the kinds are {', '.join(DEFAULT_STAGES)}"
+                f"the kinds are {', '.join(DEFAULT_STAGES)} (and 'read' in config)"
             )
+        for kind, options in self.config.items():
+            if not isinstance(options, dict):
+                raise ConfigurationError(f"config[{kind!r}] must be a dict of options, not "
+                                         f"{type(options).__name__}")
+            if kind != READ_SECTION and options and self.choice(kind) is None:
+                why = (f"it is a network stage: pass online=True (--online) or name it, e.g. "
+                       f"stages={{{kind!r}: {DEFAULT_STAGES[kind]!r}}}"
+                       if kind in ONLINE_STAGES and kind not in self.stages
+                       else "it is skipped in stages")
+                raise ConfigurationError(
+                    f"config gives options for the {kind!r} stage ({sorted(options)}), which "
+                    f"does not run: {why}")
+        from .io.limits import ReadLimits
+
+        self.read_limits = ReadLimits.from_options(self.config.get(READ_SECTION))
         if int(self.batch_size) < 1:
             raise ConfigurationError(f"batch_size must be >= 1, got {self.batch_size!r}")
         self._built = {}
@@ -142,10 +185,32 @@ class Pipeline:
             if choice is None or choice is False:
                 self._built[kind] = None
             elif isinstance(choice, str):
-                self._built[kind] = get_stage(kind, choice, **options)
+                if kind == "classify" and choice == DEFAULT_STAGES["classify"]:
+                    self._check_model()
+                self._built[kind] = _build_stage(kind, choice, options)
             else:
                 self._built[kind] = choice
         return self._built[kind]
+
+    def model_path(self):
+        """The classifier model file the run uses (None when the classify stage is not the
+        built-in ``msfanet``, or given a loaded classifier)."""
+        model = self.model if self.model is not None else \
+            (self.config or {}).get("classify", {}).get("model")
+        if isinstance(model, (str, os.PathLike)):
+            return Path(model)
+        if model is None and self.choice("classify") == DEFAULT_STAGES["classify"]:
+            from .classify.modelfile import default_model_path
+
+            return default_model_path()
+        return None
+
+    def _check_model(self):
+        path = self.model_path()
+        if path is not None:
+            from ._modelcheck import check_model_file
+
+            check_model_file(path)
 
     def check_stages(self):
         """Check, without building them, that every chosen stage exists and the model file is
@@ -164,6 +229,8 @@ class Pipeline:
         if isinstance(model, (str, os.PathLike)) and not Path(model).is_file():
             raise ModelFileError(f"{model}: no such model file; pass a path written by "
                                  "bhbfinder.classify.save_model or `bhbfinder train`")
+        if self.choice("classify") == DEFAULT_STAGES["classify"]:
+            self._check_model()
 
     def build_stages(self):
         """Build every stage now (raising configuration errors before any work is done)."""
@@ -181,7 +248,7 @@ class Pipeline:
             if prepare_config is not None:
                 options["config"] = prepare_config
             if isinstance(choice, str):
-                self._prepare_stages[key] = get_stage("prepare", choice, **options)
+                self._prepare_stages[key] = _build_stage("prepare", choice, options)
             elif choice is None:
                 raise ConfigurationError("the prepare stage cannot be skipped")
             else:
@@ -193,7 +260,7 @@ class Pipeline:
         """Read files into a `~bhbfinder.batch.RawBatch` (failures become rows with a reason)."""
         from .io.batch import read_batch
 
-        return read_batch([str(p) for p in paths])
+        return read_batch([os.fspath(p) for p in paths], limits=self.read_limits)
 
     def prepare(self, raw, prepare_config=None):
         """Prepare a raw batch as the stages' models expect (default: the classifier's)."""
@@ -243,11 +310,18 @@ class Pipeline:
         return np.isin(classes, list(chosen))
 
     def finalize(self, table):
-        """Run the catalogue stages and derive ``is_new_bhb``; returns a `~astropy.table.QTable`."""
+        """Run the catalogue stages and derive ``is_new_bhb``; returns a `~astropy.table.QTable`.
+
+        ``meta["stage_status"]`` says, for each catalogue stage, ``"ok"``, ``"skipped"`` (not
+        chosen, e.g. a network stage offline) or ``"failed: ..."`` (its columns are then
+        masked); the batch stages' entries are filled in by `run`.
+        """
         table = Table(table, copy=False)
+        status = table.meta.setdefault("stage_status", {})
         for kind in CATALOG_STAGES:
             stage = self.stage(kind)
             if stage is None:
+                status[kind] = STAGE_SKIPPED
                 continue
             try:
                 columns = stage.run(table)
@@ -255,60 +329,212 @@ class Pipeline:
                 warnings.warn(f"{kind} stage failed on the catalogue and was skipped: "
                               f"{type(exc).__name__}: {exc}", BHBFinderWarning)
                 table.meta.setdefault("stage_errors", {})[kind] = f"{type(exc).__name__}: {exc}"
+                status[kind] = f"{STAGE_FAILED}: {type(exc).__name__}: {exc}"
                 continue
             for name in columns.colnames:
                 table[name] = columns[name]
+            status[kind] = STAGE_OK
         ensure_columns(table)
-        table["is_new_bhb"] = _new_bhb(table)
+        table["is_new_bhb"] = _new_bhb(table, known_checked=status.get("known") == STAGE_OK)
         ensure_columns(table)
         return QTable(table)
 
+    def fingerprint(self, items):
+        """The run's fingerprint (see `bhbfinder._checkpoint`) for these inputs."""
+        from . import __version__
+        from ._checkpoint import fingerprint
+
+        stages = {}
+        for kind in ("prepare",) + BATCH_STAGES:
+            options = dict((self.config or {}).get(kind, {}))
+            if kind == "classify":
+                options.pop("model", None)  # the model file is hashed on its own
+            stages[kind] = (_stage_label(self.choice(kind)), options)
+        selections = {
+            "params_classes": None if self.params_classes is None else list(self.params_classes),
+            "balmer_classes": None if self.balmer_classes is None else list(self.balmer_classes),
+            "read": self.read_limits.to_dict(),
+        }
+        return fingerprint([item.name for item in items], stages, self.model_path(),
+                           selections, __version__)
+
     # -- the whole run ----------------------------------------------------------------------
-    def run(self, source, *, output=None, resume=False, executor=None, progress=True):
+    def run(self, source, *, output=None, resume=False, overwrite=False, executor=None,
+            progress=False, strict=False):
         """Run on every input; see `find_bhb` for the arguments."""
         start = time.perf_counter()
+        from ._procpool import MAIN_GUARD_HINT, in_spawn_bootstrap
+
+        if not _is_serial(executor) and in_spawn_bootstrap():
+            raise ConfigurationError(f"find_bhb(executor=...) was called while a worker "
+                                     f"process was starting; {MAIN_GUARD_HINT}")
+        if output is not None:
+            output = Path(output)
+            check_output(output, overwrite=overwrite)
         if _is_serial(executor):
             self.build_stages()  # a missing model or unknown stage fails here, not per chunk
         else:
             # workers build the stages (and re-raise setup errors); here only a quick check,
             # so the workers start at once instead of after this process loaded the models
             self.check_stages()
-        items = expand_source(source)
-        parts = PartFiles(output, _INDEX) if output is not None else None
-        done = set()
-        if parts is not None:
-            if resume:
-                done = parts.done_indices()
-            else:
-                parts.clear()
+        items = expand_source(source, exclude=_own_files(output))
+        if output is None:
+            tables, lost = self._run_chunks(items, set(), None, executor, progress)
+            return self._finish(tables, items, lost, None, start, progress, strict)
+        _refuse_output_among_inputs(output, items)
+        from ._checkpoint import RunLock, check_fingerprint, save_fingerprint
+
+        with RunLock(output):
+            parts = PartFiles(output, _INDEX)
+            current = self.fingerprint(items)
+            names = [item.name for item in items]
+            done = set()
+            if parts.exists():
+                if resume:
+                    check_fingerprint(parts.folder, current, names, output)
+                    done = parts.done_indices()
+                elif overwrite:
+                    parts.clear()
+                else:
+                    n = len(parts.files())
+                    raise ConfigurationError(
+                        f"{os.fspath(parts.folder)!r} holds {n} finished chunk(s) of an "
+                        f"interrupted run writing {os.fspath(output)!r}; continue it with "
+                        "resume=True (--resume), or start again with overwrite=True "
+                        "(--overwrite), which deletes them")
+            save_fingerprint(parts.folder, current, names)
+            _, lost = self._run_chunks(items, done, parts, executor, progress)
+            return self._finish(None, items, lost, parts, start, progress, strict,
+                                output=output)
+
+    def _run_chunks(self, items, done, parts, executor, progress):
+        """Process every input not in ``done``; returns (tables or None, lost index lists)."""
         todo = [i for i in range(len(items)) if i not in done]
         chunks = [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
-        collected = []
+        collected, lost = [], []
         with _Progress(len(items), initial=len(done), enabled=progress) as bar:
             for index_chunk, table in _execute(self, items, chunks, executor):
+                if table is None:  # lost to dead workers twice: left for resume
+                    lost.append(index_chunk)
+                    continue
                 if parts is not None:
                     parts.write(table)
                 else:
                     collected.append(table)
                 bar.update(len(index_chunk))
-        tables = parts.read_all() if parts is not None else collected
+        return (None if parts is not None else collected), lost
+
+    def _finish(self, tables, items, lost, parts, start, progress, strict, output=None):
+        if lost:
+            n = sum(len(c) for c in lost)
+            first = [items[c[0]].name for c in lost[:3]]
+            where = (f"the finished chunks are kept in {os.fspath(parts.folder)!r}: run again "
+                     "with resume=True (--resume) to process them" if parts is not None else
+                     "give output= to keep the finished chunks and resume")
+            raise IncompleteRunError(
+                f"{n} input(s) in {len(lost)} chunk(s) were not processed: their worker "
+                f"process died twice (chunks starting with {first}); {where}")
+        if parts is not None:
+            tables = parts.read_all()
         table = _assemble(tables, items)
         catalog = self.finalize(table)
-        summary = summarize(catalog, elapsed=time.perf_counter() - start)
-        catalog.meta["summary"] = summary
+        stage_status = _batch_stage_status(self, catalog)
+        stage_status.update(catalog.meta.get("stage_status", {}))
+        catalog.meta["stage_status"] = {kind: stage_status[kind] for kind in
+                                        ("prepare",) + BATCH_STAGES + CATALOG_STAGES}
         catalog.meta["stages"] = {kind: _stage_label(self.choice(kind))
                                   for kind in ("prepare",) + BATCH_STAGES + CATALOG_STAGES}
+        summary = summarize(catalog, elapsed=time.perf_counter() - start)
+        catalog.meta["summary"] = summary
         if output is not None:
-            write_catalog(catalog, output)
+            write_catalog(catalog, output, overwrite=True)  # checked (and locked) at the start
             parts.clear()
-        if progress:
-            print(format_summary(summary), file=sys.stderr)
+        log.info("%s", format_summary(summary))
+        problems = incomplete_stages(catalog.meta)
+        if problems:
+            warnings.warn("stages that did not complete: " + "; ".join(
+                f"{kind}: {text}" for kind, text in problems.items()), BHBFinderWarning)
+            if strict:
+                raise IncompleteRunError(
+                    "strict run: stages did not complete (" + "; ".join(
+                        f"{kind}: {text}" for kind, text in problems.items()) + ")" +
+                    (f"; the catalogue was written to {os.fspath(output)!r}" if output else ""),
+                    catalog=catalog)
         return catalog
 
 
+def incomplete_stages(meta):
+    """``{kind: status}`` of the stages a catalogue's ``meta["stage_status"]`` says failed
+    (on the whole catalogue or on some spectra); skipped stages are not listed."""
+    status = meta.get("stage_status") or {}
+    return {kind: text for kind, text in status.items()
+            if text not in (STAGE_OK, STAGE_SKIPPED)}
+
+
+def _batch_stage_status(pipeline, catalog):
+    statuses = collections.Counter(str(s) for s in catalog["status"])
+    out = {}
+    for kind in ("prepare",) + BATCH_STAGES:
+        choice = pipeline.choice(kind)
+        if choice is None:
+            out[kind] = STAGE_SKIPPED
+            continue
+        failed = {text: n for text, n in statuses.items() if text.startswith(f"{kind} failed")}
+        if not failed:
+            out[kind] = STAGE_OK
+            continue
+        n = sum(failed.values())
+        reason = max(failed, key=failed.get)
+        out[kind] = (f"{STAGE_FAILED} on {n} of {len(catalog)} spectra "
+                     f"({reason.split(': ', 1)[-1]})")
+    return out
+
+
+def _build_stage(kind, name, options):
+    """``get_stage`` with any error of the stage's factory turned into one that names it."""
+    try:
+        return get_stage(kind, name, **options)
+    except BHBFinderError:
+        raise
+    except TypeError as exc:
+        raise ConfigurationError(f"the {kind} stage {name!r} does not take the options "
+                                 f"{sorted(options)}: {exc}") from exc
+    except Exception as exc:
+        raise ConfigurationError(f"the {kind} stage {name!r} could not be built with options "
+                                 f"{options}: {type(exc).__name__}: {exc}") from exc
+
+
+def _none_if_none(choice):
+    if choice is False or (isinstance(choice, str) and choice.strip().lower() == "none"):
+        return None
+    return choice
+
+
+def _own_files(output):
+    """The files a run writes beside ``output`` (never inputs of a directory walk)."""
+    if output is None:
+        return ()
+    output = Path(output)
+    return (output, output.with_name(output.name + ".parts"),
+            output.with_name(output.name + ".lock"))
+
+
+def _refuse_output_among_inputs(output, items):
+    target = os.path.realpath(output)
+    name = os.path.basename(target)
+    for item in items:
+        if item.arrays is not None or os.path.basename(item.name) != name:
+            continue
+        if os.path.realpath(item.name) == target:
+            raise ConfigurationError(
+                f"the output {os.fspath(output)!r} is also one of the inputs; writing it would "
+                "destroy an input: choose another output name")
+
+
 def find_bhb(source, *, model=None, stages=None, config=None, output=None, resume=False,
-             executor=None, progress=True, batch_size=256, online=False,
-             params_classes=("BHB", "A", "B"), balmer_classes=("BHB", "A", "B")):
+             overwrite=False, executor=None, progress=False, batch_size=256, online=False,
+             params_classes=("BHB", "A", "B"), balmer_classes=("BHB", "A", "B"),
+             strict=False):
     """Find BHB stars in survey spectra.
 
     Parameters
@@ -319,42 +545,72 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
     model : str or path-like, optional
         Classifier model file; the shipped pretrained model by default.
     stages, config : dict, optional
-        Stage choices and options, see `Pipeline`.
+        Stage choices and options, see `Pipeline` (``config`` may be a TOML file).
     output : str or path-like, optional
-        Catalogue file (``.fits``, ``.ecsv``, ``.parquet``, ``.asdf``, ``.vot``). Chunks are
-        written to ``OUTPUT.parts/`` as they finish and removed once the catalogue is written.
+        Catalogue file (``.fits``, ``.ecsv``, ``.parquet``, ``.asdf``, ``.vot``), checked
+        before the run starts. Chunks are written to ``OUTPUT.parts/`` as they finish, with
+        the run's fingerprint, and removed once the catalogue is written; ``OUTPUT.lock``
+        stops a second run on the same output. An output that is also an input is refused.
     resume : bool
         Continue an interrupted run with the same ``output``: finished chunks are kept, the
-        rest is processed; the result equals an uninterrupted run's.
+        rest is processed; the result equals an uninterrupted run's. A run with other inputs,
+        model, stage options or package version is refused
+        (`~bhbfinder.errors.ResumeMismatchError`, saying what changed).
+    overwrite : bool
+        Replace an existing ``output`` and delete the chunks of an interrupted run; without
+        it either is an error.
     executor : None, int, "processes", `concurrent.futures.Executor`, Dask ``Client`` or str
         Where chunks run: this process (None), N local processes (int or "processes" for all
         cores), any executor, a ``dask.distributed.Client``, or a Dask scheduler address.
+        A chunk whose local worker process dies is run again once; if it dies again its
+        inputs are left for ``resume`` and the run ends with
+        `~bhbfinder.errors.IncompleteRunError`. Local workers exit when this process dies.
     progress : bool
-        Show a progress bar and print a summary at the end.
+        Show a progress bar (on stderr). The end-of-run summary goes to the ``bhbfinder``
+        logger (INFO) and is in ``meta["summary"]``; the library prints nothing else.
     batch_size : int
         Spectra per chunk.
     online : bool
         Query remote services (Gaia DR3 crossmatch, known BHB catalogues in VizieR).
     params_classes, balmer_classes : tuple of str or None
         Stage-1 classes the ``params`` and ``balmer`` stages run on (see `Pipeline`).
+    strict : bool
+        Raise `~bhbfinder.errors.IncompleteRunError` (after writing the catalogue) when a
+        stage failed on the catalogue or on some spectra (``meta["stage_status"]``).
 
     Returns
     -------
     `~astropy.table.QTable`
         One row per input spectrum (failed inputs included, with the reason in ``status``);
         columns in `bhbfinder.catalog.CATALOG_COLUMNS` and more from the stages; the run's
-        summary in ``meta["summary"]``.
+        summary in ``meta["summary"]``, the stage chosen for each kind in ``meta["stages"]``
+        and whether it ran (``"ok"``, ``"skipped"``, ``"failed..."``) in
+        ``meta["stage_status"]``. Columns of stages that did not run are masked.
+
+    Raises
+    ------
+    ConfigurationError
+        Bad arguments, before any work: unknown stage or option, output format or path, an
+        existing output or chunk folder without ``overwrite``.
+    ResumeMismatchError, RunLockedError, IncompleteRunError
+        See ``resume``, ``output``, ``executor`` and ``strict``.
     """
-    pipeline = Pipeline(model=model, stages=dict(stages or {}), config=dict(config or {}),
+    config = config if isinstance(config, (str, os.PathLike)) else dict(config or {})
+    pipeline = Pipeline(model=model, stages=dict(stages or {}), config=config,
                         batch_size=batch_size, online=online, params_classes=params_classes,
                         balmer_classes=balmer_classes)
-    return pipeline.run(source, output=output, resume=resume, executor=executor,
-                        progress=progress)
+    return pipeline.run(source, output=output, resume=resume, overwrite=overwrite,
+                        executor=executor, progress=progress, strict=strict)
 
 
 # -- inputs ---------------------------------------------------------------------------------
-def expand_source(source):
-    """The list of inputs (`_Item`) a ``source`` stands for, in a deterministic order."""
+def expand_source(source, exclude=()):
+    """The list of inputs (`_Item`) a ``source`` stands for, in a deterministic order.
+
+    A single path that does not exist is an error (`ConfigurationError`); a missing path in a
+    list becomes a ``"file not found"`` row. Directory walks skip the paths in ``exclude``
+    (a run's own output, chunk folder and lock file).
+    """
     from .io.base import SpectrumArrays
 
     # specutils costs ~3 s to import; a source can only hold its spectra if it is imported
@@ -376,13 +632,17 @@ def expand_source(source):
     if isinstance(source, SpectrumArrays):
         return [_Item("<memory:0>", source)]
     if isinstance(source, (str, os.PathLike)):
-        return [_Item(p) for p in _expand_path(str(source))]
+        path = os.fspath(source)
+        if not os.path.lexists(path) and not any(ch in path for ch in "*?["):
+            raise ConfigurationError(f"{path!r}: no such file or directory")
+        return [_Item(p) for p in _expand_path(path, exclude=exclude)]
     if isinstance(source, (list, tuple)):
         if all(isinstance(s, Spectrum) for s in source) and source:
             return _spectrum_items(list(source))
         items = []
         for entry in source:
-            items.extend(_Item(p) for p in _expand_path(str(entry), glob_ok=False))
+            items.extend(_Item(p) for p in _expand_path(os.fspath(entry), glob_ok=False,
+                                                        exclude=exclude))
         return items
     raise ConfigurationError(
         f"cannot read spectra from a {type(source).__name__}; give a directory, glob, path, "
@@ -390,17 +650,21 @@ def expand_source(source):
     )
 
 
-def _expand_path(path, glob_ok=True):
+def _expand_path(path, glob_ok=True, exclude=()):
     p = Path(path)
     if p.is_dir():
         from .io.batch import iter_paths
 
-        return [str(x) for x in iter_paths(p)]
+        return [str(x) for x in iter_paths(p, exclude=exclude)]
     if glob_ok and any(ch in path for ch in "*?["):
         matches = sorted(glob.glob(path, recursive=True))
         if not matches:
             raise ConfigurationError(f"the pattern {path!r} matches no file")
-        return [m for m in matches if not Path(m).is_dir()]
+        out = []
+        for m in matches:
+            out.extend(_expand_path(m, glob_ok=False, exclude=exclude) if Path(m).is_dir()
+                       else [m])
+        return out
     # a missing file stays in the list: reading it gives a failure row, not a silent skip
     return [path]
 
@@ -418,6 +682,9 @@ def _spectrum_items(spectra):
             items.append(_Item(f"<memory:{len(items)}>",
                                SpectrumArrays.from_spectrum(spec[row])))
     for item in items:
+        given = item.arrays.meta.get("file")
+        if isinstance(given, (str, os.PathLike)) and os.fspath(given):
+            item.name = os.fspath(given)  # Spectrum.meta["file"] names its row
         item.arrays.meta["file"] = item.name
     return items
 
@@ -464,7 +731,8 @@ def _limit_threads_in_worker():
 
 
 def _execute(pipeline, items, chunks, executor):
-    """Yield ``(indices, table)`` per chunk as chunks finish."""
+    """Yield ``(indices, table)`` per chunk as chunks finish; ``table`` is None for a chunk
+    lost to worker processes that died (twice), which is left for ``resume``."""
     if not chunks:
         return
     kind, runner, owned = _resolve_executor(executor)
@@ -472,14 +740,18 @@ def _execute(pipeline, items, chunks, executor):
         for indices in chunks:
             yield indices, _run_guarded(pipeline, items, indices)
         return
+    state = {"runner": runner}
     try:
-        yield from _execute_parallel(kind, runner, pipeline, items, chunks)
+        if kind == "dask":
+            yield from _execute_dask(runner, pipeline, items, chunks)
+        else:
+            yield from _execute_futures(state, owned, pipeline, items, chunks)
     finally:
         if owned:
             if kind == "dask":
-                runner.close()
+                state["runner"].close()
             else:
-                runner.shutdown()
+                state["runner"].shutdown(wait=False, cancel_futures=True)
 
 
 def _run_guarded(pipeline, items, indices):
@@ -498,37 +770,108 @@ def _failed_chunk(items, indices, reason):
     return table
 
 
-def _execute_parallel(kind, runner, pipeline, items, chunks):
-    in_flight_max = max(2, 2 * _n_workers(kind, runner))
+def _submit(runner, pipeline, items, indices):
+    sub_items = {i: items[i] for i in indices}
+    return runner.submit(_run_guarded_subset, pipeline, sub_items, indices)
+
+
+#: How many times a chunk runs again after its local worker process died.
+WORKER_RETRIES = 1
+
+
+def _execute_futures(state, owned, pipeline, items, chunks):
+    """Chunks on a `concurrent.futures` executor; a dead worker's chunks run again once."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    in_flight_max = max(2, 2 * _n_workers("futures", state["runner"]))
+    queue = collections.deque(chunks)
+    attempts = collections.Counter()
     pending = {}
-    queue = list(chunks)
-
-    def submit(indices):
-        sub_items = {i: items[i] for i in indices}
-        future = runner.submit(_run_guarded_subset, pipeline, sub_items, indices)
-        pending[future] = indices
-        return future
-
-    while queue and len(pending) < in_flight_max:
-        submit(queue.pop(0))
-    if kind == "dask":
-        from distributed import as_completed
-
-        completed = as_completed(list(pending))
-        for future in completed:
-            indices = pending.pop(future)
-            yield indices, _result_or_failure(future, items, indices)
-            if queue:
-                completed.add(submit(queue.pop(0)))
-        return
-    while pending:
-        finished, _ = concurrent.futures.wait(list(pending),
+    finished_any = False
+    while queue or pending:
+        broken = False
+        while queue and len(pending) < in_flight_max and not broken:
+            indices = queue.popleft()
+            try:
+                pending[_submit(state["runner"], pipeline, items, indices)] = indices
+            except BrokenProcessPool:
+                queue.appendleft(indices)
+                broken = True
+        if pending and not broken:
+            done, _ = concurrent.futures.wait(list(pending),
                                               return_when=concurrent.futures.FIRST_COMPLETED)
-        for future in finished:
-            indices = pending.pop(future)
-            yield indices, _result_or_failure(future, items, indices)
-            if queue:
-                submit(queue.pop(0))
+            for future in done:
+                indices = pending.pop(future)
+                try:
+                    table = future.result()
+                except SETUP_ERRORS:
+                    raise  # a stage that cannot be built fails every chunk: stop
+                except BrokenProcessPool:
+                    broken = True
+                    queue.appendleft(indices)
+                    attempts[indices[0]] += 1
+                    continue
+                except Exception as exc:  # the chunk could not be shipped or returned
+                    table = _failed_chunk(items, indices,
+                                          f"worker failed: {type(exc).__name__}: {exc}")
+                finished_any = True
+                yield indices, table
+        if not broken:
+            continue
+        # the pool is broken: every chunk still in it is lost with it
+        for indices in pending.values():
+            queue.appendleft(indices)
+            attempts[indices[0]] += 1
+        pending.clear()
+        if not finished_any:
+            from ._procpool import check_pool_starts
+
+            check_pool_starts()  # workers that die while starting: a script without guard
+        warnings.warn("a local worker process died; its chunks are run again once",
+                      BHBFinderWarning)
+        for indices in [q for q in queue if attempts[q[0]] > WORKER_RETRIES]:
+            queue.remove(indices)
+            yield indices, None
+        if not owned:  # someone else's executor cannot be restarted: leave the rest
+            while queue:
+                yield queue.popleft(), None
+            return
+        state["runner"].shutdown(wait=False, cancel_futures=True)
+        from ._procpool import make_pool
+
+        state["runner"] = make_pool(_n_workers("futures", state["runner"]))
+
+
+def _execute_dask(runner, pipeline, items, chunks):
+    from distributed import as_completed
+
+    in_flight_max = max(2, 2 * _n_workers("dask", runner))
+    queue = collections.deque(chunks)
+    pending = {}
+    while queue and len(pending) < in_flight_max:
+        indices = queue.popleft()
+        pending[_submit(runner, pipeline, items, indices)] = indices
+    completed = as_completed(list(pending))
+    for future in completed:
+        indices = pending.pop(future)
+        try:
+            table = future.result()
+        except SETUP_ERRORS:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "KilledWorker":  # Dask gave up rescheduling it
+                yield indices, None
+                table = None
+            else:
+                table = _failed_chunk(items, indices,
+                                      f"worker failed: {type(exc).__name__}: {exc}")
+        if table is not None:
+            yield indices, table
+        if queue:
+            indices = queue.popleft()
+            future = _submit(runner, pipeline, items, indices)
+            pending[future] = indices
+            completed.add(future)
 
 
 _WORKER_PIPELINES = {}
@@ -555,15 +898,6 @@ def _run_guarded_subset(pipeline, sub_items, indices):
     return _run_guarded(_worker_pipeline(pipeline), sub_items, indices)
 
 
-def _result_or_failure(future, items, indices):
-    try:
-        return future.result()
-    except SETUP_ERRORS:
-        raise  # a stage that cannot be built fails every chunk: stop, as a serial run does
-    except Exception as exc:  # the worker died: record, do not lose the inputs
-        return _failed_chunk(items, indices, f"worker failed: {type(exc).__name__}: {exc}")
-
-
 def _is_serial(executor):
     return executor is None or (isinstance(executor, str) and executor == "serial") or \
         (isinstance(executor, int) and not isinstance(executor, bool) and executor == 1)
@@ -577,14 +911,13 @@ def _resolve_executor(executor):
         raise ConfigurationError("executor must be None, an int, 'processes', an Executor, "
                                  "a Dask Client or a scheduler address")
     if isinstance(executor, int) or executor == "processes":
-        import multiprocessing
+        from ._procpool import make_pool
 
         workers = os.cpu_count() if executor == "processes" else int(executor)
         if workers < 1:
             raise ConfigurationError(f"executor: the number of workers must be >= 1, "
                                      f"got {executor!r}")
-        context = multiprocessing.get_context("spawn")
-        return "futures", concurrent.futures.ProcessPoolExecutor(workers, mp_context=context), True
+        return "futures", make_pool(workers), True
     if isinstance(executor, str):
         try:
             from distributed import Client
@@ -614,6 +947,8 @@ def _guarded(kind, status, func, *args):
     """Run a stage on a chunk; if it raises, mark the chunk's good rows with the reason."""
     try:
         return func(*args)
+    except SETUP_ERRORS:
+        raise  # the same for every chunk (e.g. a model that does not fit the data): stop
     except Exception as exc:
         warnings.warn(f"{kind} stage failed on a chunk: {type(exc).__name__}: {exc}",
                       BHBFinderWarning)
@@ -670,16 +1005,30 @@ def _config_key(config):
     return hashlib.sha1(payload.encode()).hexdigest()
 
 
-def _new_bhb(table):
-    def flag(name):
+def _new_bhb(table, known_checked=True):
+    """``is_new_bhb`` in three-valued logic: False where any condition is known to fail, True
+    where all are known to hold, masked where that cannot be told (a condition's column is
+    masked, e.g. the known-catalogue check did not run, and none is known to fail)."""
+    def flag(values, mask):
+        return np.asarray(values, dtype=bool), np.asarray(mask, dtype=bool)
+
+    def column(name):
         col = table[name]
-        return np.asarray(col.filled(False) if hasattr(col, "filled") else col, dtype=bool)
+        mask = np.ma.getmaskarray(col)
+        return flag(np.ma.getdata(col), mask)
 
     known = table["known_catalog"]
-    known = np.asarray(known.filled("") if hasattr(known, "filled") else known, dtype=str)
-    new = (flag("is_bhb_candidate") & flag("balmer_confirmed") & flag("is_representative")
-           & (known == ""))
-    return MaskedColumn(new, name="is_new_bhb")
+    known_mask = np.ma.getmaskarray(known) | (not known_checked)
+    unknown = flag(np.asarray(np.ma.getdata(known), dtype=str) == "", known_mask)
+    conditions = [column("is_bhb_candidate"), column("balmer_confirmed"),
+                  column("is_representative"), unknown]
+    false = np.zeros(len(table), bool)
+    undetermined = np.zeros(len(table), bool)
+    for values, mask in conditions:
+        false |= ~values & ~mask
+        undetermined |= mask
+    new = ~false & ~undetermined
+    return MaskedColumn(new, mask=undetermined & ~false, name="is_new_bhb")
 
 
 def _assemble(tables, items):
@@ -699,7 +1048,7 @@ def _assemble(tables, items):
 
 def _stage_label(choice):
     if choice is None:
-        return "skipped"
+        return STAGE_SKIPPED
     return choice if isinstance(choice, str) else type(choice).__name__
 
 

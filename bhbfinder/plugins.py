@@ -2,7 +2,10 @@
 
 The built-in readers and stages are registered exactly like third-party plugins, from the
 modules in :data:`BUILTIN_PLUGINS`. A plugin that fails to import, or raises inside a hook,
-produces a `~bhbfinder.errors.PluginWarning` naming it and is skipped; the host carries on.
+produces a `~bhbfinder.errors.PluginWarning` naming it and is skipped; the host carries on, and
+``bhbfinder plugins`` lists it as failed. When two third-party plugins claim the same file,
+a `~bhbfinder.errors.PluginWarning` says which one reads it (`which_readers` and
+``bhbfinder plugins --which FILE`` show every claimant).
 """
 
 import importlib
@@ -22,6 +25,7 @@ __all__ = [
     "get_plugin_manager",
     "list_plugins",
     "get_reader",
+    "which_readers",
 ]
 
 #: The entry-point group third-party plugins declare.
@@ -52,7 +56,9 @@ class BHBPluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT_NAME)
         self.add_hookspecs(hookspecs)
         self.origins = {}  # plugin name -> "builtin" or "entry point (dist version)"
+        self.failed = {}  # plugin name -> (origin, module, "ExcType: message")
         self._stage_registry = None
+        self._warned_conflicts = set()
 
     def load_builtins(self):
         """Register the modules in `BUILTIN_PLUGINS`."""
@@ -65,6 +71,7 @@ class BHBPluginManager(pluggy.PluginManager):
                 self.register(module, name=name)
             except Exception as exc:  # a broken built-in must not take the host down either
                 warnings.warn(f"built-in plugin {modname!r} failed to load: {exc}", PluginWarning)
+                self.failed[name] = ("builtin", modname, f"{type(exc).__name__}: {exc}")
                 continue
             self.origins[name] = "builtin"
 
@@ -84,6 +91,7 @@ class BHBPluginManager(pluggy.PluginManager):
                     f"{type(exc).__name__}: {exc}",
                     PluginWarning,
                 )
+                self.failed[ep.name] = (origin, ep.value, f"{type(exc).__name__}: {exc}")
                 continue
             self.origins[ep.name] = origin
         self._stage_registry = None
@@ -142,14 +150,31 @@ class BHBPluginManager(pluggy.PluginManager):
             self._stage_registry = registry
         return self._stage_registry
 
+    def _third_party_reader_impls(self):
+        return [impl for impl in self.hook.bhbfinder_get_reader.get_hookimpls()
+                if self.origins.get(impl.plugin_name) != "builtin"]
+
     def get_reader(self, path, head=b""):
         """The reader that handles ``path`` (see the ``bhbfinder_get_reader`` hook).
+
+        When two or more third-party plugins claim the file, the first in pluggy's order
+        reads it and a `~bhbfinder.errors.PluginWarning` (once per set of plugins) names them
+        all. (A plugin that takes over a format a built-in reader also reads is no conflict:
+        that is what plugins are for.)
 
         Raises
         ------
         UnknownFormatError
             When no installed reader recognises the file.
         """
+        if len(self._third_party_reader_impls()) > 1:
+            claims = [name for name, _ in self.which_readers(path, head, builtins=False)]
+            if len(claims) > 1 and tuple(claims) not in self._warned_conflicts:
+                self._warned_conflicts.add(tuple(claims))
+                warnings.warn(f"plugins {claims} all claim {path}; {claims[0]!r} reads it (and "
+                              "files like it). `bhbfinder plugins --which FILE` shows the "
+                              "claimants; uninstall or block the plugin you do not want",
+                              PluginWarning)
         answers = self.call_isolated(
             "bhbfinder_get_reader", firstresult=True, path=str(path), head=head
         )
@@ -161,6 +186,28 @@ class BHBPluginManager(pluggy.PluginManager):
                 "install a reader plugin for other surveys",
             )
         return answers[0][1]
+
+
+    def which_readers(self, path, head=b"", builtins=True):
+        """Every plugin that would read ``path``, in the order they are asked.
+
+        Returns
+        -------
+        list of (plugin_name, reader)
+            The first one reads the file; the others could.
+        """
+        answers = self.call_isolated("bhbfinder_get_reader", path=str(path), head=head)
+        if not builtins:
+            answers = [(n, r) for n, r in answers if self.origins.get(n) != "builtin"]
+        return answers
+
+
+def which_readers(path):
+    """``[(plugin_name, reader), ...]``: every installed reader that claims ``path``, the one
+    that reads it first (see ``bhbfinder plugins --which``)."""
+    from .io.sniff import read_head
+
+    return get_plugin_manager().which_readers(path, read_head(path))
 
 
 def get_plugin_manager(reload=False):
@@ -197,7 +244,9 @@ def list_plugins():
     -------
     `~astropy.table.Table`
         Columns ``name``, ``origin`` (builtin or the entry point's distribution), ``module``,
-        ``hooks`` (the hooks it implements) and ``stages`` (``kind:name`` it registers).
+        ``status`` (``loaded``, or ``failed: <error>`` for a plugin that could not be
+        imported, which is listed too), ``hooks`` (the hooks it implements) and ``stages``
+        (``kind:name`` it registers).
     """
     from astropy.table import Table
 
@@ -213,6 +262,9 @@ def list_plugins():
             if info.plugin == name
         )
         module = getattr(plugin, "__name__", type(plugin).__module__)
-        rows.append((name, pm.origins.get(name, ""), module, ", ".join(hooks), ", ".join(stages)))
-    return Table(rows=rows, names=("name", "origin", "module", "hooks", "stages"),
-                 dtype=(str, str, str, str, str))
+        rows.append((name, pm.origins.get(name, ""), module, "loaded", ", ".join(hooks),
+                     ", ".join(stages)))
+    for name, (origin, module, error) in pm.failed.items():
+        rows.append((name, origin, module, f"failed: {error}", "", ""))
+    return Table(rows=rows, names=("name", "origin", "module", "status", "hooks", "stages"),
+                 dtype=(str, str, str, str, str, str))

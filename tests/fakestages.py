@@ -112,3 +112,36 @@ class FakeParams:
         obsid = np.asarray(prepared.meta["obsid"], dtype=float)
         return Table({"teff": MaskedColumn(obsid, mask=~prepared.ok, unit="K",
                                            description="fake")})
+
+
+class KillingBalmer(FakeBalmer):
+    """FakeBalmer that kills its own worker process on chunks holding a file named in
+    ``poison``, as the OOM killer or a segfault would.
+
+    ``marker_dir`` decides how often: a chunk kills its process when ``marker_dir/always``
+    exists, else only the first time (a ``killed-<name>`` file remembers it across
+    processes). ``pid_dir``, when given, receives a file named after each worker's pid.
+    """
+
+    def __init__(self, poison=(), marker_dir=None, sleep=0.0, pid_dir=None):
+        self.poison = set(poison)
+        self.marker_dir = marker_dir
+        self.sleep = sleep
+        self.pid_dir = pid_dir
+
+    def run(self, prepared):
+        import os
+        import time
+        from pathlib import Path
+
+        if self.pid_dir is not None:
+            Path(self.pid_dir, str(os.getpid())).touch()
+        if self.sleep:
+            time.sleep(self.sleep)
+        hit = sorted(self.poison & {Path(str(f)).name for f in prepared.meta["file"]})
+        if hit and self.marker_dir is not None:
+            marker = Path(self.marker_dir, f"killed-{hit[0]}")
+            if Path(self.marker_dir, "always").exists() or not marker.exists():
+                marker.touch()
+                os.kill(os.getpid(), 9)
+        return super().run(prepared)

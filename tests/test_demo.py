@@ -1,11 +1,14 @@
 """``bhbfinder demo``: offline, every input once, broken files reported, figures written."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 from astropy.table import Table
 
 from bhbfinder.catalog import read_catalog
 from bhbfinder.cli import main
-from bhbfinder.demo import run_demo
+from bhbfinder.demo import run_demo, top_candidate_figures
 
 
 def test_demo_runs_offline_and_accounts_for_every_file(tmp_path):
@@ -33,8 +36,24 @@ def test_demo_finds_its_simulated_bhb_stars(tmp_path):
     assert score["n_true_bhb"] == 12
     assert score["recall"] >= 0.75 and score["precision"] >= 0.9, score
     assert (tmp_path / "top_candidates.png").stat().st_size > 10_000
+    # the summary and the truth check count the same Balmer-confirmed candidates
+    assert catalog.meta["summary"]["confirmed"] == score["n_confirmed"]
+    # each panel of the top-candidates figure says which spectrum it shows
+    figures = top_candidate_figures(catalog)
+    titles = [fig._suptitle.get_text() for fig in figures]
+    names = {Path(str(f)).name for f in catalog["file"]}
+    assert len(titles) == 3
+    for k, title in enumerate(titles):
+        assert title.startswith(f"#{k + 1} ") and title.split()[1].rstrip(":") in names
 
 
 def test_demo_command_line(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "d"), "--per-class", "1", "--quiet"]) == 0
     assert (tmp_path / "d" / "catalog.fits").exists()
+    assert capsys.readouterr().out == ""
+    # a second demo into the same folder replaces its catalogue; the printed counts agree
+    assert main(["demo", str(tmp_path / "d"), "--per-class", "2", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    summary = re.search(r"of which Balmer-confirmed: (\d+)", out).group(1)
+    score = re.search(r"(\d+) of the candidates Balmer-confirmed", out).group(1)
+    assert summary == score

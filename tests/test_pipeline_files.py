@@ -70,13 +70,16 @@ class _Kill(BaseException):
 
 
 class KillingBalmer(FakeBalmer):
-    def __init__(self, after):
+    """FakeBalmer that escapes after ``after`` chunks (None: never): one class for the killed
+    run and its resumption, whose fingerprints must agree."""
+
+    def __init__(self, after=None):
         self.after = after
         self.calls = 0
 
     def run(self, prepared):
         self.calls += 1
-        if self.calls > self.after:
+        if self.after is not None and self.calls > self.after:
             raise _Kill("killed mid-run")
         return super().run(prepared)
 
@@ -92,8 +95,8 @@ def test_resume_after_kill_equals_uninterrupted(archive, tmp_path, ext):
                  progress=False, output=out)
     parts = sorted((tmp_path / f"resumed{ext}.parts").glob("part-*"))
     assert len(parts) == 2 and not out.exists()
-    resumed = find_bhb(str(root), stages=STAGES, batch_size=3, progress=False, output=out,
-                       resume=True)
+    resumed = find_bhb(str(root), stages=dict(STAGES, balmer=KillingBalmer()), batch_size=3,
+                       progress=False, output=out, resume=True)
     _check_rows(resumed, expected)
     assert _frozen(resumed) == _frozen(full)
     assert _frozen(read_catalog(out)) == _frozen(read_catalog(tmp_path / f"full{ext}"))

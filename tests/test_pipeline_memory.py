@@ -26,10 +26,16 @@ def test_in_memory_spectra_one_row_each_with_known_verdicts():
     assert set(CATALOG_COLUMNS) <= set(cat.colnames)
     expected = np.array([i % 3 == 0 for i in range(7)])
     assert np.array_equal(np.asarray(cat["is_bhb_candidate"]), expected)
-    # no known catalogue, every row representative and confirmed (depth 0.5) -> new = candidate
-    assert np.array_equal(np.asarray(cat["is_new_bhb"]), expected)
+    # every row representative and confirmed (depth 0.5), but no known-catalogue check ran
+    # offline: whether a candidate is new cannot be told (masked); a non-candidate is not new
+    new = cat["is_new_bhb"]
+    assert np.array_equal(np.ma.getmaskarray(new), expected)
+    assert not np.asarray(new.filled(True))[~expected].any()
     assert cat.meta["summary"]["candidates"] == expected.sum()
+    assert cat.meta["summary"]["new"] == 0
+    assert cat.meta["summary"]["new_undetermined"] == expected.sum()
     assert cat.meta["stages"]["crossmatch"] == "skipped"
+    assert cat.meta["stage_status"]["known"] == "skipped"
     assert cat["ra"].unit == "deg"
     assert "column_descriptions" in cat.meta
 

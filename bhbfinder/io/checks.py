@@ -6,6 +6,7 @@ the error message and the hint, never in the reason.
 """
 
 import os
+import stat
 import zlib
 
 import numpy as np
@@ -16,7 +17,8 @@ from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC
 __all__ = [
     "FILE_NOT_FOUND", "UNREADABLE_FILE", "EMPTY_FILE", "NOT_FITS", "CORRUPT_GZIP", "TRUNCATED",
     "CORRUPT_FITS", "UNKNOWN_LAYOUT", "MISSING_FLUX", "NON_MONOTONIC_WAVELENGTH",
-    "ALL_ZERO_IVAR", "SHAPE_MISMATCH", "UNEXPECTED_ERROR", "REASONS",
+    "ALL_ZERO_IVAR", "SHAPE_MISMATCH", "UNEXPECTED_ERROR", "NOT_REGULAR_FILE",
+    "UNREADABLE_FOLDER", "TOO_LARGE", "REASONS",
     "check_arrays", "diagnose",
 ]
 
@@ -33,6 +35,9 @@ NON_MONOTONIC_WAVELENGTH = "non-monotonic wavelength"
 ALL_ZERO_IVAR = "all-zero ivar"
 SHAPE_MISMATCH = "array length mismatch"
 UNEXPECTED_ERROR = "unexpected error"
+NOT_REGULAR_FILE = "not a regular file"
+UNREADABLE_FOLDER = "unreadable folder"
+TOO_LARGE = "file too large"
 
 #: Every reason a built-in reader or the batch path reports, with what the user can do.
 #: ``"no installed reader recognises this file"`` (`~bhbfinder.errors.UnknownFormatError`,
@@ -51,6 +56,10 @@ REASONS = {
     ALL_ZERO_IVAR: "every pixel has ivar = 0: the spectrum carries no information",
     SHAPE_MISMATCH: "flux, ivar and wavelength have different lengths",
     UNEXPECTED_ERROR: "a reader raised something other than SpectrumReadError; please report it",
+    NOT_REGULAR_FILE: "a FIFO, device or socket: only regular files are read",
+    UNREADABLE_FOLDER: "the folder cannot be listed (permissions); none of its files was read",
+    TOO_LARGE: "bigger on disk or once inflated than the read limits (config['read'], "
+               "--set read.max_file_size=... / read.max_inflated_size=...)",
 }
 
 
@@ -93,10 +102,17 @@ def diagnose(path, exc=None):
     reason : str
         One of the module's reason constants.
     """
+    from .limits import current_limits
+
+    limits = current_limits()
     try:
-        size = os.path.getsize(path)
-        if size == 0:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return NOT_REGULAR_FILE
+        if st.st_size == 0:
             return EMPTY_FILE
+        if st.st_size > limits.max_file_size:
+            return TOO_LARGE
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
@@ -106,9 +122,11 @@ def diagnose(path, exc=None):
     if raw[:2] == GZIP_MAGIC:
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            raw = inflater.decompress(raw)
+            raw = inflater.decompress(raw, limits.max_inflated_size + 1)
         except zlib.error:
             return CORRUPT_GZIP
+        if len(raw) > limits.max_inflated_size:
+            return TOO_LARGE
         if not inflater.eof:
             return TRUNCATED
         if not raw:

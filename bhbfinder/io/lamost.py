@@ -298,16 +298,26 @@ def arrays_from_bytes(raw, path):
 
 
 def _file_bytes(path):
-    """The file's content, inflated if it is gzip (whatever its name), CRC checked."""
+    """The file's content, inflated if it is gzip (whatever its name), CRC checked; never
+    inflated beyond the read limits (`bhbfinder.io.limits`)."""
+    from .limits import current_limits
+
+    limit = current_limits().max_inflated_size
     with open(path, "rb") as fh:
         raw = fh.read()
     if raw[:2] == GZIP_MAGIC:
         try:
             # one C call; unlike astropy's streaming gzip reads it verifies the CRC and length
-            raw = zlib.decompress(raw, GZIP_WBITS)
+            inflater = zlib.decompressobj(GZIP_WBITS)
+            data = inflater.decompress(raw, limit + 1)
         except zlib.error as exc:
             reason = checks.TRUNCATED if "incomplete" in str(exc) else checks.CORRUPT_GZIP
             raise checks.fail(path, reason, str(exc)) from None
+        if len(data) > limit:
+            raise checks.fail(path, checks.TOO_LARGE, f"inflates to more than {limit} bytes")
+        if not inflater.eof:
+            raise checks.fail(path, checks.TRUNCATED, "the gzip stream ends early")
+        raw = data
     if not raw:
         raise checks.fail(path, checks.EMPTY_FILE)
     if not raw.startswith(FITS_MAGIC):
@@ -377,6 +387,8 @@ class LamostReader(Reader):
     """
 
     name = READER_NAME
+    #: `read_lamost` caps inflation itself (the batch path need not check gzip sizes first).
+    checks_inflated_size = True
 
     def read_arrays(self, path):
         return read_lamost(path)
