@@ -222,7 +222,9 @@ def test_multi_start_never_ends_at_a_higher_cost(trained):
 
     weight = 1.0 / (1.0 / ivar + model.model_error_**2)
 
-    def cost(labels):
-        return soft_l1_cost((flux - model.predict_spectra(labels)) * np.sqrt(weight), 3.0)
+    def cost(labels):  # with the forward model the inversion uses (``rank_tol``)
+        model_flux = model._model_z_reduced(model._to_z(labels))[0]
+        return soft_l1_cost((flux - model_flux) * np.sqrt(weight), 3.0)
 
-    assert np.all(cost(three.labels) <= cost(one.labels) * (1 + 1e-6))
+    # the starts are compared on the float32 search's cost: equal within its precision
+    assert np.all(cost(three.labels) <= cost(one.labels) * (1 + 1e-5))

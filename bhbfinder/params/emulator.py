@@ -81,6 +81,8 @@ DEFAULT_EMULATOR_HYPERPARAMS = {
     "robust_clip": None,
     "objective": "flux",
     "n_starts": 1,
+    "tune_teff": None,
+    "rank_tol": 0.01,
 }
 
 _FILL_ITERATIONS = 30
@@ -90,6 +92,9 @@ _OBJECTIVES = ("flux", "labels")
 #: Float64 iterations that finish each float32 search (`SlamEmulator._multi_start`); from the
 #: search's optimum the step falls below ``xtol`` within one or two.
 _POLISH_ITER = 5
+_POLISH_TOL = 0.01  # standardised label units (1 % of a label's spread in the library)
+_REDUCE_SAMPLES = 4000  # labels scattered about the training stars when choosing the basis
+_REDUCE_RANKS = (10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100, 120, 140, 160, 200, 250, 300)
 _PREDICT_CHUNK = 1024  # spectra inverted together (memory ~ chunk x 3 x npix x 8 bytes x few)
 _FORMAT = "bhbfinder.params.slam-emulator"
 _FORMAT_VERSION = 1
@@ -109,6 +114,9 @@ class InversionResult:
     n_iter : ndarray of int, shape (m,)
     start : ndarray, shape (m, 3)
         The χ² nearest-neighbour starting labels.
+    formal_err : ndarray, shape (m, 3)
+        The formal errors ``(J^T W J)^{-1}``; ``label_err`` are these calibrated by the
+        model's `~bhbfinder.params.uncertainty.ErrorModel` when it has one.
     """
 
     labels: np.ndarray
@@ -117,6 +125,7 @@ class InversionResult:
     reduced_chi2: np.ndarray
     n_iter: np.ndarray
     start: np.ndarray
+    formal_err: np.ndarray | None = None
 
 
 class SlamEmulator:
@@ -163,6 +172,17 @@ class SlamEmulator:
         What ``optimize`` minimises: the leave-one-out flux error (fast), or, after that, the
         leave-one-out scatter of the labels themselves, each training star inverted with the
         model fitted without it (all in one batch, see ``_loo_invert``).
+    tune_teff : (float, float), optional
+        With ``objective="labels"``, only the training stars of this Teff range (K) count in
+        the label objective (a library that extends beyond the range the model is for keeps
+        its hyper-parameters tuned for that range).
+    rank_tol : float or None
+        The inversion evaluates the emulator in the subspace of output spectra it can produce
+        (principal components of its spectra over the training domain): the fewest components
+        whose largest error, over the training labels and 4000 labels scattered about them, is
+        below ``rank_tol`` times the smallest per-pixel model error. Each evaluation then costs
+        ``n_train × rank + rank × npix`` instead of ``n_train × npix`` (SLAM's spectra span a
+        few dozen dimensions). ``None`` or 0: the full weights.
 
     Attributes
     ----------
@@ -173,6 +193,10 @@ class SlamEmulator:
     train_labels_ : ndarray, shape (n_train, 3)
     bounds_ : ndarray, shape (2, 3)
         Lower / upper label bounds of the inversion (physical units).
+    error_model_ : `~bhbfinder.params.uncertainty.ErrorModel` or None
+        Calibration of the errors `predict` returns (set after `fit`, e.g. from held-out
+        residuals with `~bhbfinder.params.uncertainty.fit_error_model`; saved with the model).
+        ``None``: the formal Jacobian errors.
     meta : dict
         Free-form metadata saved with the model: ``prepare_config``, ``wavelength``,
         ``validation``, ``provenance``.
@@ -182,7 +206,7 @@ class SlamEmulator:
                  log_teff=True,
                  optimize=True, domain_margin=0.05, f_scale=3.0, max_iter=50, min_pixels=50,
                  max_reduced_chi2=10.0, model_error=True, robust_clip=None, objective="flux",
-                 n_starts=1):
+                 n_starts=1, tune_teff=None, rank_tol=0.01):
         self.length_scale = length_scale
         self.alpha = alpha
         self.linear_variance = linear_variance
@@ -201,6 +225,9 @@ class SlamEmulator:
                 f"objective={objective!r}; use one of {', '.join(_OBJECTIVES)}")
         self.objective = objective
         self.n_starts = n_starts
+        self.tune_teff = None if tune_teff is None else [float(t) for t in tune_teff]
+        self.rank_tol = rank_tol
+        self.error_model_ = None
         self.meta = {}
 
     # -- scikit-learn conventions ------------------------------------------------------------
@@ -336,6 +363,7 @@ class SlamEmulator:
             raise ConfigurationError("some pixels (or colours) have no valid training value; "
                                      "trim the grid or drop those columns")
         self.color_names_ = list(color_names)
+        self.error_model_ = None  # a calibration of earlier weights does not carry over
         if tuning_data is None:
             tune_flux, tune_ivar, tune_good = flux, ivar_all, good
         else:
@@ -404,6 +432,7 @@ class SlamEmulator:
         self.model_error_ = np.sqrt(np.nansum(sw * resid**2, axis=0) / sw.sum(axis=0))
 
         self.train_flux_ = self._predict_z(self.train_z_)  # the nearest-neighbour library
+        self._reduce()
 
         if hasattr(prepare_config, "to_dict"):
             prepare_config = prepare_config.to_dict()
@@ -484,8 +513,16 @@ class SlamEmulator:
         variance of the standardised label errors.
         """
         rows = np.arange(len(ys))
-        data = np.where(good, flux, 0.0)
+        if self.tune_teff is not None:  # the stars whose labels the model is for
+            lo, hi = self.tune_teff
+            inside = (self.train_labels_[:, 0] >= lo) & (self.train_labels_[:, 0] <= hi)
+            if inside.sum() < 10:
+                raise ConfigurationError(f"tune_teff={self.tune_teff}: fewer than 10 training "
+                                         "stars in that range")
+            rows = np.flatnonzero(inside)
         wscale = np.where(good, self.flux_scale_**2, 0.0) / self.star_noise_[:, None]
+        data = np.where(good, flux, 0.0)[rows]
+        good, ivar = good[rows], ivar[rows]
 
         def loss(theta):
             ls, a = np.exp(theta[:3]), float(np.exp(theta[3]))
@@ -499,7 +536,7 @@ class SlamEmulator:
             weight = np.where(good, 1.0 / var, 0.0)
             dz = self._loo_invert(data, weight, rows, ys, ls, a,
                                   InversionSettings(f_scale=self.f_scale, max_iter=20)) \
-                - self.train_z_
+                - self.train_z_[rows]
             mad = np.median(np.abs(dz - np.median(dz, 0)), 0)
             return float(np.sum((1.4826 * mad) ** 2))
 
@@ -544,6 +581,58 @@ class SlamEmulator:
         jac = both[:, 1:] * self.flux_scale_
         return f, jac
 
+    def _reduce(self):
+        """The output basis of the inversion's model (see ``rank_tol``)."""
+        self._reduced = None
+        if not self.rank_tol or self.weights_.shape[1] < 8 or \
+                getattr(self, "model_error_", None) is None:
+            return
+        rng = np.random.default_rng(0)
+        z = self.train_z_
+        pick = rng.integers(0, len(z), _REDUCE_SAMPLES)
+        lo, hi = self._z_bounds
+        zs = np.vstack([z, np.clip(z[pick] + rng.normal(0, 0.3, (pick.size, z.shape[1])),
+                                   lo, hi)])
+        pred = self._kernel(zs, z, self.length_scale_, self.linear_variance)[0] @ self.weights_
+        _, sing, vt = np.linalg.svd(pred, full_matrices=False)
+        limit = self.rank_tol * float(np.min(self.model_error_[self.model_error_ > 0],
+                                             initial=np.inf))
+        if not np.isfinite(limit):
+            return
+        rank = vt.shape[0]
+        for r in _REDUCE_RANKS:
+            if r >= vt.shape[0]:
+                break
+            basis = vt[:r]
+            err = (pred - (pred @ basis.T) @ basis) * self.flux_scale_
+            if np.abs(err).max() <= limit:
+                rank = r
+                break
+        if rank >= 0.7 * min(self.weights_.shape):  # no gain
+            return
+        basis = vt[:rank]
+        weights = self.weights_ @ basis.T
+        self._reduced = (basis, weights, basis.astype(np.float32), weights.astype(np.float32),
+                         self.weights_)
+
+    def _model_z_reduced(self, z, index=None, single=False):
+        """`_model_z` in the output basis (``rank_tol``); float32 products when ``single``."""
+        reduced = getattr(self, "_reduced", False)
+        if reduced is False or (reduced is not None and reduced[4] is not self.weights_):
+            self._reduce()  # weights set or changed after fit/load
+            reduced = self._reduced
+        if reduced is None:
+            return self._model_z_fast(z) if single else self._model_z(z)
+        basis, weights = (reduced[2], reduced[3]) if single else (reduced[0], reduced[1])
+        k, dk = self._kernel_and_grad(z)
+        both = np.concatenate([k[:, None, :], dk], axis=1)
+        if single:
+            both = both.astype(np.float32)
+        both = (both @ weights) @ basis
+        f = self.flux_mean_ + self.flux_scale_ * both[:, 0]
+        jac = both[:, 1:] * self.flux_scale_
+        return f, jac
+
     def predict_spectra(self, labels, colors=False):
         """The emulated normalised spectra at ``labels`` (``(m, 3)``): ``(m, npix)``.
 
@@ -582,7 +671,8 @@ class SlamEmulator:
         labels : ndarray, shape (m, 3)
             Teff (K), log g, [Fe/H]; NaN where not fitted.
         label_err : ndarray, shape (m, 3)
-            1σ errors from the Jacobian at the solution, ``(J^T W J)^{-1}``.
+            1σ errors: from the Jacobian at the solution, ``(J^T W J)^{-1}``, calibrated by
+            `error_model_` when the model has one.
         flags : ndarray of int, shape (m,)
             Bit flags (see `FLAG_DESCRIPTIONS`).
         """
@@ -630,7 +720,7 @@ class SlamEmulator:
             rows = todo[c0:c0 + _PREDICT_CHUNK]
             d, w = data[rows], weight[rows]
             z0, z, conv, n_iter[rows] = self._multi_start(d, w, settings)
-            f, jac_z = self._model_z(z)
+            f, jac_z = self._model_z_reduced(z)
             chi2 = (w * (d - f) ** 2).sum(axis=1)
             rchi2[rows] = chi2 / np.maximum(npix_ok[rows] - 3, 1)
             hess = np.einsum("mip,mp,mjp->mij", jac_z, w, jac_z)
@@ -645,8 +735,12 @@ class SlamEmulator:
             fl = np.where(edge, FLAG_EDGE, 0) | np.where(conv, 0, FLAG_NOT_CONVERGED)
             fl |= np.where(rchi2[rows] > self.max_reduced_chi2, FLAG_BAD_FIT, 0)
             flags[rows] = fl
+        formal = errors
+        if self.error_model_ is not None:
+            errors = np.where(np.isfinite(labels), self.error_model_.apply(labels, formal),
+                              np.nan)
         if return_details:
-            return InversionResult(labels, errors, flags, rchi2, n_iter, start)
+            return InversionResult(labels, errors, flags, rchi2, n_iter, start, formal)
         return labels, errors, flags
 
     def _multi_start(self, data, weight, settings):
@@ -661,14 +755,19 @@ class SlamEmulator:
         starts = starts.reshape(m, k)
         z0 = self.train_z_[starts.T.reshape(-1)]  # start j of every spectrum, then j + 1
         rep = np.tile(np.arange(m), k)
-        z, conv, n_iter, cost = invert(self._model_z_fast, data[rep], weight[rep], z0,
+        z, conv, n_iter, cost = invert(lambda zz, idx: self._model_z_reduced(zz, single=True),
+                                       data[rep], weight[rep], z0,
                                        self._z_bounds[0], self._z_bounds[1], settings)
         best = np.argmin(cost.reshape(k, m), axis=0) * m + np.arange(m)
         # polish the best fit of each spectrum with the float64 model
         z_best, conv_best, n_polish, _ = invert(
-            self._model_z, data, weight, z[best], self._z_bounds[0], self._z_bounds[1],
+            self._model_z_reduced, data, weight, z[best], self._z_bounds[0], self._z_bounds[1],
             replace(settings, max_iter=_POLISH_ITER))
-        return z0[:m], z_best, conv_best, n_iter[best] + n_polish
+        # converged: the search converged, and the polish either converged or only moved by a
+        # negligible amount (its xtol is tighter than any label error; on flat χ² surfaces it
+        # may keep creeping by < _POLISH_TOL without reaching it)
+        small = np.abs(z_best - z[best]).max(axis=1) < _POLISH_TOL
+        return z0[:m], z_best, conv[best] & (conv_best | small), n_iter[best] + n_polish
 
     def _check_fitted(self):
         if not self.is_fitted:
@@ -712,6 +811,8 @@ class SlamEmulator:
             "wavelength": meta.get("wavelength"),
             "validation": plain_tree(meta.get("validation") or {}),
             "provenance": plain_tree(meta.get("provenance") or {}),
+            "error_model": (None if self.error_model_ is None
+                            else plain_tree(self.error_model_.to_dict())),
         }
         tree = {k: v for k, v in tree.items() if v is not None}
         if not overwrite and __import__("os").path.exists(path):
@@ -754,8 +855,16 @@ class SlamEmulator:
         model._z_bounds = np.asarray(tree["z_bounds"], float)
         model._z_range = np.asarray(tree["z_range"], float)
         model.color_names_ = list(tree.get("color_names", []))
+        if tree.get("error_model") is not None:
+            from .uncertainty import ErrorModel
+
+            try:
+                model.error_model_ = ErrorModel.from_dict(tree["error_model"])
+            except ConfigurationError as exc:
+                raise ModelFileError(f"{path}: bad error_model ({exc})") from exc
         model.bounds_ = model._from_z(model._z_bounds)
         model.train_flux_ = model._predict_z(model.train_z_)
+        model._reduce()
         wave = tree.get("wavelength")
         model.meta = {
             "prepare_config": tree.get("prepare_config"),

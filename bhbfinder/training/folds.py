@@ -23,7 +23,7 @@ from ..errors import ConfigurationError
 from .heldout import render_stars
 
 __all__ = ["REDUCED_BUDGET", "train_fold_classifier", "train_fold_params", "run_fold",
-           "TRUTH_PREFIX"]
+           "TRUTH_PREFIX", "plan_digest"]
 
 #: Training overrides of fold classifiers: a third of the shipped recipe's epochs.
 REDUCED_BUDGET = {"epochs_stage1": 12, "epochs_stage2": 10}
@@ -84,7 +84,8 @@ def train_fold_classifier(plan, fold, arrays, recipe="default", budget=None, dev
         log=log, split_indices=split)
 
 
-def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=None):
+def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=None,
+                      error_model="default"):
     """The params emulator fitted (and tuned) without the stars held out in ``fold``.
 
     Parameters
@@ -92,12 +93,20 @@ def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=No
     plan : `~bhbfinder.training.heldout.FoldPlan`
     fold : int
     library : `~bhbfinder.params.training.MilesLibrary`
-    star_ids : array of str
-        ``star_id`` of each library row.
+        E.g. from `~bhbfinder.training.params_recipe.params_training_material` (the shipped
+        model's library).
+    star_ids : array of str or None
+        ``star_id`` of each library row (None: ``library.star_ids``).
     tuning : (flux, ivar), optional
         The tuning observations of the same stars (rows aligned with ``library``).
     hyperparams : dict, optional
         `~bhbfinder.params.emulator.SlamEmulator` parameters (default the shipped model's).
+    error_model : "default", `~bhbfinder.params.uncertainty.ErrorModel` or None
+        Calibration of the fold model's errors. ``"default"``: when the shipped model's
+        validation used the same plan (same fold of every star, `plan_digest`), the calibration
+        it fitted
+        without this fold's residuals (``validation["fold_error_models"]``), else none;
+        ``None``: the formal errors.
 
     Returns
     -------
@@ -106,6 +115,11 @@ def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=No
     from ..params.emulator import SlamEmulator
     from ..params.training import DEFAULT_MODEL_HYPERPARAMS
 
+    if star_ids is None:
+        star_ids = library.star_ids
+    if star_ids is None or len(star_ids) != len(library.labels):
+        raise ConfigurationError("train_fold_params: give the star_id of every library row "
+                                 "(or a library built with star_ids)")
     keep = plan.training_mask(star_ids, fold)
     hp = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
     tune = None if tuning is None else (tuning[0][keep], tuning[1][keep])
@@ -113,10 +127,46 @@ def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=No
         hp.pop("objective", None)
     prov = dict(library.provenance, held_out={"fold": int(fold),
                                               "n_excluded": int((~keep).sum())})
-    return SlamEmulator(**hp).fit(library.flux[keep], library.ivar[keep], library.labels[keep],
-                                  wavelength=library.wavelength,
-                                  prepare_config=library.prepare_config, provenance=prov,
-                                  tuning_data=tune)
+    model = SlamEmulator(**hp).fit(library.flux[keep], library.ivar[keep],
+                                   library.labels[keep], wavelength=library.wavelength,
+                                   prepare_config=library.prepare_config, provenance=prov,
+                                   tuning_data=tune)
+    if isinstance(error_model, str):
+        if error_model != "default":
+            raise ConfigurationError(f"error_model={error_model!r}; use 'default', an "
+                                     "ErrorModel or None")
+        error_model = _shipped_fold_error_model(plan, fold)
+    model.error_model_ = error_model
+    return model
+
+
+def plan_digest(plan):
+    """A short fingerprint of a plan's fold assignment (which star is held out where)."""
+    import hashlib
+    import json
+
+    folds = plan.to_dict()["folds"]
+    text = json.dumps(sorted(folds.items()), separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _shipped_fold_error_model(plan, fold):
+    """The shipped params model's calibration fitted without ``fold`` (same plan), or None."""
+    from .._tree import open_plain_asdf
+    from ..params.stage import default_model_path
+    from ..params.uncertainty import ErrorModel
+
+    try:
+        with open_plain_asdf(default_model_path()) as af:
+            validation = dict(af.tree.get("validation") or {})
+    except (OSError, ValueError):  # pragma: no cover - the shipped file is part of the package
+        return None
+    recorded = validation.get("plan") or {}
+    models = validation.get("fold_error_models") or {}
+    if recorded.get("digest") != plan_digest(plan):
+        return None
+    entry = models.get(str(int(fold)))
+    return None if entry is None else ErrorModel.from_dict(entry)
 
 
 def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None, stages=None,

@@ -1,0 +1,271 @@
+"""The shipped params model: training library, held-out validation, calibrated errors.
+
+`train_default_params_model` builds ``bhbfinder/data/slam_hot_default.asdf`` in four steps:
+
+1. the training library (`params_training_material`): every MILES star of 6000–16000 K with
+   complete labels in ``miles/`` and ``miles_more/`` (Sánchez-Blázquez et al. 2006;
+   Falcón-Barroso et al. 2011), each rendered twelve times as a LAMOST spectrum with the
+   instrument spread of the field (`~bhbfinder.params.training.TRAINING_SPREAD`), prepared by
+   the default ``prepare`` stage and averaged;
+2. the held-out validation (`heldout_validation`): the grouped K-fold plan of
+   `~bhbfinder.training.heldout.FoldPlan` over the real stars (the plan of the classifier's
+   evaluation), one emulator per fold fitted without the fold's stars
+   (`~bhbfinder.training.folds.train_fold_params`), each fold's MILES stars rendered through
+   the field instrument model (`~bhbfinder.training.params_heldout.FIELD_SIMULATION`), as
+   noiseless copies and as training-like "lab" renderings, and inverted by their fold's model;
+3. the error model (`calibrate_errors`): `~bhbfinder.params.uncertainty.fit_error_model` on the
+   field residuals of every fold; the coverage it reaches is measured by cross-fitting (the
+   calibration applied to a fold is fitted on the other folds' residuals);
+4. the model fitted on the whole library, with the error model and the validation tables in
+   its file.
+"""
+
+import numpy as np
+from astropy.table import vstack
+
+from ..errors import ConfigurationError
+
+__all__ = ["params_training_material", "heldout_validation", "calibrate_errors",
+           "validation_tables", "train_default_params_model", "VALIDATION_VARIANTS"]
+
+#: Renderings of the validation (see `bhbfinder.training.params_heldout.VARIANTS`).
+VALIDATION_VARIANTS = ("field", "noiseless", "lab")
+
+_LABELS = ("teff", "logg", "feh")
+
+
+def params_training_material(data_dir, config=None, prepare_config=None):
+    """The params training library of the shipped recipe and the star id of each row.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A folder in the ``../shared/data`` layout (``miles/``, ``miles_more/``).
+    config : `~bhbfinder.params.training.MilesTrainingConfig`, optional
+        Default `~bhbfinder.params.training.DEFAULT_TRAINING`.
+
+    Returns
+    -------
+    library : `~bhbfinder.params.training.MilesLibrary`
+    star_ids : ndarray of str
+        ``library.star_ids`` (what `~bhbfinder.training.folds.train_fold_params` takes).
+    tuning : None
+        The shipped hyper-parameters are tuned on flux, without separate tuning observations.
+    """
+    from pathlib import Path
+
+    from ..params.training import DEFAULT_TRAINING, miles_library
+
+    data_dir = Path(data_dir)
+    if not (data_dir / "miles").is_dir():
+        raise ConfigurationError(f"{data_dir}: no miles/ folder; pass a folder in the "
+                                 "../shared/data layout")
+    library = miles_library(data_dir / "miles", config or DEFAULT_TRAINING, prepare_config)
+    return library, library.star_ids, None
+
+
+def heldout_validation(plan, libraries, library, hyperparams=None, variants=VALIDATION_VARIANTS,
+                       per_star=8, seed=0, teff_range=None, log=None):
+    """Every test star inferred by the model of its fold, in each rendering.
+
+    Parameters
+    ----------
+    plan : `~bhbfinder.training.heldout.FoldPlan`
+    libraries : list of `~bhbfinder.simulate.TemplateLibrary`
+        The templates the plan was built from.
+    library : `~bhbfinder.params.training.MilesLibrary`
+        The training library (with ``star_ids``).
+    hyperparams : dict, optional
+        Default `~bhbfinder.params.training.DEFAULT_MODEL_HYPERPARAMS`.
+    variants, per_star, seed
+        See `~bhbfinder.training.params_heldout.heldout_params_predictions`.
+    teff_range : (float, float), optional
+        Test stars' Teff range (default: the library's).
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        `~bhbfinder.training.params_heldout.heldout_params_predictions` rows (formal errors in
+        ``*_err``: the fold models carry no error model).
+    """
+    from .folds import train_fold_params
+    from .params_heldout import heldout_params_predictions, params_test_stars
+
+    if library.star_ids is None:
+        raise ConfigurationError("the library has no star_ids; build it with "
+                                 "bhbfinder.params.training.miles_library")
+    lo = float(np.min(library.labels[:, 0])) if teff_range is None else teff_range[0]
+    hi = float(np.max(library.labels[:, 0])) if teff_range is None else teff_range[1]
+    stars = params_test_stars(plan, (lo, hi))
+    stars = stars[np.isin(np.asarray(stars["star_id"]).astype(str), library.star_ids)]
+
+    def fold_model(k):
+        model = train_fold_params(plan, k, library, library.star_ids, None, hyperparams,
+                                  error_model=None)
+        if log:
+            log(f"fold {k}: params model fitted on {len(model.train_labels_)} stars")
+        return model
+
+    return heldout_params_predictions(plan, fold_model, libraries, stars, variants,
+                                      per_star=per_star, seed=seed)
+
+
+def calibrate_errors(results, variant="field", **fit_options):
+    """Fit the error model on held-out residuals, and measure its coverage by cross-fitting.
+
+    Parameters
+    ----------
+    results : `~astropy.table.Table`
+        `heldout_validation` rows (``*_formal_err`` are calibrated).
+    variant : str
+        The rendering whose residuals calibrate the model.
+    **fit_options
+        Passed to `~bhbfinder.params.uncertainty.fit_error_model`.
+
+    Returns
+    -------
+    error_model : `~bhbfinder.params.uncertainty.ErrorModel`
+        Fitted on the residuals of every fold.
+    results : `~astropy.table.Table`
+        A copy whose ``*_err`` columns hold the cross-fitted calibrated errors (each fold's
+        from an error model fitted on the other folds' ``variant`` rows), for every variant.
+    fold_models : dict
+        ``{fold: ErrorModel}`` of those cross-fitted calibrations (what a model of that fold
+        may use without having seen its stars' residuals).
+    """
+    from ..params.uncertainty import fit_error_model
+
+    def arrays(rows):
+        found = np.column_stack([np.asarray(rows[k], float) for k in _LABELS])
+        formal = np.column_stack([np.asarray(rows[k + "_formal_err"], float) for k in _LABELS])
+        truth = np.column_stack([np.asarray(rows["true_" + k], float) for k in _LABELS])
+        return found, formal, truth, np.asarray(rows["snr"], float)
+
+    use = (np.asarray(results["variant"]).astype(str) == variant) \
+        & ~np.asarray(results["doubtful"], bool)
+    if not use.any():
+        raise ConfigurationError(f"no {variant!r} rows to calibrate the errors on")
+    fold = np.asarray(results["fold"])
+    model = fit_error_model(*arrays(results[use]), meta={
+        "fitted_on": f"held-out {variant} renderings of MILES stars (every fold; doubtful "
+                     "stars left out)"}, **fit_options)
+    out = results.copy()
+    fold_models = {}
+    for k in np.unique(fold):
+        part = fit_error_model(*arrays(results[use & (fold != k)]), meta={
+            "fitted_on": f"held-out {variant} renderings of the folds other than {k}"},
+            **fit_options)
+        fold_models[int(k)] = part
+        rows = fold == k
+        found, formal, _, _ = arrays(results[rows])
+        err = part.apply(found, formal)
+        for j, key in enumerate(_LABELS):
+            col = np.asarray(out[key + "_err"], float)
+            col[rows] = np.where(np.isfinite(found[:, j]), err[:, j], np.nan)
+            out[key + "_err"] = col
+    return model, out, fold_models
+
+
+def validation_tables(results, teff_ranges=((7000.0, 10000.0), (6000.0, 7000.0),
+                                            (10000.0, 13000.0)), min_snr=30.0):
+    """`~bhbfinder.training.params_heldout.params_scores` of every variant and Teff range,
+    plus the coverage of the field renderings per S/N bin (7000–10000 K), as a plain dict."""
+    from ..params.uncertainty import DEFAULT_SNR_EDGES
+    from .params_heldout import params_scores
+
+    out = {}
+    for variant in np.unique(np.asarray(results["variant"]).astype(str)):
+        for lo, hi in teff_ranges:
+            out[f"{variant} {lo:.0f}-{hi:.0f} K S/N>={min_snr:g}"] = params_scores(
+                results, variant, (lo, hi), min_snr)
+    edges = DEFAULT_SNR_EDGES
+    by_snr = {}
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        rows = results[(np.asarray(results["snr"], float) >= a)
+                       & (np.asarray(results["snr"], float) < b + (b == edges[-1]))]
+        if len(rows):
+            by_snr[f"{a:g}-{b:g}"] = params_scores(rows, "field", (7000.0, 10000.0), 0.0)
+    out["field 7000-10000 K by S/N"] = by_snr
+    return out
+
+
+def train_default_params_model(data_dir, path=None, config=None, hyperparams=None, n_folds=5,
+                               seed=0, per_star=8, log=None):
+    """Build the shipped params model (see the module docstring) and optionally save it.
+
+    Parameters
+    ----------
+    data_dir : path-like
+        A folder in the ``../shared/data`` layout.
+    path : path-like, optional
+        Where to write the model (ASDF).
+    config : `~bhbfinder.params.training.MilesTrainingConfig`, optional
+        Default `~bhbfinder.params.training.DEFAULT_TRAINING`.
+    hyperparams : dict, optional
+        Default `~bhbfinder.params.training.DEFAULT_MODEL_HYPERPARAMS`.
+    n_folds, seed : int
+        The fold plan (`~bhbfinder.training.heldout.FoldPlan.build` over ``miles/``,
+        ``miles_more/`` and the SDSS templates, as in the classifier's evaluation); ``seed`` also
+        seeds the renderings.
+    per_star : int
+        Renderings of each test star per variant.
+
+    Returns
+    -------
+    model : `~bhbfinder.params.SlamEmulator`
+        With ``error_model_`` and ``meta["validation"]``.
+    results : `~astropy.table.Table`
+        The held-out rows with cross-fitted calibrated errors.
+    """
+    from ..params.emulator import SlamEmulator
+    from ..params.training import DEFAULT_MODEL_HYPERPARAMS, DEFAULT_TRAINING
+    from .folds import plan_digest
+    from .heldout import FoldPlan, load_real_templates
+
+    config = config or DEFAULT_TRAINING
+    hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
+    library, _, _ = params_training_material(data_dir, config)
+    if log:
+        log(f"library: {len(library.labels)} stars")
+    libraries = load_real_templates(data_dir)
+    plan = FoldPlan.build(libraries, n_folds=n_folds, seed=seed)
+    results = heldout_validation(plan, libraries, library, hyperparams, per_star=per_star,
+                                 seed=seed, log=log)
+    error_model, results, fold_models = calibrate_errors(results)
+    hp = dict(hyperparams)
+    if hp.get("objective") == "labels":
+        hp["objective"] = "flux"  # no separate tuning observations in this recipe
+    model = SlamEmulator(**hp).fit(library.flux, library.ivar, library.labels,
+                                   wavelength=library.wavelength,
+                                   prepare_config=library.prepare_config,
+                                   provenance=dict(library.provenance,
+                                                   recipe="bhbfinder.training.params_recipe."
+                                                          "train_default_params_model"))
+    model.error_model_ = error_model
+    tables = validation_tables(results)
+    model.meta["validation"].update({
+        "method": "held-out MILES stars: grouped K-fold by star (bhbfinder.training.heldout."
+                  "FoldPlan), each fold's stars rendered as LAMOST spectra through the "
+                  "instrument model, prepared by the prepare stage and inverted by the model "
+                  "fitted without them; errors calibrated by cross-fitting",
+        "plan": {"n_folds": int(n_folds), "seed": int(seed), "digest": plan_digest(plan)},
+        # the calibration a model of fold k may use (fitted without fold k's residuals);
+        # bhbfinder.training.folds.train_fold_params attaches it
+        "fold_error_models": {str(k): m.to_dict() for k, m in fold_models.items()},
+        "per_star": int(per_star),
+        "variants": {v: _describe(v) for v in VALIDATION_VARIANTS},
+        "scores": tables,
+        # the headline, under the key earlier versions used
+        "scatter": {k: tables["field 7000-10000 K S/N>=30"][k] for k in _LABELS},
+    })
+    if path is not None:
+        model.save(path)
+    return model, vstack([results], metadata_conflicts="silent")
+
+
+def _describe(variant):
+    from .params_heldout import variant_simulation
+
+    simulation, noiseless = variant_simulation(variant)
+    return {"simulation": {k: list(v) if isinstance(v, tuple) else v
+                           for k, v in simulation.items()}, "noiseless": bool(noiseless)}
