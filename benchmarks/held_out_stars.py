@@ -203,15 +203,10 @@ def main(argv=None):
 
 
 def _params_material(data, libs):
-    from bhbfinder.params.training import MilesTrainingConfig, miles_library, miles_observations
+    """The shipped params recipe's training library, its star ids and tuning data."""
+    from bhbfinder.training.params_recipe import params_training_material
 
-    config = MilesTrainingConfig()
-    library = miles_library(data / "miles", config)
-    ids = dict(zip(np.asarray(libs[0].labels["name"]).astype(str),
-                   np.asarray(libs[0].labels["star_id"]).astype(str), strict=True))
-    star_ids = np.array([ids[n] for n in library.names])
-    flux, ivar, _, _ = miles_observations(data / "miles", config.snr, config.tuning_seed, config)
-    return library, star_ids, (flux, ivar)
+    return params_training_material(data)
 
 
 def _write(cat, path):

@@ -389,8 +389,12 @@ def test_label_space_recipe_library_sources_audit_and_label_space_stars(shared_d
 
     recipe = copy.deepcopy(RECIPE_V2)
     recipe["library"].update(n_per_class=30, analytic_per_class=4)
-    recipe["library"]["generator"]["emulator"] = {"optimize": False}   # quick to fit
-    spectra, prov = build_recipe_library(shared_data, recipe, log=None)
+    # the shipped params model as the generator (the recipe fits its own by default)
+    from bhbfinder.params.emulator import SlamEmulator
+    from bhbfinder.params.stage import default_model_path
+
+    spectra, prov = build_recipe_library(shared_data, recipe, log=None,
+                                         generator=SlamEmulator.load(default_model_path()))
     meta = spectra.meta
     sources = np.asarray(meta["source"]).astype(str)
     stars = np.asarray(meta["star_id"]).astype(str)

@@ -119,13 +119,19 @@ def _shares(rec):
 
 
 def default_generator(data_dir, hyperparams=None):
-    """The label-space generator of the recipes: the params emulator fitted to the MILES hot
-    stars of ``data_dir/miles`` (`bhbfinder.params.training.fit_library`; ``hyperparams``
-    default to the shipped params model's)."""
-    from ..params.training import fit_library, miles_library
+    """The label-space generator of the recipes: the params emulator fitted to the params
+    stage's training library (`bhbfinder.training.params_recipe.params_training_material`;
+    ``hyperparams`` default to the shipped params model's)."""
+    from ..params.emulator import SlamEmulator
+    from ..params.training import DEFAULT_MODEL_HYPERPARAMS
+    from ..training.params_recipe import params_training_material
 
-    folder = Path(data_dir) / "miles"
-    return fit_library(miles_library(folder), folder, hyperparams=hyperparams)
+    library, _, _ = params_training_material(data_dir)
+    hp = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
+    return SlamEmulator(**hp).fit(library.flux, library.ivar, library.labels,
+                                  wavelength=library.wavelength,
+                                  prepare_config=library.prepare_config,
+                                  provenance=library.provenance)
 
 
 def build_recipe_library(data_dir, recipe=None, log=print, generator=None):

@@ -65,6 +65,16 @@ LABEL_AUDIT = {
                   "weak Ca II K measure like a metal-poor BHB star: probably a field halo "
                   "star, not a cluster member",
     },
+    "MILES:0392": {
+        "name": "HD 93329",
+        "label": None,
+        "doubtful": True,
+        "reason": "labelled A only because its log g (2.8) lies 0.15 dex below the lower edge "
+                  "of the Culpan box at 8,075 K, less than the uncertainty of a MILES log g; "
+                  "with [Fe/H] = -1.48 it is a halo star at the temperature and gravity of the "
+                  "horizontal branch, and its Balmer profiles and weak Ca II K measure like the "
+                  "BHB stars': its class cannot be told from its labels",
+    },
     "MILES:0054": {
         "name": "HD 7374",
         "label": "B",
