@@ -118,3 +118,27 @@ def test_heldout_predictions_use_only_fold_models_that_never_saw_the_star(shared
                                simulation=variant_simulation("noiseless")[0])
     snr = np.asarray(prepared.meta["snr_prepared"], float)
     assert np.all((snr > 0.5 * NOISELESS_IVAR_SNR) & (snr < 2 * NOISELESS_IVAR_SNR))
+
+
+@pytest.mark.realdata
+def test_fold_models_get_the_calibration_fitted_without_their_fold(shared_data):
+    from bhbfinder.params.stage import ParamsStage
+    from bhbfinder.params.training import MilesTrainingConfig, miles_library
+    from bhbfinder.training.folds import plan_digest, train_fold_params
+    from bhbfinder.training.heldout import FoldPlan, load_real_templates
+
+    shipped = ParamsStage().model.meta["validation"]
+    library = miles_library(shared_data / "miles",
+                            MilesTrainingConfig(n_realisations=1, teff_range=(8000, 9000)))
+    fixed = {"optimize": False, "length_scale": [0.6, 1.0, 2.0], "alpha": 0.1}
+    plan = FoldPlan.build(load_real_templates(shared_data), n_folds=5, seed=0)
+    assert plan_digest(plan) == shipped["plan"]["digest"]
+    model = train_fold_params(plan, 3, library, None, hyperparams=fixed)
+    assert model.error_model_.to_dict()["floor"] == shipped["fold_error_models"]["3"]["floor"]
+    # another plan (other stars per fold): no calibration rather than a leaking one
+    other = FoldPlan.build(load_real_templates(shared_data, sources=("miles",)), 5, 0)
+    assert train_fold_params(other, 3, library, None, hyperparams=fixed).error_model_ is None
+    assert train_fold_params(plan, 3, library, None, hyperparams=fixed,
+                             error_model=None).error_model_ is None
+    with pytest.raises(ConfigurationError, match="error_model"):
+        train_fold_params(plan, 3, library, None, hyperparams=fixed, error_model="shipped")

@@ -173,9 +173,9 @@ class SlamEmulator:
         leave-one-out scatter of the labels themselves, each training star inverted with the
         model fitted without it (all in one batch, see ``_loo_invert``).
     tune_teff : (float, float), optional
-        With ``objective="labels"``, only the training stars of this Teff range (K) count in
-        the label objective (a library that extends beyond the range the model is for keeps
-        its hyper-parameters tuned for that range).
+        Only the training stars of this Teff range (K) count in the tuning objective (flux or
+        labels): a library that extends beyond the range the model is for (cool and hot stars
+        that keep its edges away) keeps hyper-parameters tuned for that range.
     rank_tol : float or None
         The inversion evaluates the emulator in the subspace of output spectra it can produce
         (principal components of its spectra over the training domain): the fewest components
@@ -459,6 +459,13 @@ class SlamEmulator:
     def _tune(self, ys, good, length_scale, alpha):
         """Length scales and ridge term minimising the leave-one-out error in flux units."""
         w = np.where(good, self.flux_scale_**2, 0.0) / self.star_noise_[:, None]
+        if self.tune_teff is not None:  # only the stars the model is for count
+            lo, hi = self.tune_teff
+            inside = (self.train_labels_[:, 0] >= lo) & (self.train_labels_[:, 0] <= hi)
+            if inside.sum() < 10:
+                raise ConfigurationError(f"tune_teff={self.tune_teff}: fewer than 10 training "
+                                         "stars in that range")
+            w = w * inside[:, None]
 
         def loss(theta):
             res = self._loo_residuals(ys, np.exp(theta[:3]), np.exp(theta[3]))

@@ -1,8 +1,9 @@
 """The pipeline's ``params`` stage: Teff, log g and [Fe/H] from a `~bhbfinder.params.SlamEmulator`.
 
 Registered as stage kind ``params``, name ``slam-emulator`` (the default). Without a model it
-loads the hot-star model shipped in ``bhbfinder/data`` (`DEFAULT_MODEL`), trained on MILES stars of
-6500–13000 K (see ``benchmarks/train_slam_default.py``): results outside that range are flagged.
+loads the model shipped in ``bhbfinder/data`` (`DEFAULT_MODEL`), trained on MILES stars of
+6000–16000 K (see ``benchmarks/train_slam_default.py``): results at the edges of that domain are
+flagged, and its errors are calibrated on held-out stars.
 """
 
 from pathlib import Path
@@ -25,11 +26,14 @@ DEFAULT_MODEL = "slam_hot_default.asdf"
 #: The columns `ParamsStage.run` returns: name -> (unit, description).
 PARAMS_COLUMNS = {
     "teff": (u.K, "effective temperature (SLAM-style emulator)"),
-    "teff_err": (u.K, "1-sigma uncertainty of teff, from the fit's Jacobian"),
+    "teff_err": (u.K, "1-sigma uncertainty of teff: the fit's Jacobian error calibrated on "
+                      "held-out stars (the model's error model)"),
     "logg": (u.dex, "surface gravity log10(g / cm s^-2) (SLAM-style emulator)"),
-    "logg_err": (u.dex, "1-sigma uncertainty of logg, from the fit's Jacobian"),
+    "logg_err": (u.dex, "1-sigma uncertainty of logg: the fit's Jacobian error calibrated on "
+                        "held-out stars (the model's error model)"),
     "feh": (u.dex, "metallicity [Fe/H] (SLAM-style emulator)"),
-    "feh_err": (u.dex, "1-sigma uncertainty of feh, from the fit's Jacobian"),
+    "feh_err": (u.dex, "1-sigma uncertainty of feh: the fit's Jacobian error calibrated on "
+                       "held-out stars (the model's error model)"),
     "params_flags": (None, "bit flags of the parameter fit: " + "; ".join(
         f"{bit} = {text}" for bit, text in FLAG_DESCRIPTIONS.items())),
 }

@@ -26,7 +26,10 @@ from .emulator import LABEL_NAMES, SlamEmulator
 #: fold-to-fold length scales differing by factors of up to 6 and no better held-out labels).
 #: Fits with a reduced χ² above 2 are flagged (on held-out renderings their labels are off by
 #: 2-3 times more than the others' and their errors cover the truth in a third of the cases).
-DEFAULT_MODEL_HYPERPARAMS = {"robust_clip": 1.5, "objective": "flux", "max_reduced_chi2": 2.0}
+#: The tuning counts only the training stars of 7000–13000 K (``tune_teff``): the cooler and
+#: hotter ones are there to keep the domain's edges away from the stars the model is for.
+DEFAULT_MODEL_HYPERPARAMS = {"robust_clip": 1.5, "objective": "flux", "max_reduced_chi2": 2.0,
+                             "tune_teff": (7000.0, 13000.0)}
 
 __all__ = ["DEFAULT_MODEL_HYPERPARAMS", "TRAINING_SPREAD", "DEFAULT_TRAINING",
            "MilesTrainingConfig", "MilesLibrary", "miles_library",
@@ -273,7 +276,7 @@ ANALYTIC_BOX = {"teff": (6800.0, 10500.0), "logg": (2.5, 4.6), "feh": (-2.5, 0.3
 
 
 def analytic_library(n, seed=0, snr=50.0, n_realisations=1, prepare_config=None, box=None,
-                     noise_seed=None):
+                     noise_seed=None, simulation=None):
     """Analytic stars with exact labels, simulated and prepared like `miles_library`.
 
     A check of the method free of label noise: the MILES labels carry literature errors of a
@@ -285,6 +288,8 @@ def analytic_library(n, seed=0, snr=50.0, n_realisations=1, prepare_config=None,
         Stars, drawn from `ANALYTIC_BOX` (updated by ``box``) with ``seed``.
     seed, noise_seed : int
         Seeds of the star parameters and of the simulated noise (default ``1000 * seed``).
+    simulation : dict, optional
+        Instrument model overrides, as `miles_library` takes them.
 
     Returns
     -------
@@ -308,14 +313,17 @@ def analytic_library(n, seed=0, snr=50.0, n_realisations=1, prepare_config=None,
     num = den = 0.0
     noise_seed = 1000 * seed if noise_seed is None else noise_seed
     for k in range(n_realisations):
-        prepared, ivar = _prepare_realisation(lib, rows, noise_seed + k, snr, prepare_config)
+        prepared, ivar = _prepare_realisation(lib, rows, noise_seed + k, snr, prepare_config,
+                                              simulation)
         num = num + ivar * prepared.flux
         den = den + ivar
     flux = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
     labels = np.column_stack([np.asarray(params[c], float) for c in LABEL_NAMES])
     return MilesLibrary(prepared.wavelength.copy(), flux, den, labels,
                         np.array([f"analytic {k}" for k in rows]), prepare_config.to_dict(),
-                        {"library": "bhbfinder.simulate analytic stars", "box": box})
+                        {"library": "bhbfinder.simulate analytic stars", "box": box,
+                         "seed": int(seed)},
+                        np.asarray(lib.labels["star_id"]).astype(str))
 
 
 def miles_observations(folder, snr=50.0, seed=1, config=None, prepare_config=None,

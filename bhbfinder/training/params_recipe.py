@@ -65,7 +65,7 @@ def params_training_material(data_dir, config=None, prepare_config=None):
 
 
 def heldout_validation(plan, libraries, library, hyperparams=None, variants=VALIDATION_VARIANTS,
-                       per_star=8, seed=0, teff_range=None, log=None):
+                       per_star=8, seed=0, teff_range=None, tuning=None, log=None):
     """Every test star inferred by the model of its fold, in each rendering.
 
     Parameters
@@ -81,6 +81,8 @@ def heldout_validation(plan, libraries, library, hyperparams=None, variants=VALI
         See `~bhbfinder.training.params_heldout.heldout_params_predictions`.
     teff_range : (float, float), optional
         Test stars' Teff range (default: the library's).
+    tuning : (flux, ivar), optional
+        Tuning observations of the library stars (for ``objective="labels"``).
 
     Returns
     -------
@@ -96,11 +98,10 @@ def heldout_validation(plan, libraries, library, hyperparams=None, variants=VALI
                                  "bhbfinder.params.training.miles_library")
     lo = float(np.min(library.labels[:, 0])) if teff_range is None else teff_range[0]
     hi = float(np.max(library.labels[:, 0])) if teff_range is None else teff_range[1]
-    stars = params_test_stars(plan, (lo, hi))
-    stars = stars[np.isin(np.asarray(stars["star_id"]).astype(str), library.star_ids)]
+    stars = params_test_stars(plan, (lo, hi))  # outside the library too: its domain's edges
 
     def fold_model(k):
-        model = train_fold_params(plan, k, library, library.star_ids, None, hyperparams,
+        model = train_fold_params(plan, k, library, library.star_ids, tuning, hyperparams,
                                   error_model=None)
         if log:
             log(f"fold {k}: params model fitted on {len(model.train_labels_)} stars")
