@@ -41,7 +41,8 @@ from .stages import DEFAULT_STAGES, get_stage, get_stage_info
 
 log = logging.getLogger("bhbfinder")
 
-__all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "CATALOG_STAGES", "ONLINE_STAGES"]
+__all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "CATALOG_STAGES", "ONLINE_STAGES",
+           "SETUP_ERRORS", "incomplete_stages", "expand_source"]
 
 #: Stages run chunk by chunk, in this order (``prepare`` runs as each of them needs it).
 BATCH_STAGES = ("classify", "balmer", "params")
