@@ -49,7 +49,7 @@ def write_part(table, path):
         import asdf
 
         out = Table(table, copy=False)
-        out.meta = {}
+        out.meta = _json_meta(table.meta)
         asdf.AsdfFile({"part": out}).write_to(tmp)
     else:
         arrays = {}
@@ -64,6 +64,7 @@ def write_part(table, path):
                 "unit": None if col.unit is None else col.unit.to_string(),
                 "description": col.info.description,
             })
+        header["meta"] = _json_meta(table.meta)
         arrays["header"] = np.array(json.dumps(header))
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -113,7 +114,23 @@ def _read_npz(path):
                 table.add_column(MaskedColumn(data[f"d{i}"], mask=data[f"m{i}"], **kwargs))
             else:
                 table.add_column(Column(data[f"d{i}"], **kwargs))
+        meta = header.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise PartFileError(f"{path}: its header's meta is not a mapping")
+        table.meta.update(meta)
     return table
+
+
+def _json_meta(meta):
+    """The entries of ``meta`` that JSON can hold exactly (others are dropped)."""
+    out = {}
+    for key, value in meta.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        out[str(key)] = value
+    return out
 
 
 def _check_npz(path):

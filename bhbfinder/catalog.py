@@ -212,7 +212,8 @@ def write_catalog(table, path, format=None, overwrite=False):
     (``summary``, ``stages``, ...) is stored natively (ECSV, ASDF, Parquet) or as JSON in the
     ``BHBMETA`` header keyword (FITS) or the ``bhbfinder_meta`` INFO element (VOTable). Text a
     format cannot encode (file names that are not UTF-8; non-ASCII characters in FITS) is
-    written escaped (see `bhbfinder._text.escape_text`), never dropped.
+    written escaped (``\\xff`` for an undecodable byte, ``\\xe9`` for a non-ASCII
+    character in FITS), never dropped.
 
     The file is written to a temporary name and renamed into place, so a crash never leaves a
     half-written catalogue.

@@ -29,7 +29,8 @@ Hooks are called with keyword arguments; an implementation may accept any subset
 
 import pluggy
 
-__all__ = ["hookspec", "hookimpl", "PROJECT_NAME", "STAGE_KINDS"]
+__all__ = ["hookspec", "hookimpl", "PROJECT_NAME", "STAGE_KINDS", "bhbfinder_get_reader",
+           "bhbfinder_register_stages"]
 
 PROJECT_NAME = "bhbfinder"
 

@@ -41,7 +41,8 @@ from .stages import DEFAULT_STAGES, get_stage, get_stage_info
 
 log = logging.getLogger("bhbfinder")
 
-__all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "CATALOG_STAGES", "ONLINE_STAGES"]
+__all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "CATALOG_STAGES", "ONLINE_STAGES",
+           "SETUP_ERRORS", "incomplete_stages", "expand_source"]
 
 #: Stages run chunk by chunk, in this order (``prepare`` runs as each of them needs it).
 BATCH_STAGES = ("classify", "balmer", "params")
@@ -297,6 +298,9 @@ class Pipeline:
                 continue
             for name in columns.colnames:
                 table[name] = columns[name]
+            # what a stage says about its columns (e.g. the classifier's class order, which
+            # stage1_prob's description points to) travels with the chunk to the catalogue
+            table.meta.update(columns.meta)
         table["status"] = np.array([str(s) for s in status], dtype=str)
         return table
 
@@ -333,6 +337,7 @@ class Pipeline:
                 continue
             for name in columns.colnames:
                 table[name] = columns[name]
+            table.meta.update(columns.meta)
             status[kind] = STAGE_OK
         ensure_columns(table)
         table["is_new_bhb"] = _new_bhb(table, known_checked=status.get("known") == STAGE_OK)
@@ -1034,7 +1039,12 @@ def _new_bhb(table, known_checked=True):
 def _assemble(tables, items):
     if not tables:
         return _failed_chunk(items, [], "")[:0]
+    meta = {}
+    for chunk in tables:  # the same keys in every chunk: the last one wins (vstack would
+        meta.update(chunk.meta)  # concatenate lists such as the class order)
+        chunk.meta.clear()
     table = vstack(tables, join_type="outer", metadata_conflicts="silent")
+    table.meta.update(meta)
     order = np.argsort(np.asarray(table[_INDEX]), kind="stable")
     table = table[order]
     indices = np.asarray(table[_INDEX])

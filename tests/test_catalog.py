@@ -170,7 +170,14 @@ def test_run_writes_awkward_text_and_failed_rows_faithfully(awkward_archive, tmp
 def test_every_column_of_a_real_run_is_described(shared_data, tmp_path):
     files = sorted((shared_data / "lamost" / "dr1").glob("*.fits"))[:2]
     files.append(tmp_path / "missing.fits")
-    cat = find_bhb([str(f) for f in files], progress=False)
+    cat = find_bhb([str(f) for f in files], progress=False, batch_size=2,
+                   output=tmp_path / "cat.fits")
     undescribed = [n for n in cat.colnames if not cat[n].info.description]
     assert undescribed == []
     assert set(CATALOG_COLUMNS) <= set(cat.colnames)
+    # stage1_prob's description points to meta["classes"]: it is there, in memory and in FITS
+    assert "meta['classes']" in cat["stage1_prob"].info.description
+    back = read_catalog(tmp_path / "cat.fits")
+    assert back.meta["classes"] == cat.meta["classes"] == ["BHB", "A", "B", "HotSD", "WD",
+                                                           "other"]
+    assert back.meta["stage_status"] == cat.meta["stage_status"]

@@ -155,3 +155,28 @@ def test_part_member_declaring_more_data_than_it_holds(tmp_path):
             zf.writestr(name, data)
     with pytest.raises(PartFileError, match="declares 79999999992 bytes"):
         read_part(path)
+
+
+@pytest.mark.parametrize("executor", [None, 2])
+def test_model_that_fails_to_build_stops_the_run(tmp_path, executor):
+    """Not a row per spectrum saying "classify failed" and exit status 0: an error naming the
+    stage, before any chunk, in the calling process and in workers alike."""
+    from bhbfinder import cli
+    from bhbfinder.errors import ConfigurationError
+    from bhbfinder.io.lamost import write_lamost
+
+    from .fakestages import spectrum_arrays
+
+    tree = _default_tree()
+    tree["threshold"] = "high"  # sound structure, but the classifier cannot be made from it
+    model = _save(tree, tmp_path / "bad_threshold.asdf")
+    check_model_file(model)
+    a = spectrum_arrays("A")
+    (tmp_path / "data").mkdir()
+    write_lamost(tmp_path / "data" / "spec.fits", a.wavelength, a.flux, a.ivar, meta=a.meta)
+    with pytest.raises(ConfigurationError, match="classify stage 'msfanet' could not be built"):
+        find_bhb(str(tmp_path / "data"), model=model, executor=executor)
+    if executor is None:
+        assert cli.main(["find", str(tmp_path / "data"), "-o", str(tmp_path / "c.fits"),
+                         "--model", str(model), "--quiet"]) == 1
+        assert not (tmp_path / "c.fits").exists()

@@ -102,3 +102,12 @@ def test_open_plain_asdf_reads_without_extension_packages(tmp_path):
                          check=True).stdout.split("\n")
     assert out[0] == "66.0 ['BHB', 'A'] 0.85 [8, 16]"
     assert out[1] == "False"
+
+
+def test_part_keeps_the_stage_meta(tmp_path):
+    table = _chunk()
+    table.meta["classes"] = ["BHB", "A", "B", "HotSD", "WD", "other"]
+    table.meta["bhb_threshold"] = 0.85
+    table.meta["not_json"] = object()  # dropped, not an error
+    back = read_part(write_part(table, tmp_path / "part-000000000.npz"))
+    assert dict(back.meta) == {"classes": table.meta["classes"], "bhb_threshold": 0.85}

@@ -16,7 +16,7 @@ All functions broadcast: parameters of shape ``(n,)`` against a wavelength array
 
 import numpy as np
 
-__all__ = ["D02_LEVEL", "sersic_profile", "sersic_jacobian", "d02_from_params",
+__all__ = ["D02_LEVEL", "CORE_SOFTENING", "sersic_profile", "sersic_jacobian", "d02_from_params",
            "fm_from_params", "measure_d02_fm"]
 
 #: The depth below the continuum at which D0.2 is measured (normalised flux 0.8).

@@ -10,7 +10,7 @@ The windows follow the style of Clewley et al. (2002, MNRAS 337, 87), Sirko et a
 ±40 Å), which holds the D0.2 width of every A-type star. The side bands follow one rule: 20 Å
 wide, 100–120 Å from the centre, beyond the Balmer wings of high-gravity A stars (which reach
 ~±100 Å at the per-cent level), except Hδ's blue band, kept ~50 Å clear of Hε (3971 Å) at
-60–80 Å blueward. The exact bands of those papers were not available to us **(check)**: these
+60–80 Å blueward. The exact bands of those papers were not available to us: these
 are documented defaults; pass your own `LineWindow` objects to override them. On the MILES stars
 (see the docs) the Hδ+Hγ verdicts depend on the band placement at the level of a few stars, the
 Hγ-only (c, b) box much less.

@@ -1,7 +1,7 @@
 """The Gaia colour–magnitude check and distances of BHB candidates.
 
 CMD region
-    Culpan et al. (2024), polynomials as quoted in SCIENCE.md §8: with ``x = BP − RP`` and the
+    Culpan et al. (2024): with ``x = BP − RP`` and the
     absolute magnitude ``G_abs = G + 5 log10(ϖ / mas) − 10``, a star lies in the BHB region when
     ``−0.4 < x < 0.5``, ``G_abs`` is brighter than the sixth-order upper curve and fainter
     than the cubic lower curve (`CMD_UPPER_COEFFS`, `CMD_LOWER_COEFFS`). The test needs a good
@@ -17,8 +17,8 @@ Distances
     ``x = (g − r)0`` in [−0.25, 0], applied to the dereddened SDSS ``g0`` when the catalogue has
     ``g0`` and ``gr0`` columns.
     ``"bhb_absmag_gaia"``: otherwise, from Gaia G with a constant BHB absolute magnitude
-    ``M_G = 0.5 ± 0.3`` (`BHB_ABS_G`; A-type BHB stars sit near G_abs ≈ +0.5, SCIENCE.md §8;
-    the scatter is a default **(check)**). No extinction correction is applied unless an
+    ``M_G = 0.5 ± 0.3`` (`BHB_ABS_G`; A-type BHB stars sit near G_abs ≈ +0.5;
+    the scatter is a default, not a fitted value). No extinction correction is applied unless an
     ``A_G`` column is named; BP − RP is *not* converted to g − r because the published Gaia–SDSS
     relations (Riello et al. 2021, A&A 649, A3, Table C.2) are only valid for BP − RP > 0.3
     (g − G) and > 0 (r − G), redder than most BHB stars.
@@ -49,7 +49,7 @@ __all__ = [
     "plot_cmd",
 ]
 
-#: BP − RP range of the BHB region (Culpan et al.; SCIENCE.md §8).
+#: BP − RP range of the BHB region (Culpan et al. 2024).
 CMD_COLOUR_RANGE = (-0.4, 0.5)
 #: Upper (bright) boundary of the region: G_abs < Σ c_k x^k, highest power first.
 CMD_UPPER_COEFFS = (138.07, -153.85, -40.727, 73.368, -7.4054, -9.5575, 3.8459)
@@ -62,9 +62,10 @@ MIN_PARALLAX_OVER_ERROR = 5.0
 DEASON2011_COEFFS = (94.517, 20.449, 2.319, -0.169, 0.434)
 #: The (g − r)0 range the relation was calibrated on.
 DEASON2011_COLOUR_RANGE = (-0.25, 0.0)
-#: Scatter assumed for the Deason relation (mag) in the distance error; a default **(check)**.
+#: Scatter assumed for the Deason relation (mag) in the distance error (a default, not fitted).
 DEASON2011_SIGMA = 0.1
-#: Constant BHB absolute G magnitude and its scatter (mag), the Gaia-only fallback **(check)**.
+#: Constant BHB absolute G magnitude and its scatter (mag), the Gaia-only fallback (defaults,
+#: not fitted values).
 BHB_ABS_G = (0.5, 0.3)
 
 

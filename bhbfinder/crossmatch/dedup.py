@@ -2,7 +2,7 @@
 
 Rows that carry a Gaia DR3 ``source_id`` are grouped by it; the other rows are linked on the
 sky by friends-of-friends within a radius (default 3″, the radius LAMOST uses to link repeat
-visits; SCIENCE.md §9). The friends-of-friends search is a `scipy.spatial.cKDTree` over unit
+visits). The friends-of-friends search is a `scipy.spatial.cKDTree` over unit
 vectors (``query_pairs`` with the chord of the radius), and the groups are the connected
 components of the resulting graph (`scipy.sparse.csgraph.connected_components`), so a million
 rows take seconds, and the poles and RA = 0/360 need no special care.
@@ -33,7 +33,7 @@ __all__ = [
     "SkyFoFDedup",
 ]
 
-#: Default linking radius (arcsec): LAMOST links repeat visits within 3″ (SCIENCE.md §9).
+#: Default linking radius (arcsec): LAMOST links repeat visits within 3″.
 DEFAULT_RADIUS_ARCSEC = 3.0
 
 #: Built-in ways to pick a group's representative (a column name or a callable also work).

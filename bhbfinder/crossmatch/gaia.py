@@ -2,7 +2,7 @@
 
 Remote mode (`GaiaDR3Crossmatch`, stage ``gaia-dr3``)
     The positions are uploaded as a VOTable to the Gaia archive's TAP service in an anonymous
-    *asynchronous* job (not the login-only cross-match service), in chunks of `chunk_size`
+    *asynchronous* job (not the login-only cross-match service), in chunks of ``chunk_size``
     rows, and joined there with ``gaiadr3.gaia_source`` by ``CONTAINS(POINT, CIRCLE)``. The ADQL
     is built from validated numbers and fixed identifiers only (see `build_adql`); no user text
     enters it. Each chunk is retried with exponential back-off and its result cached on disk
@@ -17,14 +17,13 @@ Local mode (`GaiaLocalCrossmatch`, stage ``gaia-local``)
 
 Epochs
     Gaia DR3 positions are at epoch J2016.0; spectroscopic survey positions are at another epoch
-    (`DEFAULT_EPOCH`, J2000.0, by default — an assumption, as SCIENCE.md §8 puts LAMOST
-    positions near J2000; the epoch of a survey's target positions depends on its input
-    catalogues, so set ``epoch`` or a per-row ``epoch_column`` where it is known). Candidates
-    are searched within ``radius + max_proper_motion · |Δt|`` and each Gaia position is then
-    moved back to the observation epoch with its own proper motion (linear motion in the
-    tangent plane, parallax and radial velocity ignored); the match is the nearest source
-    within ``radius`` at that epoch. Sources without a proper motion are compared at their
-    J2016 position.
+    (`DEFAULT_EPOCH`, J2000.0, by default — an assumption: LAMOST positions are taken to be near
+    J2000; the epoch of a survey's target positions depends on its input catalogues, so set
+    ``epoch`` or a per-row ``epoch_column`` where it is known). Candidates are searched within
+    ``radius + max_proper_motion · |Δt|`` and each Gaia position is then moved back to the
+    observation epoch with its own proper motion (linear motion in the tangent plane, parallax
+    and radial velocity ignored); the match is the nearest source within ``radius`` at that
+    epoch. Sources without a proper motion are compared at their J2016 position.
 """
 
 import hashlib
@@ -52,6 +51,7 @@ __all__ = [
     "GAIA_TAP_URL",
     "GAIA_TABLE",
     "GAIA_COLUMNS",
+    "GAIA_ALIASES",
     "GAIA_EPOCH",
     "DEFAULT_EPOCH",
     "DEFAULT_RADIUS_ARCSEC",
@@ -71,14 +71,14 @@ __all__ = [
 GAIA_TAP_URL = "https://gea.esac.esa.int/tap-server/tap"
 #: The Gaia DR3 source table.
 GAIA_TABLE = "gaiadr3.gaia_source"
-#: Gaia columns fetched (SCIENCE.md §8).
+#: Gaia columns fetched.
 GAIA_COLUMNS = ("source_id", "ra", "dec", "phot_g_mean_mag", "bp_rp", "parallax",
                 "parallax_error", "ruwe", "pmra", "pmdec")
 #: Reference epoch of Gaia DR3 positions (Julian year).
 GAIA_EPOCH = 2016.0
 #: Epoch assumed for the survey positions when no ``epoch_column`` is given (Julian year).
 DEFAULT_EPOCH = 2000.0
-#: Match radius at the observation epoch (arcsec); SCIENCE.md §8 suggests 1–3″.
+#: Match radius at the observation epoch (arcsec); 1–3″ is the usual range.
 DEFAULT_RADIUS_ARCSEC = 2.0
 #: Largest proper motion (mas/yr) searched for when widening the query radius by the epoch gap.
 DEFAULT_MAX_PROPER_MOTION = 200.0

@@ -11,7 +11,7 @@ confirmed: Xue et al. 2008 (J/ApJ/684/1143), Xue et al. 2011 (J/ApJ/738/79) and 
 2021 (J/A+A/654/A107). Every table of such a catalogue with positions is used (VizieR's computed
 ``_RAJ2000``/``_DEJ2000``): for Xue et al. 2008 VizieR describes the catalogue as "BHB
 candidates", so check whether its colour-selected candidates are included before relying on it
-for removal **(check)**. Other catalogues (Vickers et al. 2021, Barbosa et al. 2022, Ju et al.
+for removal. Other catalogues (Vickers et al. 2021, Barbosa et al. 2022, Ju et al.
 2024) can be passed as local files, or by their VizieR identifier once known
 (``catalogs=["J/..."]``).
 """

@@ -1,6 +1,6 @@
 """The LAMOST low-resolution spectrum reader (a built-in plugin) and a writer of the same files.
 
-Layouts (SCIENCE.md §2):
+Layouts:
 
 A (DR1–DR8)
     Primary HDU image of 5 rows × N pixels. DR2 and later store flux, ivar, wavelength, and-mask,
@@ -270,7 +270,7 @@ def arrays_from_bytes(raw, path):
     """`~bhbfinder.io.base.SpectrumArrays` straight from the bytes of a LAMOST file.
 
     The hot path (see `bhbfinder.io._rawfits`): header cards and the float arrays are read
-    with `numpy.frombuffer`. Raises `bhbfinder.io._rawfits.Unsupported` for anything beyond
+    with `numpy.frombuffer`. Raises ``bhbfinder.io._rawfits.Unsupported`` for anything beyond
     the two plain layouts; `read_lamost` then reads the file with astropy.io.fits.
     """
     try:

@@ -8,7 +8,7 @@ radial-velocity shift is a translation by a constant number of pixels. A grid is
 The default, ``"blue-3800-5000"``, keeps the Balmer-rich blue part of the spectrum:
 
 - Hβ 4862.69, Hγ 4341.69, Hδ 4102.90, Hε 3971.19 and H8 3890.15 Å, whose widths and depths
-  separate BHB stars from A dwarfs, B stars, hot subdwarfs and white dwarfs (SCIENCE.md §5),
+  separate BHB stars from A dwarfs, B stars, hot subdwarfs and white dwarfs (Wang et al. 2026),
   and Ca II K 3934.77 Å, which separates metal-poor halo stars from metal-rich A dwarfs
   (Ju et al. 2024);
 - it ends well before the LAMOST blue/red dichroic join near 5700–5900 Å, where flux

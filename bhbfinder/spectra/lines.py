@@ -1,6 +1,6 @@
 """Line centres and the air/vacuum conversion.
 
-Vacuum centres in Å (SCIENCE.md §4). LAMOST and SDSS wavelengths are in vacuum; MILES and most
+Vacuum centres in Å. LAMOST and SDSS wavelengths are in vacuum; MILES and most
 literature line lists are in air.
 """
 
