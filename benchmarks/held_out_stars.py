@@ -109,6 +109,19 @@ def report(cat, title, min_snr=10.0):
     if fp.any():
         names, counts = np.unique(np.asarray(sub["true_name"])[fp], return_counts=True)
         print("false positives by star:", dict(zip(names.tolist(), counts.tolist())))
+    hi = _value(sub, "true_snr") >= 20
+    s20 = score_decisions(truth[hi], decisions(sub)[main][hi], ok=ok[hi])["pooled"]
+    print(f"{main} at S/N >= 20: precision {s20['precision']:.3f} recall {s20['recall']:.3f} "
+          f"(FP {s20['fp']}, BHB {s20['n_bhb']})")
+    doubtful = np.asarray(cat["true_doubtful"], bool) & (_value(cat, "true_snr") >= min_snr)
+    if doubtful.any():
+        print("doubtful stars (left out above; published class, share called BHB):")
+        dec = decisions(cat[doubtful])[main]
+        names = np.asarray(cat["true_name"])[doubtful]
+        labels = np.asarray(cat["true_label"])[doubtful]
+        for name in np.unique(names):
+            m = names == name
+            print(f"  {name}: {labels[m][0]}, {dec[m].mean():.2f} of {m.sum()}")
     return results
 
 
@@ -128,6 +141,17 @@ def main(argv=None):
                         help="render at the coarse end of the resolution range")
     parser.add_argument("--verdict", default=None,
                         help="a verdict model file to apply (default: none)")
+    parser.add_argument("--fit-verdict", default=None, metavar="OUT.asdf",
+                        help="fit the verdict on the folds' held-out outputs (nested by fold "
+                             "for the report) and write the final model here")
+    parser.add_argument("--verdict-l2", type=float, default=1.0)
+    parser.add_argument("--verdict-features", default="physical", choices=("physical", "all"),
+                        help="the verdict's features: the physical evidence (default) or "
+                             "that and the network's probabilities")
+    parser.add_argument("--also-coarse", action="store_true",
+                        help="with --fit-verdict: also render every fold's stars at the coarse "
+                             "end of the resolution range and score them with the same nested "
+                             "fold verdicts")
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
 
@@ -197,9 +221,130 @@ def main(argv=None):
         _log(f"fold {k}: {len(cat)} renderings scored")
         cats.append(cat)
     cat = vstack(cats, metadata_conflicts="silent")
+    coarse = None
+    if args.fit_verdict and args.also_coarse:
+        coarse = vstack([_coarse_catalog(plan, k, libs, work / f"fold{k}", args)
+                         for k in folds], metadata_conflicts="silent")
+    if args.fit_verdict:
+        cat, coarse = fit_verdict(cat, args.fit_verdict, l2=args.verdict_l2, plan=plan,
+                                  recipe=args.recipe, budget=args.budget, tag=tag,
+                                  features=args.verdict_features, also=coarse)
     report(cat, f"held-out stars, {len(folds)} fold(s), {tag} resolution"
            + (" (SHIPPED MODELS: held-in diagnostic)" if args.shipped else ""))
+    if coarse is not None:
+        report(coarse, f"held-out stars, {len(folds)} fold(s), coarse resolution (blue FWHM "
+                       "3.2-4 A), fold verdicts fitted on the standard renderings")
     return cat
+
+
+def _coarse_catalog(plan, k, libs, fdir, args):
+    from bhbfinder.training.folds import run_fold
+    from bhbfinder.training.heldout import COARSE_SIMULATION
+
+    out = fdir / "catalog_coarse.ecsv"
+    if out.is_file() and not args.fresh:
+        return Table.read(out)
+    cat = run_fold(plan, k, libs, fdir, classifier=fdir / "classifier.asdf",
+                   params_model=fdir / "params.asdf",
+                   config={"classify": {"stage2_rows": "all"}}, seed=args.seed,
+                   simulation=COARSE_SIMULATION)
+    _write(cat, out)
+    _log(f"fold {k}: {len(cat)} coarse renderings scored")
+    return cat
+
+
+def fit_verdict(cat, path, l2=1.0, plan=None, recipe=None, budget=None, tag=None,
+                features="physical", also=None):
+    """Cross-fit the verdict on the held-out outputs (``p_bhb``/``is_bhb`` of each fold from
+    a model fitted on the other folds), then fit the final model on all folds and save it.
+
+    ``also``: other renderings of the same folds (e.g. coarse resolution), scored by the same
+    fold models; returned as the second value (None when not given)."""
+    from bhbfinder.training.folds import plan_digest
+    from bhbfinder.verdict import (
+        FEATURE_NAMES,
+        PHYSICAL_FEATURES,
+        VerdictModel,
+        choose_threshold,
+        cross_fit,
+        feature_matrix,
+        out_of_fold_log_odds,
+        reliability_table,
+    )
+
+    cat = cat.copy()
+    usable = (np.asarray(cat["status"]).astype(str) == "ok") & \
+        ~np.asarray(cat["true_doubtful"], bool)
+    y = np.asarray(cat["true_label"]).astype(str) == "BHB"
+    X = feature_matrix(cat)
+    folds = np.asarray(cat["fold"], int)
+
+    chosen = PHYSICAL_FEATURES if features == "physical" else FEATURE_NAMES
+
+    def make():
+        return VerdictModel(features=chosen, l2=l2)
+
+    p, decision, thresholds, fold_models = cross_fit(X[usable], y[usable], folds[usable], make,
+                                                     return_models=True)
+    p_all = np.full(len(cat), np.nan)
+    p_all[usable] = p
+    dec_all = np.zeros(len(cat), bool)
+    dec_all[usable] = decision
+    # doubtful stars: scored by the final model (reported apart, never fitted on)
+    model = make().fit(X[usable], y[usable])
+    raw = out_of_fold_log_odds(X[usable], y[usable], folds[usable], make)
+    model.calibrate(raw, y[usable])
+    a, b = model.calibration_
+    model.threshold_, achieved = choose_threshold(1 / (1 + np.exp(-(a * raw + b))), y[usable],
+                                                  model.precision_target)
+    doubt = ~usable & (np.asarray(cat["status"]).astype(str) == "ok")
+    p_all[doubt] = model.predict_proba(X[doubt])
+    dec_all[doubt] = p_all[doubt] >= model.threshold_
+    cat["p_bhb"] = p_all
+    cat["is_bhb"] = dec_all
+    rel = reliability_table(p, y[usable])
+    print("\nverdict weights (standardised):",
+          {k: round(v, 2) for k, v in model.weights().items()})
+    print("per-fold thresholds (nested):", {k: round(v, 3) for k, v in thresholds.items()})
+    print(f"calibration of the final model: log odds x {a:.3f} + {b:.3f}")
+    print(f"final threshold {model.threshold_:.3f} (out-of-fold precision "
+          f"{achieved['precision']:.3f}, recall {achieved['recall']:.3f})")
+    print("reliability (out-of-fold):")
+    for row in rel:
+        print(f"  p {row['range'][0]:.2f}-{row['range'][1]:.2f}: n {row['n']:5d} mean p "
+              f"{row['mean_p']:.3f} observed {row['observed']:.3f} (+- {row['sigma']:.3f})")
+    sids = np.asarray(cat["true_star_id"]).astype(str)
+    model.meta = {
+        "fitted_on": "out-of-fold outputs of the held-out-star evaluation "
+                     "(benchmarks/held_out_stars.py): every row is a rendering of a real star "
+                     "scored by classifier and params models trained without it",
+        "recipe": recipe, "budget": budget, "rendering": tag,
+        "plan": None if plan is None else {"n_folds": plan.n_folds, "seed": plan.seed,
+                                           "digest": plan_digest(plan)},
+        "n_rows": int(usable.sum()), "n_bhb_rows": int(y[usable].sum()),
+        "n_bhb_stars": int(len(np.unique(sids[usable & y]))),
+        "nested_thresholds": {str(k): float(v) for k, v in thresholds.items()},
+        "out_of_fold": {"precision": achieved["precision"], "recall": achieved["recall"]},
+        "reliability": rel,
+        "held_out_features": {"X": X[usable].astype(np.float32), "y": y[usable],
+                              "fold": folds[usable], "star_id": sids[usable].tolist(),
+                              "snr": np.asarray(cat["true_snr"], float)[usable]},
+    }
+    model.save(path)
+    _log(f"wrote {path}")
+    if also is not None:
+        also = also.copy()
+        Xa = feature_matrix(also)
+        ok_a = np.asarray(also["status"]).astype(str) == "ok"
+        pa = np.full(len(also), np.nan)
+        fa = np.asarray(also["fold"], int)
+        for k, fold_model in fold_models.items():
+            m = ok_a & (fa == k)
+            pa[m] = fold_model.predict_proba(Xa[m])
+        also["p_bhb"] = pa
+        also["is_bhb"] = ok_a & (np.nan_to_num(pa) >= np.array(
+            [fold_models[k].threshold_ if k in fold_models else 2.0 for k in fa]))
+    return cat, also
 
 
 def _params_material(data, libs):

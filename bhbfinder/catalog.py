@@ -38,6 +38,8 @@ CATALOG_COLUMNS = {
                                   "(where stage 1 says BHB)"),
     "is_bhb_candidate": (bool, None, "classifier verdict: BHB candidate"),
     "balmer_confirmed": (bool, None, "Balmer-line profile criteria satisfied"),
+    "p_bhb": (float, None, "probability of a BHB star, calibrated on held-out stars (verdict)"),
+    "is_bhb": (bool, None, "final decision: p_bhb at or above the verdict's threshold"),
     "teff": (float, u.K, "effective temperature"),
     "teff_err": (float, u.K, "uncertainty of teff"),
     "logg": (float, u.dex, "surface gravity log10(g / cm s^-2)"),
@@ -51,7 +53,8 @@ CATALOG_COLUMNS = {
     "gaia_source_id": (np.int64, None, "Gaia DR3 source_id of the matched star"),
     "in_bhb_cmd_region": (bool, None, "inside the BHB region of the Gaia CMD (Culpan+2024)"),
     "distance": (float, u.kpc, "heliocentric distance"),
-    "is_new_bhb": (bool, None, "candidate, Balmer-confirmed, representative and not already known"),
+    "is_new_bhb": (bool, None, "is_bhb (or, without a verdict, candidate and Balmer-"
+                               "confirmed), representative and not already known"),
 }
 
 #: Descriptions of the columns every reader fills (`bhbfinder.io.base.META_KEYS`), so that every
@@ -498,17 +501,25 @@ def summarize(table, elapsed=None):
         # not BHB candidates and not counted)
         "confirmed": int(np.sum(_flag(table, "is_bhb_candidate")
                                 & _flag(table, "balmer_confirmed"))),
+        # the final verdict (is_bhb), where the verdict stage ran
+        "bhb": count("is_bhb"),
         "new": count("is_new_bhb"),
-        # confirmed candidates whose novelty could not be told (known-catalogue check not run)
+        # BHB stars whose novelty could not be told (known-catalogue check not run)
         "new_undetermined": (int(np.sum(np.ma.getmaskarray(table["is_new_bhb"])
-                                        & _flag(table, "is_bhb_candidate")
-                                        & _flag(table, "balmer_confirmed")))
+                                        & _decided(table)))
                              if "is_new_bhb" in table.colnames else 0),
     }
     if elapsed is not None:
         summary["elapsed_s"] = round(float(elapsed), 3)
         summary["spectra_per_s"] = round(len(table) / elapsed, 2) if elapsed > 0 else None
     return summary
+
+
+def _decided(table):
+    """Rows decided BHB: ``is_bhb`` where the verdict ran, else confirmed candidates."""
+    if "is_bhb" in table.colnames and not np.ma.getmaskarray(table["is_bhb"]).all():
+        return _flag(table, "is_bhb")
+    return _flag(table, "is_bhb_candidate") & _flag(table, "balmer_confirmed")
 
 
 def _flag(table, name):
@@ -529,7 +540,11 @@ def format_summary(summary):
         new += (f" ({summary['new_undetermined']} more not checked against known catalogues: "
                 "the known stage did not run; use --online)")
     lines.append(f"  BHB candidates: {summary['candidates']}, of which Balmer-confirmed: "
-                 f"{summary['confirmed']}, {new}")
+                 f"{summary['confirmed']}")
+    if "bhb" in summary:
+        lines.append(f"  BHB stars (is_bhb, the final verdict): {summary['bhb']}, {new}")
+    else:
+        lines.append(f"  {new}")
     if "elapsed_s" in summary:
         lines.append(f"  {summary['elapsed_s']:.1f} s, {summary['spectra_per_s']} spectra/s")
     return "\n".join(lines)

@@ -76,7 +76,8 @@ def score_against_truth(catalog, truth):
     dict
         Counts of true BHB spectra, candidates, correct candidates and Balmer-confirmed
         candidates (the catalogue summary's ``confirmed``), the candidates' precision and
-        recall, and the number of failed files.
+        recall, the final verdict's (``is_bhb``) counts, precision and recall where it ran,
+        and the number of failed files.
     """
     names = {Path(str(f)).name: i for i, f in enumerate(catalog["file"])}
     rows = np.array([names.get(Path(str(f)).name, -1) for f in truth["file"]])
@@ -92,6 +93,13 @@ def score_against_truth(catalog, truth):
     cand = flag("is_bhb_candidate")
     confirmed = cand & flag("balmer_confirmed")
     tp = int((cand & is_bhb).sum())
+    final = {}
+    if "is_bhb" in catalog.colnames:
+        verdict = flag("is_bhb")
+        tp_v = int((verdict & is_bhb).sum())
+        final = {"n_is_bhb": int(verdict.sum()), "n_true_is_bhb": tp_v,
+                 "is_bhb_precision": round(tp_v / verdict.sum(), 4) if verdict.sum() else None,
+                 "is_bhb_recall": round(tp_v / is_bhb.sum(), 4) if is_bhb.sum() else None}
     return {
         "n_truth": int(found.sum()),
         "n_true_bhb": int(is_bhb.sum()),
@@ -102,16 +110,22 @@ def score_against_truth(catalog, truth):
         "n_confirmed": int(confirmed.sum()),
         "n_true_confirmed": int((confirmed & is_bhb).sum()),
         "n_failed": int((np.asarray(catalog["status"]) != "ok").sum()),
+        **final,
     }
 
 
 def format_score(score):
     """`score_against_truth`'s result as one line (what ``bhbfinder demo`` prints)."""
+    verdict = ""
+    if "n_is_bhb" in score:
+        verdict = (f"{score['n_is_bhb']} called BHB by the final verdict (is_bhb), "
+                   f"{score['n_true_is_bhb']} of them true (precision "
+                   f"{score['is_bhb_precision']}, recall {score['is_bhb_recall']}); ")
     return (f"demo truth check: {score['n_true_bhb']} simulated BHB spectra; "
             f"{score['n_candidates']} candidates, {score['n_true_candidates']} of them true "
             f"(precision {score['precision']}, recall {score['recall']}); "
             f"{score['n_confirmed']} of the candidates Balmer-confirmed "
-            f"({score['n_true_confirmed']} true); "
+            f"({score['n_true_confirmed']} true); {verdict}"
             f"{score['n_failed']} files reported as failed")
 
 

@@ -47,6 +47,7 @@ STAGE_KINDS = {
     "classify": "PreparedBatch -> Table: stage-1 class, BHB probabilities, is_bhb_candidate",
     "balmer": "PreparedBatch -> Table: Balmer-line profile fits and balmer_confirmed",
     "params": "PreparedBatch -> Table: Teff, log g, [Fe/H] with uncertainties",
+    "verdict": "Table -> Table: p_bhb and is_bhb from the columns of the batch stages",
     "dedup": "catalogue Table -> Table: group_id, group_size, is_representative",
     "known": "catalogue Table -> Table: known_catalog (already published BHB stars)",
     "crossmatch": "catalogue Table -> Table: Gaia DR3 columns, CMD region, distance",

@@ -41,11 +41,13 @@ from .stages import DEFAULT_STAGES, get_stage, get_stage_info
 
 log = logging.getLogger("bhbfinder")
 
-__all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "CATALOG_STAGES", "ONLINE_STAGES",
-           "SETUP_ERRORS", "incomplete_stages", "expand_source"]
+__all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "TABLE_STAGES", "CATALOG_STAGES",
+           "ONLINE_STAGES", "SETUP_ERRORS", "incomplete_stages", "expand_source"]
 
 #: Stages run chunk by chunk, in this order (``prepare`` runs as each of them needs it).
 BATCH_STAGES = ("classify", "balmer", "params")
+#: Stages run chunk by chunk after the batch stages, on the columns they produced.
+TABLE_STAGES = ("verdict",)
 #: Stages run once on the assembled catalogue, in this order (Gaia ids feed de-duplication).
 CATALOG_STAGES = ("crossmatch", "dedup", "known")
 #: Stages that need the network by default; they run only with ``online=True`` or when named.
@@ -221,7 +223,7 @@ class Pipeline:
         ------
         StageNotFoundError, ModelFileError
         """
-        for kind in ("prepare",) + BATCH_STAGES + CATALOG_STAGES:
+        for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES + CATALOG_STAGES:
             choice = self.choice(kind)
             if isinstance(choice, str):
                 get_stage_info(kind, choice)
@@ -235,11 +237,12 @@ class Pipeline:
 
     def build_stages(self):
         """Build every stage now (raising configuration errors before any work is done)."""
-        for kind in BATCH_STAGES + CATALOG_STAGES:
+        kinds = BATCH_STAGES + TABLE_STAGES + CATALOG_STAGES
+        for kind in kinds:
             stage = self.stage(kind)
             if kind in BATCH_STAGES and stage is not None:
                 self._prepare_stage(getattr(stage, "prepare_config", None))
-        return {kind: self._built[kind] for kind in BATCH_STAGES + CATALOG_STAGES}
+        return {kind: self._built[kind] for kind in kinds}
 
     def _prepare_stage(self, prepare_config):
         key = _config_key(prepare_config)
@@ -302,6 +305,18 @@ class Pipeline:
             # stage1_prob's description points to) travels with the chunk to the catalogue
             table.meta.update(columns.meta)
         table["status"] = np.array([str(s) for s in status], dtype=str)
+        for kind in TABLE_STAGES:
+            stage = self.stage(kind)
+            if stage is None:
+                continue
+            columns = _guarded(kind, status, stage.run, table)
+            if columns is not None and len(columns) == len(table):
+                for name in columns.colnames:
+                    table[name] = columns[name]
+            elif columns is not None:
+                _mark_failed(status, f"{kind} failed: returned {len(columns)} rows for "
+                                     f"{len(table)} spectra")
+            table["status"] = np.array([str(s) for s in status], dtype=str)
         return table
 
     def _rows_for(self, kind, table):
@@ -350,7 +365,7 @@ class Pipeline:
         from ._checkpoint import fingerprint
 
         stages = {}
-        for kind in ("prepare",) + BATCH_STAGES:
+        for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES:
             options = dict((self.config or {}).get(kind, {}))
             if kind == "classify":
                 options.pop("model", None)  # the model file is hashed on its own
@@ -446,9 +461,11 @@ class Pipeline:
         stage_status = _batch_stage_status(self, catalog)
         stage_status.update(catalog.meta.get("stage_status", {}))
         catalog.meta["stage_status"] = {kind: stage_status[kind] for kind in
-                                        ("prepare",) + BATCH_STAGES + CATALOG_STAGES}
+                                        ("prepare",) + BATCH_STAGES + TABLE_STAGES +
+                                        CATALOG_STAGES}
         catalog.meta["stages"] = {kind: _stage_label(self.choice(kind))
-                                  for kind in ("prepare",) + BATCH_STAGES + CATALOG_STAGES}
+                                  for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES +
+                                  CATALOG_STAGES}
         summary = summarize(catalog, elapsed=time.perf_counter() - start)
         catalog.meta["summary"] = summary
         if output is not None:
@@ -479,7 +496,7 @@ def incomplete_stages(meta):
 def _batch_stage_status(pipeline, catalog):
     statuses = collections.Counter(str(s) for s in catalog["status"])
     out = {}
-    for kind in ("prepare",) + BATCH_STAGES:
+    for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES:
         choice = pipeline.choice(kind)
         if choice is None:
             out[kind] = STAGE_SKIPPED
@@ -1025,8 +1042,11 @@ def _new_bhb(table, known_checked=True):
     known = table["known_catalog"]
     known_mask = np.ma.getmaskarray(known) | (not known_checked)
     unknown = flag(np.asarray(np.ma.getdata(known), dtype=str) == "", known_mask)
-    conditions = [column("is_bhb_candidate"), column("balmer_confirmed"),
-                  column("is_representative"), unknown]
+    # the final verdict where it ran; else the classifier's candidates confirmed by Balmer
+    verdict_ran = "is_bhb" in table.colnames and not np.ma.getmaskarray(table["is_bhb"]).all()
+    decision = [column("is_bhb")] if verdict_ran else \
+        [column("is_bhb_candidate"), column("balmer_confirmed")]
+    conditions = decision + [column("is_representative"), unknown]
     false = np.zeros(len(table), bool)
     undetermined = np.zeros(len(table), bool)
     for values, mask in conditions:

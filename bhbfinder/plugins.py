@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = (
     "bhbfinder.params.stage",
     "bhbfinder.crossmatch.stages",
     "bhbfinder.balmer.stage",
+    "bhbfinder.verdict.stage",
 )
 
 _lock = threading.Lock()

@@ -24,6 +24,7 @@ DEFAULT_STAGES = {
     "classify": "msfanet",
     "balmer": "sersic",
     "params": "slam-emulator",
+    "verdict": "logistic",
     "dedup": "sky-fof",
     "known": "catalogs",
     "crossmatch": "gaia-dr3",

@@ -84,8 +84,10 @@ class FakeDedup:
                       "is_representative": np.ones(n, bool)})
 
 
+#: Stand-ins for every chunk stage; the verdict is skipped, so ``is_new_bhb`` falls back to
+#: Balmer-confirmed candidates.
 STAGES = {"prepare": FakePrepare(), "classify": FakeClassify(), "balmer": FakeBalmer(),
-          "params": None, "dedup": FakeDedup()}
+          "params": None, "verdict": None, "dedup": FakeDedup()}
 
 
 def spectrum_arrays(subclass="A", depth=0.5, seed=0, wave=None):

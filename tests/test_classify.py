@@ -357,13 +357,13 @@ def test_prepared_recipe_library_rows_carry_their_truth(shared_data, tmp_path):
     the cache gives back exactly what was built."""
     import copy
 
-    from bhbfinder.classify.recipes import DEFAULT_RECIPE, prepared_arrays
+    from bhbfinder.classify.recipes import RECIPE_V1, prepared_arrays
     from bhbfinder.simulate import classify_star
 
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "spEigenStar-55734.fits").symlink_to(
         shared_data / "templates" / "spEigenStar-55734.fits")
-    recipe = copy.deepcopy(DEFAULT_RECIPE)
+    recipe = copy.deepcopy(RECIPE_V1)
     recipe["library"].update(n_per_class=6, analytic_per_class=3)
     built = prepared_arrays(tmp_path, recipe, cache_dir=tmp_path / "cache", log=None)
     cached = prepared_arrays(tmp_path, recipe, cache_dir=tmp_path / "cache", log=None)
@@ -378,16 +378,16 @@ def test_prepared_recipe_library_rows_carry_their_truth(shared_data, tmp_path):
 
 
 @pytest.mark.realdata
-def test_label_space_recipe_library_sources_audit_and_label_space_stars(shared_data, tmp_path):
-    """The label-space recipe's library: real stars with audited labels (doubtful ones left out),
+def test_default_recipe_library_sources_audit_and_label_space_stars(shared_data, tmp_path):
+    """The default recipe's library: real stars with audited labels (doubtful ones left out),
     label-space stars labelled by the rule, analytic stars; all carry their star ids."""
     import copy
 
-    from bhbfinder.classify.recipes import RECIPE_V2, build_recipe_library
+    from bhbfinder.classify.recipes import DEFAULT_RECIPE, build_recipe_library
     from bhbfinder.simulate import classify_star
     from bhbfinder.training.heldout import LABEL_AUDIT
 
-    recipe = copy.deepcopy(RECIPE_V2)
+    recipe = copy.deepcopy(DEFAULT_RECIPE)
     recipe["library"].update(n_per_class=30, analytic_per_class=4)
     # the shipped params model as the generator (the recipe fits its own by default)
     from bhbfinder.params.emulator import SlamEmulator

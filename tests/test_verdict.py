@@ -109,11 +109,27 @@ def test_load_errors_name_the_file(tmp_path):
 def test_choose_threshold_known_answer():
     p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
     y = np.array([1, 1, 0, 1, 0, 0], bool)
-    thr, got = choose_threshold(p, y, 0.75)
-    assert thr == 0.6 and got == {"precision": 0.75, "recall": 1.0}
-    thr, got = choose_threshold(p, y, 1.0)
+    # observed: from the labels
+    thr, got = choose_threshold(p, y, 0.75, method="observed")
+    assert thr == 0.6 and got["precision"] == 0.75 and got["recall"] == 1.0
+    thr, got = choose_threshold(p, y, 1.0, method="observed")
     assert thr == 0.8 and got["recall"] == pytest.approx(2 / 3)
-    assert choose_threshold(p, ~y & (p > 2), 0.5)[0] == 1.0
+    assert choose_threshold(p, ~y & (p > 2), 0.5, method="observed")[0] == 1.0
+    # expected: the mean calibrated probability of the rows kept
+    thr, got = choose_threshold(p, y, 0.8)
+    assert thr == 0.7 and got["expected_precision"] == pytest.approx(0.8)
+    assert got["precision"] == pytest.approx(2 / 3)
+    assert choose_threshold(p, None, 0.95)[0] == 1.0
+    with pytest.raises(ConfigurationError, match="labels"):
+        choose_threshold(p, None, 0.9, method="observed")
+
+
+def test_expected_threshold_meets_its_target_on_calibrated_probabilities():
+    rng = np.random.default_rng(3)
+    p = rng.beta(0.3, 2.0, 200_000)
+    y = rng.uniform(size=p.size) < p          # calibrated by construction
+    thr, got = choose_threshold(p, y, 0.9)
+    assert got["precision"] == pytest.approx(0.9, abs=0.01)
 
 
 def test_cross_fit_never_sees_the_fold_it_predicts():
@@ -149,3 +165,41 @@ def test_stage_masks_failed_rows(tmp_path):
     assert bool(out["is_bhb"][0]) and not bool(out["is_bhb"][2])
     assert VerdictStage(model, threshold=0.999).run(table)["is_bhb"][0] == \
         (out["p_bhb"][0] >= 0.999)
+
+
+def test_shipped_verdict_is_calibrated_on_held_out_stars():
+    """The shipped verdict's own held-out features (renderings of real stars scored by fold
+    models that never saw them), cross-fitted by fold as the model was: the reliability curve
+    follows the diagonal within binomial errors (plus a small allowance for the stars'
+    correlated renderings)."""
+    from bhbfinder.verdict.stage import default_model_path
+
+    shipped = VerdictModel.load(default_model_path())
+    held = shipped.meta["held_out_features"]
+    X, y, folds = np.asarray(held["X"], float), np.asarray(held["y"], bool), held["fold"]
+    assert len(np.unique(folds)) >= 5 and y.sum() >= 100
+
+    def make():
+        return VerdictModel(**shipped.get_params())
+
+    p, _, _ = cross_fit(X, y, np.asarray(folds), make)
+    table = reliability_table(p, y)
+    assert sum(row["n"] for row in table) == len(y)
+    for row in table:
+        assert abs(row["observed"] - row["mean_p"]) < 3 * row["sigma"] + 0.1, row
+    # and the probabilities rank: BHB renderings score above the others
+    assert np.median(p[y]) > 0.5 > np.median(p[~y])
+
+
+def test_calibrate_undoes_overconfidence():
+    """Log odds three times too large (a model over-confident on new stars) are scaled back."""
+    X, y = _synthetic(6000, seed=5)
+    model = VerdictModel(features=("box_lo", "feh_z"), l2=0.01).fit(X, y)
+    raw = model.raw_decision_function(X)
+    model.intercept_ *= 3
+    model.coef_ = model.coef_ * 3
+    model.calibrate(3 * raw, y)
+    a, b = model.calibration_
+    assert a == pytest.approx(1 / 3, rel=0.1) and abs(b) < 0.1
+    for row in reliability_table(model.predict_proba(X), y):
+        assert abs(row["observed"] - row["mean_p"]) < 4 * row["sigma"] + 0.01

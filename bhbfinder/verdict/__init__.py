@@ -8,8 +8,15 @@
   ``is_bhb``.
 """
 
-from .features import FEATURE_NAMES, feature_matrix
-from .model import VerdictModel, choose_threshold, cross_fit, reliability_table
+from .features import FEATURE_NAMES, NETWORK_FEATURES, PHYSICAL_FEATURES, feature_matrix
+from .model import (
+    VerdictModel,
+    choose_threshold,
+    cross_fit,
+    out_of_fold_log_odds,
+    reliability_table,
+)
 
-__all__ = ["FEATURE_NAMES", "feature_matrix", "VerdictModel", "choose_threshold", "cross_fit",
+__all__ = ["FEATURE_NAMES", "PHYSICAL_FEATURES", "NETWORK_FEATURES", "feature_matrix",
+           "VerdictModel", "choose_threshold", "cross_fit", "out_of_fold_log_odds",
            "reliability_table"]

@@ -11,22 +11,28 @@ Gravity and temperature from the parameters (``teff``, ``logg``, ``feh`` and the
     deviations below [Fe/H] = −0.8. The errors are inflated by floors (`ERROR_FLOORS`) so a
     too-small quoted error never makes a hard cut, and a noisy value counts for less.
 Balmer-line profiles (Xue et al. 2008; Clewley et al. 2002) and Ca II K
-    Hδ D0.2 and fm, Hγ b and c, and their products with the temperature offset (the BHB and
-    main-sequence widths converge above ~10,000 K); the Ca II K equivalent width, which
-    separates metal-rich A stars (Ju et al. 2024), also against temperature.
+    Hδ D0.2 and fm, Hγ b and c, H8 D0.2 (the higher Balmer lines respond to gravity like the
+    lower ones; González Delgado et al. 1999), and the products of the widths with the
+    temperature offset (the BHB and main-sequence widths converge above ~10,000 K); the
+    stellar Ca II K equivalent width (``cak_star_ew``, the interstellar line fitted out, or
+    ``cak_ew``), which separates metal-rich A stars (Ju et al. 2024), also against
+    temperature.
 The network
     ``logit_s1`` (stage 1's BHB probability) and ``logit_s2`` (stage 2's, where it ran).
 
-Missing values (a stage that did not run on the row, a line that could not be fitted) are
-NaN; `VerdictModel` replaces them by the training mean and adds no other information, so a
-missing feature pulls the probability neither way.
+``measured`` is 1 where the parameters were measured at all (the pipeline fits Balmer lines
+and parameters only where stage 1 sees a hot star), so rows without that evidence are told
+apart from average ones. Other missing values (a line that could not be fitted) are NaN;
+`VerdictModel` replaces them by the training mean and adds no other information, so a missing
+feature pulls the probability neither way.
 """
 
 import numpy as np
 
 from ..errors import ConfigurationError
 
-__all__ = ["FEATURE_NAMES", "ERROR_FLOORS", "BOX_FEH_MAX", "feature_matrix"]
+__all__ = ["FEATURE_NAMES", "PHYSICAL_FEATURES", "NETWORK_FEATURES", "ERROR_FLOORS",
+           "BOX_FEH_MAX", "feature_matrix"]
 
 #: Error floors added in quadrature to the quoted errors (log g, [Fe/H] in dex; Teff in K).
 ERROR_FLOORS = {"logg": 0.15, "feh": 0.15, "teff": 150.0}
@@ -36,11 +42,18 @@ BOX_FEH_MAX = -0.8
 
 #: The features, in column order of `feature_matrix`.
 FEATURE_NAMES = (
-    "box_lo", "box_hi", "log_p_box", "feh_z", "teff_kk",
-    "hdelta_d02", "hdelta_fm", "hgamma_b", "hgamma_c",
-    "hdelta_d02_x_t", "hgamma_b_x_t", "cak_ew", "cak_ew_x_t",
+    "measured", "box_lo", "box_hi", "log_p_box", "feh_z", "teff_kk",
+    "hdelta_d02", "hdelta_fm", "hgamma_b", "hgamma_c", "h8_d02",
+    "hdelta_d02_x_t", "hgamma_b_x_t", "h8_d02_x_t", "cak", "cak_x_t",
     "logit_s1", "logit_s2",
 )
+
+#: The network's features.
+NETWORK_FEATURES = ("logit_s1", "logit_s2")
+
+#: The physical evidence alone (parameters, Balmer profiles, Ca II K): the shipped verdict's
+#: features, chosen on held-out stars, where the network's probabilities did not add to them.
+PHYSICAL_FEATURES = tuple(f for f in FEATURE_NAMES if f not in NETWORK_FEATURES)
 
 _CLIP = 6.0
 
@@ -79,7 +92,8 @@ def feature_matrix(columns):
     ----------
     columns : `~astropy.table.Table` or mapping
         Catalogue columns (any missing one gives NaN features): ``teff``, ``logg``, ``feh``
-        and ``*_err``; ``hdelta_d02``, ``hdelta_fm``, ``hgamma_b``, ``hgamma_c``, ``cak_ew``;
+        and ``*_err``; ``hdelta_d02``, ``hdelta_fm``, ``hgamma_b``, ``hgamma_c``, ``h8_d02``,
+        ``cak_star_ew`` (or ``cak_ew``);
         ``p_bhb_stage1``, ``p_bhb_stage2``. Masked values count as missing.
 
     Returns
@@ -112,11 +126,14 @@ def feature_matrix(columns):
     t = (teff - 9000.0) / 1000.0
     d02 = _or_nan(columns, "hdelta_d02", n)
     b = _or_nan(columns, "hgamma_b", n)
-    cak = _or_nan(columns, "cak_ew", n)
+    h8 = _or_nan(columns, "h8_d02", n)
+    # the stellar K line (interstellar K fitted out) where the Balmer stage measured it
+    cak = _or_nan(columns, "cak_star_ew" if "cak_star_ew" in names else "cak_ew", n)
+    measured = (np.isfinite(teff) & np.isfinite(logg)).astype(float)
     out = np.column_stack([
-        box_lo, box_hi, log_p_box, feh_z, t,
-        d02, _or_nan(columns, "hdelta_fm", n), b, _or_nan(columns, "hgamma_c", n),
-        d02 * t, b * t, cak, cak * t,
+        measured, box_lo, box_hi, log_p_box, feh_z, t,
+        d02, _or_nan(columns, "hdelta_fm", n), b, _or_nan(columns, "hgamma_c", n), h8,
+        d02 * t, b * t, h8 * t, cak, cak * t,
         _logit(_or_nan(columns, "p_bhb_stage1", n)), _logit(_or_nan(columns, "p_bhb_stage2", n)),
     ])
     return out
