@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import ModelFileError
 
-__all__ = ["plain_tree", "open_plain_asdf", "check_asdf_file", "ASDF_LIMITS"]
+__all__ = ["plain_tree", "detach_tree", "open_plain_asdf", "check_asdf_file", "ASDF_LIMITS"]
 
 #: Bounds a bhbfinder ASDF file (model, criteria set, part file) must respect before asdf is
 #: allowed to parse it: file size, expanded YAML tree nodes (a few hundred bytes of YAML
@@ -38,6 +38,21 @@ def plain_tree(value, arrays_as_lists=False):
         return value.item()
     if arrays_as_lists and isinstance(value, np.ndarray):
         return value.tolist()
+    return value
+
+
+def detach_tree(value):
+    """An ASDF tree as read, detached from its file: arrays (lazy or not) copied into numpy
+    arrays in memory, tagged dicts and lists as plain ones, tuples as lists.
+
+    The one walker every bhbfinder file reader uses (classifier, params and verdict models).
+    """
+    if isinstance(value, dict):
+        return {k: detach_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [detach_tree(v) for v in value]
+    if hasattr(value, "__array__") and not isinstance(value, str | bytes):
+        return np.array(value)
     return value
 
 

@@ -8,7 +8,7 @@ its own).
 import argparse
 import sys
 
-from . import __version__
+from ._version import __version__
 from .errors import BHBFinderError
 
 __all__ = ["main", "build_parser"]

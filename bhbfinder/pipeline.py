@@ -346,8 +346,8 @@ class Pipeline:
 
     def fingerprint(self, items):
         """The run's fingerprint (see `bhbfinder._checkpoint`) for these inputs."""
-        from . import __version__
         from ._checkpoint import fingerprint
+        from ._version import __version__
 
         stages = {}
         for kind in ("prepare",) + BATCH_STAGES:

@@ -124,7 +124,7 @@ def default_generator(data_dir, hyperparams=None):
     ``hyperparams`` default to the shipped params model's)."""
     from ..params.emulator import SlamEmulator
     from ..params.training import DEFAULT_MODEL_HYPERPARAMS
-    from ..training.params_recipe import params_training_material
+    from ..training.material import params_training_material
 
     library, _, _ = params_training_material(data_dir)
     hp = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)

@@ -4,7 +4,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SpectrumArrays", "Reader", "META_KEYS"]
+__all__ = ["SpectrumArrays", "Reader", "META_KEYS", "STATUS_OK"]
+
+#: The ``status`` of a spectrum that went through without trouble (anything else is the reason
+#: it did not).
+STATUS_OK = "ok"
 
 #: Keys every reader puts in a spectrum's meta (``None`` where the file has no such value).
 META_KEYS = (

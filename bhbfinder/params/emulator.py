@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import optimize
 
-from .._tree import plain_tree
+from .._tree import detach_tree, plain_tree
+from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
 from .inversion import InversionSettings, invert, nearest_neighbour_start
 
@@ -786,8 +787,6 @@ class SlamEmulator:
         """Write the fitted model to an ASDF file (arrays + metadata; no pickle)."""
         import asdf
 
-        from .. import __version__
-
         self._check_fitted()
         params = {k: (None if v is None else (np.asarray(v, float).tolist()
                                               if k == "length_scale" else v))
@@ -839,7 +838,7 @@ class SlamEmulator:
 
         try:
             with open_plain_asdf(path) as af:
-                tree = _copy_tree(af.tree)
+                tree = detach_tree(af.tree)
         except FileNotFoundError:
             raise ModelFileError(f"{path}: no such model file; give the path of a file written "
                                  "by SlamEmulator.save") from None
@@ -881,14 +880,3 @@ class SlamEmulator:
             "bhbfinder_version": tree.get("bhbfinder_version"),
         }
         return model
-
-
-def _copy_tree(value):
-    """Detach an ASDF tree from its file (arrays copied into memory)."""
-    if isinstance(value, dict):
-        return {k: _copy_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_copy_tree(v) for v in value]
-    if hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
-        return np.array(value)
-    return value

@@ -14,10 +14,13 @@ continuum-normalisation behaviour as the spectra the model will see, at a higher
 """
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+from astropy.table import Table, vstack
 
 from ..errors import ConfigurationError
+from ..spectra.prepare import PrepareConfig, prepare_arrays
 from .emulator import LABEL_NAMES, SlamEmulator
 
 #: Hyper-parameters of the shipped model: Huber-style down-weighting of training stars the others
@@ -151,10 +154,6 @@ class MilesLibrary:
 
 def _load_folders(folder, config):
     """One `TemplateLibrary` of the main MILES folder and ``config.more``."""
-    from pathlib import Path
-
-    from astropy.table import vstack
-
     from ..simulate import TemplateLibrary, load_miles
 
     folder = Path(folder)
@@ -195,7 +194,6 @@ def _templates(folder, config):
 
 def _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation=None):
     from ..simulate import SimulationConfig, simulate_rows
-    from ..spectra.prepare import prepare
 
     if isinstance(simulation, dict):  # overrides: their own RV and S/N draws when named
         sim_config = SimulationConfig(rv=0.0).replace(**simulation)
@@ -205,7 +203,7 @@ def _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation=None):
         sim_config = simulation or SimulationConfig(rv=0.0)
         rv, snrs = np.zeros(rows.size), np.full(rows.size, float(snr))
     sims = simulate_rows(lib, rows, seed, sim_config, rv=rv, snr=snrs)
-    prepared = prepare(sims.to_raw_batch(), prepare_config)
+    prepared = prepare_arrays(sims.to_raw_batch(), prepare_config)
     ok = np.asarray(prepared.meta["status"]) == "ok"
     ivar = np.where(ok[:, None] & ~prepared.mask, prepared.ivar, 0.0).astype(float)
     return prepared, ivar
@@ -229,7 +227,6 @@ def miles_library(folder, config=None, prepare_config=None, simulation=None):
     -------
     `MilesLibrary`
     """
-    from ..spectra.prepare import PrepareConfig
 
     config = config or MilesTrainingConfig()
     prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
@@ -296,10 +293,7 @@ def analytic_library(n, seed=0, snr=50.0, n_realisations=1, prepare_config=None,
     `MilesLibrary`
         ``flux`` is the mean of ``n_realisations`` prepared realisations at ``snr``.
     """
-    from astropy.table import Table
-
     from ..simulate import analytic_templates
-    from ..spectra.prepare import PrepareConfig
 
     box = dict(ANALYTIC_BOX, **(box or {}))
     rng = np.random.default_rng(seed)
@@ -340,7 +334,6 @@ def miles_observations(folder, snr=50.0, seed=1, config=None, prepare_config=Non
     labels : ndarray, shape (n, 3)
     names : ndarray of str
     """
-    from ..spectra.prepare import PrepareConfig
 
     config = config or MilesTrainingConfig()
     prepare_config = prepare_config if prepare_config is not None else PrepareConfig()

@@ -18,6 +18,7 @@ import numpy as np
 from astropy.table import Table
 
 from .._tree import plain_tree
+from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
 from .analytic import PARAMETER_BOXES, AnalyticLibrary, analytic_templates
 from .classes import CLASSES, culpan_kiel_limits
@@ -377,8 +378,6 @@ def build_library(sources=("analytic",), n_per_class=200, snr=(5.0, 200.0), seed
     sim = SimulatedSpectra.concatenate(parts)
     if shuffle:
         sim = sim.select(rng.permutation(len(sim)))
-    from .. import __version__
-
     labels = np.asarray(sim.meta["label"]).astype(str)
     stars = np.asarray(sim.meta["star_id"]).astype(str)
     provenance = {

@@ -24,6 +24,7 @@ import numpy as np
 from astropy.table import vstack
 
 from ..errors import ConfigurationError
+from .material import params_training_material
 
 __all__ = ["params_training_material", "heldout_validation", "calibrate_errors",
            "validation_tables", "train_default_params_model", "VALIDATION_VARIANTS"]
@@ -32,36 +33,6 @@ __all__ = ["params_training_material", "heldout_validation", "calibrate_errors",
 VALIDATION_VARIANTS = ("field", "noiseless", "lab")
 
 _LABELS = ("teff", "logg", "feh")
-
-
-def params_training_material(data_dir, config=None, prepare_config=None):
-    """The params training library of the shipped recipe and the star id of each row.
-
-    Parameters
-    ----------
-    data_dir : path-like
-        A folder in the ``../shared/data`` layout (``miles/``, ``miles_more/``).
-    config : `~bhbfinder.params.training.MilesTrainingConfig`, optional
-        Default `~bhbfinder.params.training.DEFAULT_TRAINING`.
-
-    Returns
-    -------
-    library : `~bhbfinder.params.training.MilesLibrary`
-    star_ids : ndarray of str
-        ``library.star_ids`` (what `~bhbfinder.training.folds.train_fold_params` takes).
-    tuning : None
-        The shipped hyper-parameters are tuned on flux, without separate tuning observations.
-    """
-    from pathlib import Path
-
-    from ..params.training import DEFAULT_TRAINING, miles_library
-
-    data_dir = Path(data_dir)
-    if not (data_dir / "miles").is_dir():
-        raise ConfigurationError(f"{data_dir}: no miles/ folder; pass a folder in the "
-                                 "../shared/data layout")
-    library = miles_library(data_dir / "miles", config or DEFAULT_TRAINING, prepare_config)
-    return library, library.star_ids, None
 
 
 def heldout_validation(plan, libraries, library, hyperparams=None, variants=VALIDATION_VARIANTS,
