@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 
+from ._compat import use_core_asdf_extensions
 from .errors import ModelFileError
 
 __all__ = ["plain_tree", "detach_tree", "open_plain_asdf", "check_asdf_file", "ASDF_LIMITS"]
@@ -64,8 +65,8 @@ def open_plain_asdf(path):
     and ndcube installed that costs ~4-6 s per process (it imports matplotlib and
     astropy.modeling), which bhbfinder's model files and criteria sets never need: they hold
     only core ASDF types. This opens ``path`` with asdf's core extensions alone
-    when nothing has loaded the full set yet, and with the normal configuration otherwise (or if
-    asdf's internals differ from the version this was written for).
+    when nothing has loaded the full set yet, and with the normal configuration otherwise
+    (`bhbfinder._compat.use_core_asdf_extensions`).
 
     Yields
     ------
@@ -76,45 +77,9 @@ def open_plain_asdf(path):
 
     check_asdf_file(path)
     with asdf.config_context() as config:
-        _use_core_extensions(config)
+        use_core_asdf_extensions(config)
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             yield af
-
-
-#: Distributions whose asdf entry points give the core schemas and types.
-_CORE_DISTRIBUTIONS = {"asdf", "asdf_standard", "asdf-standard"}
-
-
-def _use_core_extensions(config):
-    if getattr(config, "_extensions", ()) is not None or \
-            getattr(config, "_resource_mappings", ()) is not None:
-        return  # already loaded (or an asdf without these attributes): nothing to save
-    try:
-        from asdf.extension import ExtensionProxy
-        from asdf.resource import ResourceMappingProxy
-
-        config._resource_mappings = _core_entry_points("asdf.resource_mappings",
-                                                       ResourceMappingProxy)
-        config._extensions = _core_entry_points("asdf.extensions", ExtensionProxy)
-    except Exception:  # pragma: no cover - other asdf internals: the normal (slower) path
-        config._resource_mappings = None
-        config._extensions = None
-
-
-def _core_entry_points(group, proxy_class):
-    from importlib.metadata import entry_points
-
-    found = []
-    for point in entry_points(group=group):
-        if point.dist is None or point.dist.name not in _CORE_DISTRIBUTIONS:
-            continue
-        elements = point.load()()
-        for element in elements if isinstance(elements, list) else [elements]:
-            found.append(proxy_class(element, package_name=point.dist.name,
-                                     package_version=point.dist.version))
-    if not found:
-        raise RuntimeError(f"no core asdf entry points in {group}")
-    return found
 
 
 def check_asdf_file(path, limits=None):

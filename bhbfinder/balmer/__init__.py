@@ -5,7 +5,7 @@ D0.2 / fm, a Ca II K index, named criteria sets, and the ``balmer`` stage ``"ser
 
 Modules: `~bhbfinder.balmer.profile` (the profile, D0.2, fm), `~bhbfinder.balmer.fit` (batched
 Levenberg–Marquardt and the scipy reference), `~bhbfinder.balmer.windows` (line windows),
-`~bhbfinder.balmer.continuum`, `~bhbfinder.balmer.measure`, `~bhbfinder.balmer.flags`,
+`~bhbfinder.balmer.local_continuum`, `~bhbfinder.balmer.measure`, `~bhbfinder.balmer.flags`,
 `~bhbfinder.balmer.criteria`, `~bhbfinder.balmer.stage` and `~bhbfinder.balmer.plotting`
 (matplotlib, imported on use).
 """

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import _data
+from .._data import DEFAULT_MODELS
 from .._modelcheck import check_model_file
 from .._tree import detach_tree, open_plain_asdf, plain_tree
 from .._version import __version__
@@ -36,12 +38,12 @@ FORMAT_VERSION = 1
 TREE_KEY = "bhbfinder_classifier"
 
 #: File name of the pretrained default inside ``bhbfinder/data``.
-DEFAULT_MODEL = "msfanet_default.asdf"
+DEFAULT_MODEL = DEFAULT_MODELS["classify"]
 
 
 def default_model_path():
     """Path of the shipped pretrained model."""
-    return Path(__file__).resolve().parent.parent / "data" / DEFAULT_MODEL
+    return _data.default_model_path("classify")
 
 
 def _state_to_numpy(net):

@@ -1,6 +1,6 @@
 """Training the two-stage classifier: split by star, stage 1, stage 2, threshold, test metrics.
 
-The recipe follows the paper (Wang et al. 2026, SCIENCE.md §1) where it is sound and fixes what
+The recipe follows the paper (Wang et al. 2026) where it is sound and fixes what
 is not:
 
 * the data are split **by star** (``star_ids`` group repeat spectra of one star) into train /

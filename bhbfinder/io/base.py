@@ -4,7 +4,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SpectrumArrays", "Reader", "META_KEYS", "STATUS_OK"]
+__all__ = ["SpectrumArrays", "Reader", "META_KEYS", "STATUS_OK", "UNKNOWN_VALUE"]
+
+#: The value LAMOST writes for an unknown quantity (e.g. ``Z`` of an ``Unknown`` object). The
+#: LAMOST reader turns it into ``None``; preparation treats such a redshift as missing.
+UNKNOWN_VALUE = -9999.0
 
 #: The ``status`` of a spectrum that went through without trouble (anything else is the reason
 #: it did not).

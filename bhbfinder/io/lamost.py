@@ -34,8 +34,8 @@ import numpy as np
 from ..errors import ConfigurationError, SpectrumReadError
 from ..hookspecs import hookimpl
 from . import _rawfits, checks
-from .base import META_KEYS, Reader, SpectrumArrays
-from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, read_head
+from .base import META_KEYS, UNKNOWN_VALUE, Reader, SpectrumArrays
+from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, header_cards, read_head
 
 __all__ = [
     "READER_NAME",
@@ -61,8 +61,6 @@ READER_NAME = "LAMOST-LRS"
 #: wcs1d-fits 5) and its survey loaders (10), which might otherwise claim a LAMOST file.
 SPECUTILS_PRIORITY = 20
 
-#: The value LAMOST writes for an unknown quantity (e.g. ``Z`` of an ``Unknown`` object).
-UNKNOWN_VALUE = -9999.0
 
 #: Header keys of each meta key, per dialect (first present wins).
 LAMOST_HEADER_KEYS = {
@@ -102,20 +100,12 @@ COADD_EXTNAME = "COADD"
 
 #: Header values by which a file is recognised as LAMOST (card key, value prefix): the
 #: telescope, the pipeline's ORIGIN / AUTHOR, or the layout-A row list only LAMOST writes.
-_SIGNATURES = ((b"TELESCOP", b"LAMOST"), (b"ORIGIN", b"NAOC-LAMOST"), (b"AUTHOR", b"LAMOST"),
-               (b"EXTEN0", b"Flux, Inverse, Wavelength"), (b"EXTEN0", b"Flux Inverse "))
+_SIGNATURES = (("TELESCOP", "LAMOST"), ("ORIGIN", "NAOC-LAMOST"), ("AUTHOR", "LAMOST"),
+               ("EXTEN0", "Flux, Inverse, Wavelength"), ("EXTEN0", "Flux Inverse "))
 
 
 # ---------------------------------------------------------------------------------------------
 # recognising a LAMOST file from its first header block
-
-def _card_value(card):
-    value = card[10:].strip()
-    if value.startswith(b"'"):
-        end = value.find(b"'", 1)
-        return value[1:end if end > 0 else None].strip()
-    return value.split(b"/", 1)[0].strip()
-
 
 def is_lamost_head(head):
     """True when the first header block ``head`` (bytes) is that of a LAMOST spectrum.
@@ -125,15 +115,8 @@ def is_lamost_head(head):
     """
     if not head.startswith(FITS_MAGIC):
         return False
-    for start in range(0, len(head) - 79, 80):
-        card = head[start:start + 80]
-        key = card[:8].rstrip()
-        if key == b"END":
-            break
-        for sig_key, sig_value in _SIGNATURES:
-            if key == sig_key and card[8:10] == b"= " and _card_value(card).startswith(sig_value):
-                return True
-    return False
+    cards = header_cards(head)
+    return any(str(cards.get(key, "")).strip().startswith(value) for key, value in _SIGNATURES)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from .._compat import loader_priority
 from ..errors import SpectrumReadError
 from ..hookspecs import hookimpl
 from . import checks
@@ -49,13 +50,7 @@ def identify_format(path):
     if not formats:
         return None
 
-    readers = getattr(registry, "_readers", {})  # {(format, class): (function, priority)}
-
-    def priority(fmt):
-        entry = readers.get((fmt, Spectrum))
-        return entry[1] if isinstance(entry, tuple) and len(entry) > 1 else 0
-
-    return max(formats, key=priority)
+    return max(formats, key=lambda fmt: loader_priority(registry, fmt, Spectrum))
 
 
 def _plain(value):

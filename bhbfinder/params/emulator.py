@@ -680,7 +680,7 @@ class SlamEmulator:
             Teff (K), log g, [Fe/H]; NaN where not fitted.
         label_err : ndarray, shape (m, 3)
             1σ errors: from the Jacobian at the solution, ``(J^T W J)^{-1}``, calibrated by
-            `error_model_` when the model has one.
+            ``error_model_`` when the model has one.
         flags : ndarray of int, shape (m,)
             Bit flags (see `FLAG_DESCRIPTIONS`).
         """

@@ -2,16 +2,17 @@
 
 Registered as stage kind ``params``, name ``slam-emulator`` (the default). Without a model it
 loads the model shipped in ``bhbfinder/data`` (`DEFAULT_MODEL`), trained on MILES stars of
-6000–16000 K (see ``benchmarks/train_slam_default.py``): results at the edges of that domain are
+6000–16000 K (see ``scripts/train_slam_default.py``): results at the edges of that domain are
 flagged, and its errors are calibrated on held-out stars.
 """
 
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
 from astropy.table import MaskedColumn, Table
 
+from .. import _data
+from .._data import DEFAULT_MODELS
 from ..batch import STATUS_OK
 from ..errors import ConfigurationError, PreprocessingMismatchError
 from ..hookspecs import hookimpl
@@ -22,7 +23,7 @@ from .emulator import FLAG_DESCRIPTIONS, FLAG_FEW_PIXELS, LABEL_NAMES, SlamEmula
 __all__ = ["ParamsStage", "DEFAULT_MODEL", "PARAMS_COLUMNS", "default_model_path"]
 
 #: File name of the shipped model, in ``bhbfinder/data``.
-DEFAULT_MODEL = "slam_hot_default.asdf"
+DEFAULT_MODEL = DEFAULT_MODELS["params"]
 
 #: The columns `ParamsStage.run` returns: name -> (unit, description).
 PARAMS_COLUMNS = {
@@ -41,7 +42,7 @@ PARAMS_COLUMNS = {
 
 def default_model_path():
     """Path of the shipped default model (`DEFAULT_MODEL`)."""
-    return Path(__file__).resolve().parent.parent / "data" / DEFAULT_MODEL
+    return _data.default_model_path("params")
 
 
 class ParamsStage:

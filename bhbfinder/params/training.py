@@ -10,7 +10,7 @@ the inverse-variance weighted mean of several such prepared realisations, so it 
 continuum-normalisation behaviour as the spectra the model will see, at a higher S/N.
 
 `train_default_model` builds the shipped ``bhbfinder/data/slam_hot_default.asdf``;
-``benchmarks/train_slam_default.py`` calls it.
+``scripts/train_slam_default.py`` calls it.
 """
 
 from dataclasses import asdict, dataclass

@@ -33,7 +33,7 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from ..errors import ConfigurationError
-from ..io.base import META_KEYS, SpectrumArrays
+from ..io.base import META_KEYS, UNKNOWN_VALUE, SpectrumArrays
 from ..spectra.lines import C_KMS, air_to_vacuum
 from .classes import CLASSES, class_index
 from .templates import TemplateLibrary
@@ -62,7 +62,7 @@ LAMOST_LOG10_START = 3.5682
 LAMOST_LOG10_STEP = 1e-4
 #: Pixels of the full nominal grid (real files have 3751–3909).
 LAMOST_NPIX = 3909
-#: LAMOST low-resolution resolving power (SCIENCE.md §2).
+#: LAMOST low-resolution resolving power (R ≈ 1800 at 5500 Å; Cui et al. 2012, RAA 12, 1197).
 LAMOST_RESOLVING_POWER = 1800.0
 
 #: The working grid on which templates are degraded and shifted (13.8 km/s pixels).
@@ -109,7 +109,6 @@ _JITTER_CLIP = (0.5, 1.5)
 _CACHE_MAX_TEMPLATES = 4000
 
 #: LAMOST's value for an unknown quantity (catalogue z of "Unknown" objects).
-_UNKNOWN = -9999.0
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 _LN10 = np.log(10.0)
@@ -352,7 +351,7 @@ class SimulatedSpectra:
 def _reader_meta(meta):
     # what the LAMOST reader returns: LAMOST's -9999 "unknown" becomes None
     for key in ("z", "z_err"):
-        if meta.get(key) is not None and meta[key] == _UNKNOWN:
+        if meta.get(key) is not None and meta[key] == UNKNOWN_VALUE:
             meta[key] = None
     return meta
 
@@ -749,7 +748,7 @@ def _catalogue_z(rng, rv, snr, config):
     z_cat = (rv + rv_err * rng.standard_normal(n)) / C_KMS
     z_err = rv_err / C_KMS
     missing = rng.uniform(size=n) < config.z_missing_fraction
-    return np.where(missing, -9999.0, z_cat), np.where(missing, -9999.0, z_err)
+    return np.where(missing, UNKNOWN_VALUE, z_cat), np.where(missing, UNKNOWN_VALUE, z_err)
 
 
 def _draw_rv(rng, labels, config):
@@ -929,7 +928,7 @@ def _junk_model(kind, rng, wave):
     if kind == "noise":
         # empty fibre / failed extraction: a flat pedestal with sky residuals
         level = rng.uniform(0.2, 1.0)
-        return np.full_like(wave, level) + 0.05 * np.sin(wave / rng.uniform(50, 400)), -9999.0
+        return np.full_like(wave, level) + 0.05 * np.sin(wave / rng.uniform(50, 400)), UNKNOWN_VALUE
     raise ConfigurationError(f"unknown junk kind {kind!r}; use one of {JUNK_KINDS}")
 
 
@@ -972,11 +971,11 @@ def simulate_junk(kinds, rng, config=None):
     start, npix = _grid_extent(rng, n, config.vary_grid)
     flux, ivar, andm, orm, snr_b, n_cr, n_masked = _instrument(rng, model, zs, snr, start, npix,
                                                                 config)
-    z_err = np.where(zs == -9999.0, -9999.0, 1e-4)
+    z_err = np.where(zs == UNKNOWN_VALUE, UNKNOWN_VALUE, 1e-4)
     nan = np.full(n, np.nan)
-    rv = np.where(zs == -9999.0, np.nan, zs * C_KMS)
+    rv = np.where(zs == UNKNOWN_VALUE, np.nan, zs * C_KMS)
     meta = _meta(rng, n, ["other"] * n, kinds, [f"junk:{k}:{i}" for i, k in enumerate(kinds)],
-                 kinds, ["junk"] * n, nan, nan, nan, rv, np.where(zs == -9999.0, np.nan, zs),
+                 kinds, ["junk"] * n, nan, nan, nan, rv, np.where(zs == UNKNOWN_VALUE, np.nan, zs),
                  zs, z_err, snr, r, snr_b, n_cr, n_masked, start, npix,
                  [{"galaxy": "GALAXY", "qso": "QSO", "noise": "Unknown"}[k] for k in kinds],
                  [{"galaxy": "", "qso": "", "noise": "Non"}[k] for k in kinds])

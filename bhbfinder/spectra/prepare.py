@@ -34,7 +34,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..errors import ConfigurationError, PreprocessingMismatchError
-from ..io.base import STATUS_OK
+from ..io.base import STATUS_OK, UNKNOWN_VALUE
 from .clean import CleanConfig, flag_spikes
 from .continuum import ContinuumConfig, normalize
 from .grid import DEFAULT_GRID, ModelGrid, get_grid
@@ -107,7 +107,7 @@ class PrepareConfig:
     rest_frame: str = "catalog-or-xcorr"
     z_max_abs: float = 0.01
     z_err_max: float = 0.001
-    z_missing: float = -9999.0
+    z_missing: float = UNKNOWN_VALUE
     rv_failure: str = "observed"
     rv: RVConfig = RVConfig()
     continuum: ContinuumConfig = ContinuumConfig()

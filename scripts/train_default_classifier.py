@@ -3,7 +3,7 @@
 Equivalent to ``bhbfinder train bhbfinder/data/msfanet_default.asdf --recipe default --data DIR``
 (the recipe is `bhbfinder.classify.recipes.DEFAULT_RECIPE`; see its docstring for the library).
 
-    OMP_NUM_THREADS=2 python benchmarks/train_default_classifier.py \\
+    OMP_NUM_THREADS=2 python scripts/train_default_classifier.py \\
         --data ../shared/data --cache /tmp/bhb-cache [--output PATH] [--threads 2]
 
 On a shared 2-core CPU this took about half an hour (library simulation ~5 min, preparation
