@@ -4,12 +4,15 @@ import contextlib
 import os
 import struct
 
+import asdf
 import numpy as np
+import yaml
 
 from ._compat import use_core_asdf_extensions
 from .errors import ModelFileError
 
-__all__ = ["plain_tree", "detach_tree", "open_plain_asdf", "check_asdf_file", "ASDF_LIMITS"]
+__all__ = ["plain_tree", "detach_tree", "open_plain_asdf", "read_model_tree", "check_asdf_file",
+           "ASDF_LIMITS"]
 
 #: Bounds a bhbfinder ASDF file (model, criteria set, part file) must respect before asdf is
 #: allowed to parse it: file size, expanded YAML tree nodes (a few hundred bytes of YAML
@@ -73,13 +76,49 @@ def open_plain_asdf(path):
     asdf.AsdfFile
         Opened with ``lazy_load=False, memmap=False``.
     """
-    import asdf
-
     check_asdf_file(path)
     with asdf.config_context() as config:
         use_core_asdf_extensions(config)
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             yield af
+
+
+def read_model_tree(path, format, format_version, missing, what):
+    """The detached tree (`detach_tree`) of a bhbfinder model file, checked on the way.
+
+    Parameters
+    ----------
+    path : str or path-like
+    format : str
+        The ``format`` the tree must declare.
+    format_version : int
+        The newest ``format_version`` this bhbfinder reads.
+    missing : str
+        The message for a missing file, after the path (what to give instead).
+    what : str
+        What the file should be, e.g. ``"SLAM-emulator model"``.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, not ASDF or beyond `ASDF_LIMITS`, another ``format``, or a newer version.
+    """
+    try:
+        with open_plain_asdf(str(path)) as af:
+            tree = detach_tree(af.tree)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: {missing}") from None
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{path}: cannot read it as ASDF ({exc})") from exc
+    if tree.get("format") != format:
+        raise ModelFileError(f"{path}: not a {what} (format {tree.get('format')!r}, expected "
+                             f"{format!r})")
+    if tree.get("format_version", 0) > format_version:
+        raise ModelFileError(f"{path}: written by a newer bhbfinder (format version "
+                             f"{tree['format_version']}); upgrade bhbfinder")
+    return tree
 
 
 def check_asdf_file(path, limits=None):
@@ -154,8 +193,6 @@ def _block_sizes(raw, pos, path, limits):
 
 def _compose(text, path):
     """The YAML node graph (aliases shared, nothing constructed), or None without YAML."""
-    import yaml
-
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.compose(text.decode("utf-8"), Loader=loader)
@@ -164,8 +201,6 @@ def _compose(text, path):
 
 
 def _check_tree(root, blocks, path, limits):
-    import yaml
-
     counts = {}
     active = set()
     arrays = []
@@ -199,8 +234,6 @@ def _check_tree(root, blocks, path, limits):
 
 
 def _check_array(node, blocks, path, limits):
-    import yaml
-
     fields = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
     shape = fields.get("shape")
     if not isinstance(shape, yaml.SequenceNode):

@@ -19,19 +19,17 @@ import numpy as np
 from astropy.nddata import InverseVariance
 from astropy.table import MaskedColumn, Table
 
-from .io.base import META_KEYS, STATUS_OK, SpectrumArrays
+from .io.base import META_SCHEMA, STATUS_OK, SpectrumArrays
 from .spectra.prepare import PreparedArrays
 
 __all__ = ["STATUS_OK", "RawBatch", "PreparedBatch", "meta_table"]
 
-_INT_KEYS = {"obsid", "mjd"}
-_FLOAT_KEYS = {"ra", "dec", "z", "z_err", "snr_u", "snr_g", "snr_r", "snr_i", "snr_z"}
 
 
 def meta_table(metas, statuses=None):
     """Build the per-spectrum meta table with a fixed schema from a list of meta dicts.
 
-    Every key of `~bhbfinder.io.base.META_KEYS` becomes a column of a fixed type; missing
+    Every key of `~bhbfinder.io.base.META_SCHEMA` becomes a column of its type; missing
     values (``None``) are masked entries, so tables from different chunks always stack. A
     reader's other keys with scalar values are kept too (that is how a plugin's metadata
     reaches the catalogue): one column per key found in any row, masked where a row lacks it,
@@ -45,10 +43,8 @@ def meta_table(metas, statuses=None):
     """
     n = len(metas)
     cols = {}
-    for key in META_KEYS:
-        values = [m.get(key) for m in metas]
-        kind = "int" if key in _INT_KEYS else "float" if key in _FLOAT_KEYS else "str"
-        cols[key] = _meta_column(key, values, kind)
+    for key, kind in META_SCHEMA.items():
+        cols[key] = _meta_column(key, [m.get(key) for m in metas], kind.__name__)
     extra = dict.fromkeys(k for m in metas for k in m if k not in cols and k != "status")
     for key in extra:
         values = [m.get(key) for m in metas]

@@ -43,12 +43,14 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import asdf
 import numpy as np
 
 from .._data import data_path
 from .._tree import open_plain_asdf, plain_tree
 from ..errors import ConfigurationError
 from . import flags as F
+from .derived import derived_from_dict
 
 __all__ = ["Cut", "CriteriaSet", "CRITERIA", "CAK_EW_MAX", "DEFAULT_REJECT_FLAGS",
            "register_criteria", "get_criteria", "load_criteria", "derive_criteria"]
@@ -392,8 +394,6 @@ class CriteriaSet:
         if data.get("format") != "bhbfinder.balmer.criteria":
             raise ConfigurationError("not a bhbfinder criteria set (missing "
                                      "format='bhbfinder.balmer.criteria')")
-        from .derived import derived_from_dict
-
         cuts = tuple(Cut.from_dict(c) for c in data["cuts"])
         return cls(data["name"], cuts, data.get("description", ""),
                    tuple(data.get("references", ())),
@@ -415,8 +415,6 @@ class CriteriaSet:
         if path.suffix == ".json":
             path.write_text(json.dumps(data, indent=2) + "\n")
         elif path.suffix == ".asdf":
-            import asdf
-
             asdf.AsdfFile({"criteria": data}).write_to(path)
         else:
             raise ConfigurationError(f"{path}: save criteria as .json or .asdf")

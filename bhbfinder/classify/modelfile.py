@@ -19,6 +19,7 @@ The file's tree, under the key ``bhbfinder_classifier``:
 import copy
 from pathlib import Path
 
+import asdf
 import numpy as np
 import torch
 
@@ -64,8 +65,6 @@ def save_model(classifier, path, compression="zlib"):
     compression : str or None
         ASDF block compression (``"zlib"`` keeps the default model small).
     """
-    import asdf
-
     tree = {
         "format_version": FORMAT_VERSION,
         "architecture": plain_tree(copy.deepcopy(classifier.stage1.config)),

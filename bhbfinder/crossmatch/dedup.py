@@ -104,6 +104,9 @@ def group_rows(ra, dec, source_id=None, radius=DEFAULT_RADIUS_ARCSEC):
 
 
 def _sky_pairs(ra, dec, radius_arcsec):
+    """Every pair of rows within ``radius_arcsec``: a k-d tree over unit vectors, kept by hand
+    because it is ~4x faster than ``SkyCoord`` ``search_around_sky`` on 1,000,000 positions
+    (``benchmarks/bench_skymatch.py``)."""
     good = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
     if len(good) < 2:
         return np.empty((0, 2), dtype=np.int64)

@@ -30,11 +30,13 @@ import pathlib
 import zlib
 
 import numpy as np
+from astropy.io import fits
 
 from ..errors import ConfigurationError, SpectrumReadError
 from ..hookspecs import hookimpl
 from . import _rawfits, checks
-from .base import META_KEYS, UNKNOWN_VALUE, Reader, SpectrumArrays
+from .base import META_KEYS, META_SCHEMA, UNKNOWN_VALUE, Reader, SpectrumArrays
+from .limits import current_limits
 from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, header_cards, read_head
 
 __all__ = [
@@ -87,8 +89,6 @@ _READ_KEYS = {
     for key in LAMOST_HEADER_KEYS["dr6"]
 }
 
-_INT_META = {"obsid", "mjd"}
-_FLOAT_META = {"ra", "dec", "z", "z_err", "snr_u", "snr_g", "snr_r", "snr_i", "snr_z"}
 
 #: Row names of the layout-A image, as ``EXTEN0`` spells them in each dialect.
 EXTEN0 = {
@@ -125,14 +125,15 @@ def is_lamost_head(head):
 def _plain_value(key, value):
     if value is None:
         return None
-    if key in _FLOAT_META or key in _INT_META:
+    kind = META_SCHEMA.get(key, str)
+    if kind is not str:
         try:
             number = float(value)
         except (TypeError, ValueError):
             return None
         if not np.isfinite(number) or number == UNKNOWN_VALUE:
             return None
-        return int(number) if key in _INT_META else number
+        return int(number) if kind is int else number
     value = str(value).strip()
     return value or None
 
@@ -283,8 +284,6 @@ def arrays_from_bytes(raw, path):
 def _file_bytes(path):
     """The file's content, inflated if it is gzip (whatever its name), CRC checked; never
     inflated beyond the read limits (`bhbfinder.io.limits`)."""
-    from .limits import current_limits
-
     limit = current_limits().max_inflated_size
     with open(path, "rb") as fh:
         raw = fh.read()
@@ -337,8 +336,6 @@ def read_lamost(path, fast=True):
     SpectrumReadError
         With one of the reasons of `bhbfinder.io.checks` naming what is wrong.
     """
-    from astropy.io import fits
-
     path = os.fspath(path)
     try:
         raw = _file_bytes(path)
@@ -411,8 +408,6 @@ def _identify_lamost(origin, *args, **kwargs):
 
 def _lamost_loader(file_obj, **kwargs):
     """Load a LAMOST low-resolution spectrum (layouts A and B, any release) as a Spectrum."""
-    from astropy.io import fits
-
     if isinstance(file_obj, fits.HDUList):
         name = getattr(file_obj, "filename", lambda: None)() or "<HDUList>"
         return arrays_from_hdulist(file_obj, name).to_spectrum()
@@ -483,8 +478,6 @@ def _loglinear_coefficients(wave):
 
 
 def _lamost_header(meta, dialect, layout, npix, wave):
-    from astropy.io import fits
-
     given = {k: _written_value(v) for k, v in dict(meta or {}).items()}
     meta = {**_DEFAULT_WRITE_META, **given}
     keys = LAMOST_HEADER_KEYS[dialect]
@@ -559,8 +552,6 @@ def write_lamost(path, wavelength, flux, ivar, andmask=None, ormask=None, meta=N
     pathlib.Path
         The file written.
     """
-    from astropy.io import fits
-
     if layout not in ("A", "B"):
         raise ConfigurationError(f"layout must be 'A' or 'B', not {layout!r}")
     if dialect not in LAMOST_HEADER_KEYS:

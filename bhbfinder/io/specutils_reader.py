@@ -15,6 +15,7 @@ import os
 import warnings
 
 import numpy as np
+from astropy.io import fits, registry
 
 from .._compat import loader_priority
 from ..errors import SpectrumReadError
@@ -41,7 +42,6 @@ def identify_format(path):
     -------
     str or None
     """
-    from astropy.io import registry
     from specutils import Spectrum
 
     with warnings.catch_warnings():
@@ -67,8 +67,6 @@ def sdss_meta(path):
 
     Reads only the primary header and the one-row HDU 2 (SPECOBJ or SPALL).
     """
-    from astropy.io import fits
-
     meta = {"survey": "SDSS"}
     with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
         header = hdul[0].header

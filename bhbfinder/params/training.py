@@ -20,6 +20,13 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from ..errors import ConfigurationError
+from ..simulate import (
+    SimulationConfig,
+    TemplateLibrary,
+    analytic_templates,
+    load_miles,
+    simulate_rows,
+)
 from ..spectra.prepare import PrepareConfig, prepare_arrays
 from .emulator import LABEL_NAMES, SlamEmulator
 
@@ -102,8 +109,8 @@ class MilesTrainingConfig:
 
 
 #: Instrument spread of the shipped model's training renderings (overrides of
-#: `~bhbfinder.simulate.SimulationConfig`): the held-out instrument model
-#: (`bhbfinder.training.heldout.HELD_OUT_SIMULATION`) at rest and at a fixed S/N, so that
+#: `~bhbfinder.simulate.SimulationConfig`): the instrument effects of the held-out renderings
+#: (`bhbfinder.training.heldout.HELD_OUT_SIMULATION` adds noise and velocities), so that
 #: the averaged training spectrum of a star is its mean over LAMOST's blue-arm resolutions
 #: (FWHM 2–4 Å), calibration tilts, masked segments, cosmic rays and interstellar Ca II K.
 TRAINING_SPREAD = {
@@ -154,8 +161,6 @@ class MilesLibrary:
 
 def _load_folders(folder, config):
     """One `TemplateLibrary` of the main MILES folder and ``config.more``."""
-    from ..simulate import TemplateLibrary, load_miles
-
     folder = Path(folder)
     libs = [load_miles(folder, labels=config.labels)]
     for extra, labels in config.more:
@@ -193,8 +198,6 @@ def _templates(folder, config):
 
 
 def _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation=None):
-    from ..simulate import SimulationConfig, simulate_rows
-
     if isinstance(simulation, dict):  # overrides: their own RV and S/N draws when named
         sim_config = SimulationConfig(rv=0.0).replace(**simulation)
         rv = None if "rv" in simulation else np.zeros(rows.size)
@@ -207,6 +210,15 @@ def _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation=None):
     ok = np.asarray(prepared.meta["status"]) == "ok"
     ivar = np.where(ok[:, None] & ~prepared.mask, prepared.ivar, 0.0).astype(float)
     return prepared, ivar
+
+
+def _configs(config, prepare_config, simulation):
+    """The training, preparation and simulation settings, defaults filled in."""
+    config = config or MilesTrainingConfig()
+    prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
+    if isinstance(prepare_config, dict):
+        prepare_config = PrepareConfig.from_dict(prepare_config)
+    return config, prepare_config, config.simulation if simulation is None else simulation
 
 
 def miles_library(folder, config=None, prepare_config=None, simulation=None):
@@ -228,12 +240,7 @@ def miles_library(folder, config=None, prepare_config=None, simulation=None):
     `MilesLibrary`
     """
 
-    config = config or MilesTrainingConfig()
-    prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
-    if isinstance(prepare_config, dict):
-        prepare_config = PrepareConfig.from_dict(prepare_config)
-    if simulation is None:
-        simulation = config.simulation
+    config, prepare_config, simulation = _configs(config, prepare_config, simulation)
     lib, rows, labels = _templates(folder, config)
     num = 0.0
     den = 0.0
@@ -293,8 +300,6 @@ def analytic_library(n, seed=0, snr=50.0, n_realisations=1, prepare_config=None,
     `MilesLibrary`
         ``flux`` is the mean of ``n_realisations`` prepared realisations at ``snr``.
     """
-    from ..simulate import analytic_templates
-
     box = dict(ANALYTIC_BOX, **(box or {}))
     rng = np.random.default_rng(seed)
     lo, hi = np.log10(box["teff"])
@@ -335,12 +340,7 @@ def miles_observations(folder, snr=50.0, seed=1, config=None, prepare_config=Non
     names : ndarray of str
     """
 
-    config = config or MilesTrainingConfig()
-    prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
-    if isinstance(prepare_config, dict):
-        prepare_config = PrepareConfig.from_dict(prepare_config)
-    if simulation is None:
-        simulation = config.simulation
+    config, prepare_config, simulation = _configs(config, prepare_config, simulation)
     lib, rows, labels = _templates(folder, config)
     prepared, ivar = _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation)
     names = np.asarray(lib.labels["name"]).astype(str)[rows]

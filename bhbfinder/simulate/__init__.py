@@ -10,7 +10,7 @@
   star, and ``to_raw_batch()`` for the ``prepare`` stage.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _LAZY = {
     "AnalyticLibrary": "analytic", "analytic_spectrum": "analytic",
@@ -35,16 +35,4 @@ __all__ = [
     "TrainingLibrary", "build_library", "AUGMENT_PRESETS",
 ]
 
-
-def __getattr__(name):
-    # the class labels are imported by the classifier in every worker: importing this package
-    # must not load the simulator (scipy, the template readers) with them
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

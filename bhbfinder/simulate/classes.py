@@ -10,6 +10,8 @@ import re
 
 import numpy as np
 
+from ..errors import ConfigurationError
+
 __all__ = [
     "CLASSES",
     "STAGE1_CLASSES",
@@ -148,8 +150,6 @@ def classify_star(teff, logg, feh=None, sptype=None, **thresholds):
     """
     unknown = set(thresholds) - set(CLASSIFY_DEFAULTS)
     if unknown:
-        from ..errors import ConfigurationError
-
         raise ConfigurationError(f"classify_star: unknown threshold(s) {sorted(unknown)}; "
                                  f"the thresholds are {sorted(CLASSIFY_DEFAULTS)}")
     t = {**CLASSIFY_DEFAULTS, **thresholds}

@@ -14,6 +14,7 @@ a `~bhbfinder.batch.RawBatch`::
 import datetime
 from dataclasses import dataclass, field
 
+import asdf
 import numpy as np
 from astropy.table import Table
 
@@ -214,8 +215,6 @@ class TrainingLibrary(SimulatedSpectra):
         compress : bool
             zlib-compress the arrays (smaller, slower).
         """
-        import asdf
-
         meta = {}
         units = {}
         descriptions = {}
@@ -249,8 +248,6 @@ class TrainingLibrary(SimulatedSpectra):
         ModelFileError
             If the file is not a bhbfinder training library.
         """
-        import asdf
-
         try:
             af = asdf.open(str(path), lazy_load=False, memmap=False)
         except Exception as exc:

@@ -27,10 +27,12 @@ All randomness comes from one ``numpy.random.default_rng(seed)``: the same seed 
 give identical arrays.
 """
 
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from astropy.table import Table, vstack
+from scipy.ndimage import gaussian_filter1d
 
 from ..errors import ConfigurationError
 from ..io.base import META_KEYS, UNKNOWN_VALUE, SpectrumArrays
@@ -371,8 +373,6 @@ def _convolve_variable(flux, sigma_pix, max_sigma=None):
     ``flux`` (n, P); ``sigma_pix`` broadcastable to (n, P). Gather form: output pixel i is the
     weighted mean of its neighbours with the Gaussian of sigma_pix[i].
     """
-    from scipy.ndimage import gaussian_filter1d
-
     flux = np.asarray(flux, dtype=np.float64)
     sig = np.asarray(sigma_pix, dtype=float)
     smax = float(np.max(sig)) if max_sigma is None else max_sigma
@@ -519,8 +519,6 @@ def _legendre_distortion(rng, n, order, sigma, x):
 
 
 def _band_median(values, wave_row_mask):
-    import warnings
-
     v = np.where(wave_row_mask, values, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # a band with no valid pixel → NaN

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import ConfigurationError, SpectrumReadError
@@ -258,8 +259,6 @@ def load_miles(folder, labels="miles_hot_labels.csv", files=None, extend_to=9300
         (Morton 2000, `~bhbfinder.spectra.lines.air_to_vacuum`), labels from `classify_star`.
         Files without parameters in the table are skipped (listed in ``meta["skipped"]``).
     """
-    from astropy.io import fits
-
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigurationError(f"MILES folder {folder} not found; download MILES "
@@ -393,8 +392,6 @@ def load_eigenstars(path, resolving_power=EIGENSTAR_RESOLVING_POWER):
         Labels from `eigenstar_class`; ``teff``/``logg``/``feh`` NaN (the file gives none);
         ``star_id`` ``"spEigenStar:<name>"``.
     """
-    from astropy.io import fits
-
     path = Path(path)
     try:
         with fits.open(path, memmap=False) as hdul:
