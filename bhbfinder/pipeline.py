@@ -259,7 +259,7 @@ class Pipeline:
     # -- steps ------------------------------------------------------------------------------
     def read(self, paths):
         """Read files into a `~bhbfinder.batch.RawBatch` (failures become rows with a reason)."""
-        from .io.batch import read_batch
+        from .io.read import read_batch
 
         return read_batch([os.fspath(p) for p in paths], limits=self.read_limits)
 
@@ -658,7 +658,7 @@ def expand_source(source, exclude=()):
 def _expand_path(path, glob_ok=True, exclude=()):
     p = Path(path)
     if p.is_dir():
-        from .io.batch import iter_paths
+        from .io.read import iter_paths
 
         return [str(x) for x in iter_paths(p, exclude=exclude)]
     if glob_ok and any(ch in path for ch in "*?["):

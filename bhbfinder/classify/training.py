@@ -237,7 +237,7 @@ def labelled_arrays(source, labels_table, by="obsid", radius=3.0, label_column="
     Parameters
     ----------
     source : folder, glob, file or list
-        Survey files (any format a reader plugin handles; see `bhbfinder.io.batch.iter_paths`).
+        Survey files (any format a reader plugin handles; see `bhbfinder.io.read.iter_paths`).
     labels_table : `~astropy.table.Table` or path
         Labels (read with ``Table.read`` if a path): ``label_column`` plus ``obsid`` or
         ``ra``/``dec``.
@@ -255,7 +255,7 @@ def labelled_arrays(source, labels_table, by="obsid", radius=3.0, label_column="
         ``flux``, ``ivar``, ``labels``, ``star_ids``, ``wavelength``, ``prepare_config``
         (dict), ``provenance``: only rows that were read, labelled and prepared.
     """
-    from ..io.batch import iter_paths, read_batch
+    from ..io.read import iter_paths, read_batch
 
     if not hasattr(labels_table, "colnames"):
         labels_table = Table.read(labels_table)

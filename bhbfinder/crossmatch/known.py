@@ -243,9 +243,11 @@ class KnownBHBMatcher:
         kind, target = found[0]
         if kind == "file":
             return read_positions(target)
-        return self._vizier_positions(target)
+        return self.query_vizier(target)
 
-    def _vizier_positions(self, vizier_id):
+    def query_vizier(self, vizier_id):
+        """RA, Dec (deg) of every star of the VizieR catalogue ``vizier_id``: from the cache, or
+        fetched (retried, then cached) through the VizieR client (``conf.vizier_server``)."""
         path = self._cache_path(vizier_id) if self.use_cache else None
         if path is not None and path.exists():
             try:
@@ -253,6 +255,7 @@ class KnownBHBMatcher:
                 return np.asarray(t["ra"], float), np.asarray(t["dec"], float)
             except Exception as exc:  # noqa: BLE001
                 warnings.warn(f"ignoring unreadable cache file {path}: {exc}", BHBFinderWarning)
+
         def fetch():
             self.calls += 1
             return fetch_vizier_positions(vizier_id, self._vizier)

@@ -1,4 +1,4 @@
-"""The batch read path: many files into stacked arrays and one meta table, streaming.
+"""Reading files in chunks: many files into stacked arrays and one meta table, streaming.
 
 `iter_paths` turns a directory, a glob, a list or a single path into a deterministic stream of
 file paths (a directory walk keeps the files a reader recognises by content, and names the
