@@ -28,7 +28,7 @@ FORBIDDEN = ("bhbfinder.pipeline", "bhbfinder.stages", "bhbfinder.plugins", "bhb
 #: Imports inside functions that a science module may still make, each with its reason.
 ALLOWED_INSIDE_FUNCTIONS = {
     # a convenience for the pipeline's users: simulated spectra as the pipeline's input
-    ("bhbfinder.simulate.simulator", "bhbfinder.batch"),
+    ("bhbfinder.simulate.simulated", "bhbfinder.batch"),
 }
 
 

@@ -119,7 +119,7 @@ def load_model(path=None, device=None):
     ------
     ModelFileError
         When the file is missing, not ASDF, not a bhbfinder classifier, or its weights do not
-        fit its architecture (`bhbfinder._modelcheck.check_model_file`, run first).
+        fit its architecture (``bhbfinder._modelcheck.check_model_file``, run first).
     """
 
     path = Path(path) if path is not None else default_model_path()

@@ -63,6 +63,7 @@ class Cards(dict):
         return default if raw is None else _parse_value(raw)
 
     def items(self):
+        """``[(keyword, parsed value), ...]``."""
         return [(key, self[key]) for key in self]
 
 

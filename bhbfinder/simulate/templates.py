@@ -45,8 +45,8 @@ LABEL_COLUMNS = ("name", "star_id", "label", "teff", "logg", "feh", "sptype", "s
 #: MILES resolution, FWHM in Å (Falcón-Barroso et al. 2011), used when a header has no FWHM.
 MILES_FWHM = 2.5
 
-#: Resolving power assumed for the SDSS stellar templates (SDSS spectra, R ~ 1800-2200;
-#: **check**: the file does not state it).
+#: Resolving power assumed for the SDSS stellar templates: that of the SDSS spectrographs,
+#: R ≈ 1800-2200 (Smee et al. 2013, AJ 146, 32); the template file does not state it.
 EIGENSTAR_RESOLVING_POWER = 2000.0
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))

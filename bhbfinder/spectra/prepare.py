@@ -201,7 +201,7 @@ def check_compatible(expected, actual):
     if actual is None:
         raise PreprocessingMismatchError(
             "the batch carries no preprocessing configuration; prepare it with "
-            "bhbfinder.spectra.prepare.prepare(raw, config) using the model's config")
+            "bhbfinder.spectra.stage.prepare(raw, config) using the model's config")
     a = _flatten(_as_config(expected).to_dict())
     b = _flatten(_as_config(actual).to_dict())
     diffs = [f"{key}: model {a.get(key)!r} vs batch {b.get(key)!r}"
