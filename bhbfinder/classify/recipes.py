@@ -43,8 +43,10 @@ from ..params.emulator import SlamEmulator
 from ..params.training import DEFAULT_MODEL_HYPERPARAMS
 from ..simulate.analytic import analytic_templates
 from ..simulate.classes import CLASSES
+from ..simulate.config import SimulationConfig
 from ..simulate.generated import generated_templates
-from ..simulate.simulator import SimulatedSpectra, SimulationConfig, simulate
+from ..simulate.simulated import SimulatedSpectra
+from ..simulate.simulator import simulate
 from ..spectra.prepare import PrepareConfig, prepare
 from ..training.heldout import load_real_templates
 from ..training.material import params_training_material
@@ -154,7 +156,7 @@ def build_recipe_library(data_dir, recipe=None, log=print, generator=None):
 
     Returns
     -------
-    spectra : `~bhbfinder.simulate.simulator.SimulatedSpectra`
+    spectra : `~bhbfinder.simulate.simulated.SimulatedSpectra`
     provenance : dict
     """
     rec = copy.deepcopy((recipe or DEFAULT_RECIPE)["library"])

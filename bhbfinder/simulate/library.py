@@ -23,16 +23,16 @@ from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
 from .analytic import PARAMETER_BOXES, AnalyticLibrary, analytic_templates
 from .classes import CLASSES, culpan_kiel_limits
-from .simulator import (
+from .config import (
     JUNK_KINDS,
     LAMOST_LOG10_START,
     LAMOST_LOG10_STEP,
     LAMOST_NPIX,
-    SimulatedSpectra,
     SimulationConfig,
-    simulate_junk,
-    simulate_rows,
 )
+from .junk import simulate_junk
+from .simulated import SimulatedSpectra
+from .simulator import simulate_rows
 from .templates import TemplateLibrary, load_eigenstars, load_miles
 
 __all__ = ["TrainingLibrary", "build_library", "AUGMENT_PRESETS", "PARAM_JITTER",
@@ -152,7 +152,7 @@ class TrainingLibrary(SimulatedSpectra):
 
     Everything of `~bhbfinder.simulate.SimulatedSpectra` (``flux``, ``ivar``, ``andmask``,
     ``ormask`` on the absolute LAMOST grid; ``meta`` with `~bhbfinder.io.base.META_KEYS` and
-    `~bhbfinder.simulate.simulator.TRUTH_COLUMNS`; ``to_raw_batch()``, ``records()``) plus:
+    `~bhbfinder.simulate.config.TRUTH_COLUMNS`; ``to_raw_batch()``, ``records()``) plus:
 
     Attributes
     ----------

@@ -34,14 +34,13 @@ and the writing of LAMOST files in `bhbfinder.simulate.files`. Their public name
 importable from here too.
 """
 
-
 import numpy as np
 
 from ..errors import ConfigurationError
 from ..io.base import UNKNOWN_VALUE
 from ..spectra.lines import C_KMS
 from .classes import CLASSES
-from .config import (
+from .config import (  # noqa: F401 - public names of the split-up module, still importable here
     _JITTER_CLIP,
     DEFAULT_RV_SIGMA,
     JUNK_KINDS,
@@ -72,24 +71,7 @@ from .junk import simulate_junk
 from .simulated import SimulatedSpectra, _empty, _meta
 from .templates import TemplateLibrary
 
-__all__ = [
-    "LAMOST_LOG10_START",
-    "LAMOST_LOG10_STEP",
-    "LAMOST_NPIX",
-    "LAMOST_RESOLVING_POWER",
-    "MASK_BITS",
-    "SNR_BANDS",
-    "DEFAULT_RV_SIGMA",
-    "JUNK_KINDS",
-    "TRUTH_COLUMNS",
-    "lamost_wavelength",
-    "SimulationConfig",
-    "SimulatedSpectra",
-    "degrade_templates",
-    "simulate_rows",
-    "simulate_junk",
-    "simulate",
-]
+__all__ = ["simulate_rows", "simulate"]
 
 
 def _catalogue_z(rng, rv, snr, config):
