@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 def make_batch(n, seed=0):
     from bhbfinder.batch import RawBatch
     from bhbfinder.spectra.lines import C_KMS
-    from bhbfinder.spectra.templates import template_flux
+    from bhbfinder.spectra.rv_templates import template_flux
 
     rng = np.random.default_rng(seed)
     npix = 3909

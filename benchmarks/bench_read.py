@@ -8,7 +8,7 @@ Usage::
 Two sets are timed: the 160 DR8 ``.fits.gz`` files (layout A, gzip) and the plain ``.fits``
 files of DR1, DR7 and DR10 (layouts A and B), each repeated ``--repeat`` times. "bare astropy"
 is ``fits.open`` + the data array(s) + the primary header, what any reader must do at least;
-"read_batch" is `bhbfinder.io.batch.read_batch` (plugin lookup by header sniffing, the LAMOST
+"read_batch" is `bhbfinder.io.read.read_batch` (plugin lookup by header sniffing, the LAMOST
 reader, checks, stacking into a RawBatch with its meta table). The two run interleaved for
 ``--rounds`` rounds and the best round of each is reported, to damp noise on a shared machine.
 """
@@ -39,7 +39,7 @@ def bare_astropy(paths):
 
 
 def batch_path(paths):
-    from bhbfinder.io.batch import read_batch
+    from bhbfinder.io.read import read_batch
 
     batch = read_batch(paths)
     assert batch.ok.all(), list(batch.meta["status"][~batch.ok])

@@ -4,12 +4,12 @@ Importing the package is cheap and never touches the network; the pipeline, torc
 plugins are loaded on first use.
 """
 
+from ._compat import install_specutils_hook
 from ._version import __version__
 from .errors import BHBFinderError, SpectrumReadError
-from .io import _specutils_hook
 
 # Spectrum.read(path) reads LAMOST files once specutils is imported, without importing it here
-_specutils_hook.install()
+install_specutils_hook()
 
 __all__ = ["__version__", "BHBFinderError", "SpectrumReadError", "find_bhb", "Pipeline"]
 

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from ._tree import open_plain_asdf
 from .errors import ModelFileError
 
 __all__ = ["check_model_file"]
@@ -39,8 +40,6 @@ def check_model_file(path):
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such model file; pass a path written by "
                              "bhbfinder.classify.save_model or `bhbfinder train`")
-    from ._tree import open_plain_asdf
-
     try:
         with open_plain_asdf(path) as af:
             tree = af.tree.get(_TREE_KEY)

@@ -15,9 +15,11 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import asdf
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
 
+from ._tree import check_asdf_file
 from .errors import PartFileError
 
 __all__ = ["PartFiles", "write_part", "read_part"]
@@ -46,8 +48,6 @@ def write_part(table, path):
         path = path.with_suffix(".asdf")
     tmp = path.with_name("." + path.name + ".tmp")
     if path.suffix == ".asdf":
-        import asdf
-
         out = Table(table, copy=False)
         out.meta = _json_meta(table.meta)
         asdf.AsdfFile({"part": out}).write_to(tmp)
@@ -84,11 +84,7 @@ def read_part(path):
     path = Path(path)
     try:
         if path.suffix == ".asdf":
-            from ._tree import check_asdf_file
-
             check_asdf_file(path)
-            import asdf
-
             with asdf.open(path, lazy_load=False, memmap=False) as af:
                 return Table(af["part"], copy=True)
         _check_npz(path)

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import sys
 import threading
+from multiprocessing.connection import wait
 
 from .errors import ConfigurationError
 
@@ -43,8 +44,6 @@ def _worker_init():
         return
 
     def exit_with_parent():
-        from multiprocessing.connection import wait
-
         wait([parent.sentinel])  # readable once the parent has gone
         os._exit(1)
 

@@ -4,11 +4,15 @@ import contextlib
 import os
 import struct
 
+import asdf
 import numpy as np
+import yaml
 
+from ._compat import use_core_asdf_extensions
 from .errors import ModelFileError
 
-__all__ = ["plain_tree", "open_plain_asdf", "check_asdf_file", "ASDF_LIMITS"]
+__all__ = ["plain_tree", "detach_tree", "open_plain_asdf", "read_model_tree", "check_asdf_file",
+           "ASDF_LIMITS"]
 
 #: Bounds a bhbfinder ASDF file (model, criteria set, part file) must respect before asdf is
 #: allowed to parse it: file size, expanded YAML tree nodes (a few hundred bytes of YAML
@@ -41,6 +45,21 @@ def plain_tree(value, arrays_as_lists=False):
     return value
 
 
+def detach_tree(value):
+    """An ASDF tree as read, detached from its file: arrays (lazy or not) copied into numpy
+    arrays in memory, tagged dicts and lists as plain ones, tuples as lists.
+
+    The one walker every bhbfinder file reader uses (classifier, params and verdict models).
+    """
+    if isinstance(value, dict):
+        return {k: detach_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [detach_tree(v) for v in value]
+    if hasattr(value, "__array__") and not isinstance(value, str | bytes):
+        return np.array(value)
+    return value
+
+
 @contextlib.contextmanager
 def open_plain_asdf(path):
     """Open an ASDF file of plain trees (numbers, strings, lists, dicts, arrays) quickly.
@@ -49,57 +68,57 @@ def open_plain_asdf(path):
     and ndcube installed that costs ~4-6 s per process (it imports matplotlib and
     astropy.modeling), which bhbfinder's model files and criteria sets never need: they hold
     only core ASDF types. This opens ``path`` with asdf's core extensions alone
-    when nothing has loaded the full set yet, and with the normal configuration otherwise (or if
-    asdf's internals differ from the version this was written for).
+    when nothing has loaded the full set yet, and with the normal configuration otherwise
+    (`bhbfinder._compat.use_core_asdf_extensions`).
 
     Yields
     ------
     asdf.AsdfFile
         Opened with ``lazy_load=False, memmap=False``.
     """
-    import asdf
-
     check_asdf_file(path)
     with asdf.config_context() as config:
-        _use_core_extensions(config)
+        use_core_asdf_extensions(config)
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             yield af
 
 
-#: Distributions whose asdf entry points give the core schemas and types.
-_CORE_DISTRIBUTIONS = {"asdf", "asdf_standard", "asdf-standard"}
+def read_model_tree(path, format, format_version, missing, what):
+    """The detached tree (`detach_tree`) of a bhbfinder model file, checked on the way.
 
+    Parameters
+    ----------
+    path : str or path-like
+    format : str
+        The ``format`` the tree must declare.
+    format_version : int
+        The newest ``format_version`` this bhbfinder reads.
+    missing : str
+        The message for a missing file, after the path (what to give instead).
+    what : str
+        What the file should be, e.g. ``"SLAM-emulator model"``.
 
-def _use_core_extensions(config):
-    if getattr(config, "_extensions", ()) is not None or \
-            getattr(config, "_resource_mappings", ()) is not None:
-        return  # already loaded (or an asdf without these attributes): nothing to save
+    Raises
+    ------
+    ModelFileError
+        Missing, not ASDF or beyond `ASDF_LIMITS`, another ``format``, or a newer version.
+    """
     try:
-        from asdf.extension import ExtensionProxy
-        from asdf.resource import ResourceMappingProxy
-
-        config._resource_mappings = _core_entry_points("asdf.resource_mappings",
-                                                       ResourceMappingProxy)
-        config._extensions = _core_entry_points("asdf.extensions", ExtensionProxy)
-    except Exception:  # pragma: no cover - other asdf internals: the normal (slower) path
-        config._resource_mappings = None
-        config._extensions = None
-
-
-def _core_entry_points(group, proxy_class):
-    from importlib.metadata import entry_points
-
-    found = []
-    for point in entry_points(group=group):
-        if point.dist is None or point.dist.name not in _CORE_DISTRIBUTIONS:
-            continue
-        elements = point.load()()
-        for element in elements if isinstance(elements, list) else [elements]:
-            found.append(proxy_class(element, package_name=point.dist.name,
-                                     package_version=point.dist.version))
-    if not found:
-        raise RuntimeError(f"no core asdf entry points in {group}")
-    return found
+        with open_plain_asdf(str(path)) as af:
+            tree = detach_tree(af.tree)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: {missing}") from None
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{path}: cannot read it as ASDF ({exc})") from exc
+    if tree.get("format") != format:
+        raise ModelFileError(f"{path}: not a {what} (format {tree.get('format')!r}, expected "
+                             f"{format!r})")
+    if tree.get("format_version", 0) > format_version:
+        raise ModelFileError(f"{path}: written by a newer bhbfinder (format version "
+                             f"{tree['format_version']}); upgrade bhbfinder")
+    return tree
 
 
 def check_asdf_file(path, limits=None):
@@ -174,8 +193,6 @@ def _block_sizes(raw, pos, path, limits):
 
 def _compose(text, path):
     """The YAML node graph (aliases shared, nothing constructed), or None without YAML."""
-    import yaml
-
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.compose(text.decode("utf-8"), Loader=loader)
@@ -184,8 +201,6 @@ def _compose(text, path):
 
 
 def _check_tree(root, blocks, path, limits):
-    import yaml
-
     counts = {}
     active = set()
     arrays = []
@@ -219,8 +234,6 @@ def _check_tree(root, blocks, path, limits):
 
 
 def _check_array(node, blocks, path, limits):
-    import yaml
-
     fields = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
     shape = fields.get("shape")
     if not isinstance(shape, yaml.SequenceNode):

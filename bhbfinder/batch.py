@@ -12,29 +12,28 @@ Both are plain arrays + an astropy `~astropy.table.Table`, so they pickle cheapl
 and Dask workers (a `specutils.Spectrum` built from a wavelength array does not).
 """
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+import astropy.units as u
 import numpy as np
+from astropy.nddata import InverseVariance
 from astropy.table import MaskedColumn, Table
 
-from .io.base import META_KEYS
+from .io.base import META_SCHEMA, STATUS_OK, SpectrumArrays
+from .spectra.prepare import PreparedArrays
 
 __all__ = ["STATUS_OK", "RawBatch", "PreparedBatch", "meta_table"]
 
-#: The ``status`` of a spectrum that went through without trouble.
-STATUS_OK = "ok"
-
-_INT_KEYS = {"obsid", "mjd"}
-_FLOAT_KEYS = {"ra", "dec", "z", "z_err", "snr_u", "snr_g", "snr_r", "snr_i", "snr_z"}
 
 
 def meta_table(metas, statuses=None):
     """Build the per-spectrum meta table with a fixed schema from a list of meta dicts.
 
-    Missing values (``None``) become masked entries, so tables from different chunks always
-    stack. Keys beyond `~bhbfinder.io.base.META_KEYS` are kept as object-free columns when
-    every row has them.
+    Every key of `~bhbfinder.io.base.META_SCHEMA` becomes a column of its type; missing
+    values (``None``) are masked entries, so tables from different chunks always stack. A
+    reader's other keys with scalar values are kept too (that is how a plugin's metadata
+    reaches the catalogue): one column per key found in any row, masked where a row lacks it,
+    of the type its values share (bool, int64, float64, else str).
 
     Parameters
     ----------
@@ -44,22 +43,49 @@ def meta_table(metas, statuses=None):
     """
     n = len(metas)
     cols = {}
-    for key in META_KEYS:
+    for key, kind in META_SCHEMA.items():
+        cols[key] = _meta_column(key, [m.get(key) for m in metas], kind.__name__)
+    extra = dict.fromkeys(k for m in metas for k in m if k not in cols and k != "status")
+    for key in extra:
         values = [m.get(key) for m in metas]
-        missing = np.array([v is None for v in values], dtype=bool)
-        if key in _INT_KEYS:
-            data = np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
-        elif key in _FLOAT_KEYS:
-            data = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
-        else:
-            data = np.array(["" if v is None else str(v) for v in values], dtype=str)
-            if data.dtype.itemsize == 0 or n == 0:
-                data = data.astype("U1")
-        cols[key] = MaskedColumn(data, mask=missing, name=key)
+        if any(np.ndim(v) or isinstance(v, dict) for v in values if v is not None):
+            continue  # one column per key holds scalars: arrays and mappings stay out
+        cols[str(key)] = _meta_column(str(key), values, _kind(values))
+        cols[str(key)].info.description = f"{key!r} from the reader's meta"
     table = Table(cols)
     status = [STATUS_OK] * n if statuses is None else [str(s) for s in statuses]
     table["status"] = np.array(status, dtype=object).astype(str) if n else np.array([], "U2")
     return table
+
+
+def _kind(values):
+    """The column type a reader's extra key gets: what all its present values are."""
+    present = [_plain(v) for v in values if v is not None]
+    if present and all(isinstance(v, bool | np.bool_) for v in present):
+        return "bool"
+    if present and all(isinstance(v, int | np.integer) and not isinstance(v, bool)
+                       for v in present):
+        return "int"
+    if present and all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                       for v in present):
+        return "float"
+    return "str"
+
+
+def _meta_column(key, values, kind):
+    n = len(values)
+    missing = np.array([v is None for v in values], dtype=bool)
+    if kind == "bool":
+        data = np.array([False if v is None else bool(v) for v in values], dtype=bool)
+    elif kind == "int":
+        data = np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
+    elif kind == "float":
+        data = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+    else:
+        data = np.array(["" if v is None else str(v) for v in values], dtype=str)
+        if data.dtype.itemsize == 0 or n == 0:
+            data = data.astype("U1")
+    return MaskedColumn(data, mask=missing, name=key)
 
 
 @dataclass
@@ -129,8 +155,6 @@ class RawBatch:
 
     def spectrum(self, i):
         """Row ``i`` as a `specutils.Spectrum` on its native grid."""
-        from .io.base import SpectrumArrays
-
         k = int(self.npix[i])
         if k == 0:
             raise ValueError(f"row {i} ({self.meta['file'][i]}) has no spectrum: "
@@ -140,42 +164,11 @@ class RawBatch:
                               self.mask[i, :k], meta).to_spectrum()
 
 
-@dataclass
-class PreparedBatch:
-    """Spectra in the rest frame on one shared model grid, normalised.
-
-    Attributes
-    ----------
-    wavelength : ndarray, shape (npix,)
-        Rest-frame vacuum wavelength of the model grid, Å.
-    flux, ivar : ndarray, shape (n, npix), float32
-        Continuum-normalised flux and its inverse variance (0 where masked).
-    mask : ndarray of bool, shape (n, npix)
-        True where a pixel is bad or outside the spectrum's coverage.
-    meta : `~astropy.table.Table`
-        The raw batch's meta plus what preparation measured (e.g. ``rv``, ``rv_err``,
-        ``rv_source``); ``status`` may have turned from ``"ok"`` into a reason.
-    config : object
-        The preprocessing configuration that produced this batch (compared against a model's).
-    extra : dict
-        Optional arrays a prepare stage exposes (e.g. ``continuum``).
+class PreparedBatch(PreparedArrays):
+    """What the ``prepare`` stage produces: `~bhbfinder.spectra.prepare.PreparedArrays` (the
+    spectra in the rest frame on one shared model grid, normalised, and their meta table) that
+    the pipeline can split by rows and hand to users as a `specutils.Spectrum`.
     """
-
-    wavelength: np.ndarray
-    flux: np.ndarray
-    ivar: np.ndarray
-    mask: np.ndarray
-    meta: Table
-    config: Any = None
-    extra: dict = field(default_factory=dict)
-
-    def __len__(self):
-        return len(self.meta)
-
-    @property
-    def ok(self):
-        """Boolean array: rows that prepared successfully."""
-        return np.asarray(self.meta["status"]) == STATUS_OK
 
     def take(self, rows):
         """A new batch holding only ``rows`` (indices or a boolean mask), in that order."""
@@ -187,9 +180,7 @@ class PreparedBatch:
 
     def to_spectrum(self):
         """The batch as one `specutils.Spectrum` of shape ``(n, npix)``."""
-        import astropy.units as u
-        from astropy.nddata import InverseVariance
-        from specutils import Spectrum
+        from specutils import Spectrum  # seconds to import: only when asked for
 
         return Spectrum(
             flux=self.flux * u.dimensionless_unscaled,

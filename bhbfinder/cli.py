@@ -6,10 +6,13 @@ its own).
 """
 
 import argparse
+import glob
+import os
 import sys
 
-from . import __version__
-from .errors import BHBFinderError
+from ._version import __version__
+from .configfile import merge_config, parse_settings, read_config
+from .errors import BHBFinderError, ConfigurationError, IncompleteRunError
 
 __all__ = ["main", "build_parser"]
 
@@ -42,9 +45,6 @@ def _run_plugins(args):
 
 
 def _which(path):
-    import os
-
-    from .errors import ConfigurationError
     from .plugins import which_readers
 
     if not os.path.isfile(path):
@@ -96,8 +96,6 @@ def _add_find(sub):
 
 
 def _parse_stages(pairs):
-    from .errors import ConfigurationError
-
     stages = {}
     for pair in pairs:
         kind, sep, name = pair.partition("=")
@@ -108,12 +106,7 @@ def _parse_stages(pairs):
 
 
 def _run_find(args):
-    import glob
-    import os
-
     from .catalog import format_summary
-    from .configfile import merge_config, parse_settings, read_config
-    from .errors import ConfigurationError, IncompleteRunError
     from .pipeline import find_bhb
 
     missing = [p for p in args.inputs
@@ -181,8 +174,6 @@ def _add_train(sub):
 
 
 def _run_train(args):
-    from .errors import ConfigurationError
-
     if args.threads:
         import torch
 
@@ -254,7 +245,6 @@ def _add_simulate(sub):
 
 
 def _run_simulate(args):
-    from .errors import ConfigurationError
     from .simulate import CLASSES, build_library, simulate_files
 
     classes = tuple(args.classes or CLASSES)

@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from .crossmatch.cmd import plot_cmd
+from .simulate.classes import culpan_kiel_limits
+
 __all__ = ["run_demo", "score_against_truth", "format_score"]
 
 #: Spectra per class in the demo sample.
@@ -154,8 +157,6 @@ def make_plots(catalog, truth, outdir):
         written.append(top)
 
     if "bp_rp" in catalog.colnames and np.isfinite(_values(catalog, "bp_rp")).any():
-        from .crossmatch.cmd import plot_cmd
-
         ax = plot_cmd(_values(catalog, "bp_rp"), _values(catalog, "abs_g"))
         written.append(_save(ax.figure, outdir / "gaia_cmd.png"))
     plt.close("all")
@@ -175,8 +176,6 @@ def _truth_labels(catalog, truth):
 
 def _plot_kiel(catalog, labels):
     import matplotlib.pyplot as plt
-
-    from .simulate.classes import culpan_kiel_limits
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     teff, logg = _values(catalog, "teff"), _values(catalog, "logg")

@@ -262,7 +262,7 @@ class Pipeline:
     # -- steps ------------------------------------------------------------------------------
     def read(self, paths):
         """Read files into a `~bhbfinder.batch.RawBatch` (failures become rows with a reason)."""
-        from .io.batch import read_batch
+        from .io.read import read_batch
 
         return read_batch([os.fspath(p) for p in paths], limits=self.read_limits)
 
@@ -361,8 +361,8 @@ class Pipeline:
 
     def fingerprint(self, items):
         """The run's fingerprint (see `bhbfinder._checkpoint`) for these inputs."""
-        from . import __version__
         from ._checkpoint import fingerprint
+        from ._version import __version__
 
         stages = {}
         for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES:
@@ -675,7 +675,7 @@ def expand_source(source, exclude=()):
 def _expand_path(path, glob_ok=True, exclude=()):
     p = Path(path)
     if p.is_dir():
-        from .io.batch import iter_paths
+        from .io.read import iter_paths
 
         return [str(x) for x in iter_paths(p, exclude=exclude)]
     if glob_ok and any(ch in path for ch in "*?["):

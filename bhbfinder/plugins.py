@@ -35,7 +35,7 @@ ENTRY_POINT_GROUP = "bhbfinder.plugins"
 BUILTIN_PLUGINS = (
     "bhbfinder.io.lamost",
     "bhbfinder.io.specutils_reader",
-    "bhbfinder.spectra.prepare",
+    "bhbfinder.spectra.stage",
     "bhbfinder.classify.stage",
     "bhbfinder.params.stage",
     "bhbfinder.crossmatch.stages",

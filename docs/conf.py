@@ -62,11 +62,6 @@ nitpick_ignore_regex = [
     # pluggy's own docstrings, inherited by BHBPluginManager
     ("py:.*", r"get_canonical_name"),
 ]
-# References in modules the science work is changing, left for it to fix (issue #17's closing
-# note): a module constant outside __all__, a parameter name in single backquotes and a fitted
-# attribute that is not documented.
-nitpick_ignore = [("py:obj", "CORE_DEPTH"), ("py:obj", "color_error"),
-                  ("py:obj", "error_model_")]
 automodapi_toctreedirnm = "api"
 # no graphviz needed to build the docs
 automodapi_inheritance_diagram = False

@@ -276,7 +276,7 @@ def test_lamost_reasons_say_what_failed():
 @pytest.mark.realdata
 def test_lamost_on_miles_stars(shared_data):
     """A diagnostic on stars the shipped set was derived on (in sample): the held-out figures
-    are those of benchmarks/derive_balmer_lamost.py."""
+    are those of scripts/derive_balmer_lamost.py."""
     from .test_balmer_miles import miles_classes, miles_prepared
 
     folder = shared_data / "miles"

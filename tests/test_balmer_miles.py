@@ -124,7 +124,7 @@ def test_lamost_repeat_visits_get_the_same_verdict(shared_data):
 
     from astropy.table import Table
 
-    from bhbfinder.io.batch import read_batch
+    from bhbfinder.io.read import read_batch
     from bhbfinder.spectra.prepare import prepare
 
     folder = shared_data / "lamost" / "dr8"

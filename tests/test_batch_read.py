@@ -8,8 +8,8 @@ import pytest
 from bhbfinder.batch import RawBatch
 from bhbfinder.errors import ConfigurationError
 from bhbfinder.io import checks
-from bhbfinder.io.batch import iter_batches, iter_paths, read_batch, read_one
 from bhbfinder.io.lamost import write_lamost
+from bhbfinder.io.read import iter_batches, iter_paths, read_batch, read_one
 
 WAVE = 10 ** (3.5682 + 1e-4 * np.arange(3909))
 

@@ -52,7 +52,7 @@ def _fgk(meta):
 
 @pytest.mark.realdata
 def test_default_rejects_fgk_lamost_spectra(default, shared_data):
-    from bhbfinder.io.batch import iter_paths, read_batch
+    from bhbfinder.io.read import iter_paths, read_batch
     from bhbfinder.spectra.prepare import PrepareConfig, prepare
 
     paths = list(iter_paths(shared_data / "lamost"))

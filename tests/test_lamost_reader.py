@@ -208,14 +208,15 @@ def test_install_registers_at_once_when_specutils_is_imported(tmp_path):
     from astropy.io import registry
     from specutils import Spectrum
 
-    from bhbfinder.io import _specutils_hook, lamost
+    from bhbfinder import _compat
+    from bhbfinder.io import lamost
 
     register_specutils_loader()
     registry.unregister_reader(READER_NAME, Spectrum)
     registry.unregister_identifier(READER_NAME, Spectrum)
     lamost._specutils_registered = False
     assert READER_NAME not in registry.get_formats(Spectrum)["Format"]
-    _specutils_hook.install()  # what `import bhbfinder` does when specutils came first
+    _compat.install_specutils_hook()  # what `import bhbfinder` does when specutils came first
     assert READER_NAME in registry.get_formats(Spectrum)["Format"]
     flux, ivar, _, _ = _spectrum()
     path = write_lamost(tmp_path / "spec.fits", WAVE, flux, ivar, meta=META_DR6)

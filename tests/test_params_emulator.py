@@ -87,6 +87,36 @@ def test_save_load_round_trip(trained, tmp_path):
     assert b"pickle" not in path.read_bytes()
 
 
+def test_saved_output_basis_is_the_one_load_would_compute(trained, tmp_path):
+    """The output basis (``rank_tol``) travels in the file, so loading needs no SVD; it is the
+    basis a load without it computes, to the bit."""
+    import asdf
+
+    model, _ = trained
+    path = tmp_path / "emu.asdf"
+    model.save(path)
+    with asdf.open(path, lazy_load=False, memmap=False) as af:
+        if model._reduced is None:
+            assert "output_basis" not in af.tree
+            pytest.skip("the toy model needs no output basis")
+        assert np.array_equal(af.tree["output_basis"], model._reduced[0])
+    again = SlamEmulator.load(path)
+    recomputed = SlamEmulator.load(path)
+    recomputed._reduce()
+    for a, b in zip(again._reduced[:4], recomputed._reduced[:4], strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_shipped_params_model_carries_its_output_basis():
+    from bhbfinder.params.stage import default_model_path
+
+    model = SlamEmulator.load(default_model_path())
+    assert model._reduced is not None
+    basis = model._reduced[0]
+    assert basis.shape[1] == model.weights_.shape[1] and basis.shape[0] < basis.shape[1]
+    assert np.allclose(basis @ basis.T, np.eye(len(basis)), atol=1e-10)  # orthonormal rows
+
+
 def test_load_rejects_other_files(tmp_path):
     import asdf
 

@@ -125,7 +125,7 @@ def test_default_stage_on_real_lamost_a_stars(shared_data):
     """Real DR1 A stars through read → prepare → params, against the LAMOST pipeline (LASP)."""
     from astropy.table import Table
 
-    from bhbfinder.io.batch import read_batch
+    from bhbfinder.io.read import read_batch
     from bhbfinder.spectra.prepare import PrepareConfig, prepare
 
     folder = shared_data / "lamost" / "dr1"

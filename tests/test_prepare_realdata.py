@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bhbfinder.io.batch import iter_paths, read_batch
+from bhbfinder.io.read import iter_paths, read_batch
 from bhbfinder.spectra.lines import C_KMS
 from bhbfinder.spectra.prepare import PrepareConfig, catalog_redshift, prepare
 

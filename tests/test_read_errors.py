@@ -8,8 +8,8 @@ from astropy.io import fits
 
 from bhbfinder.errors import SpectrumReadError, UnknownFormatError
 from bhbfinder.io import checks
-from bhbfinder.io.batch import read_batch, read_one
 from bhbfinder.io.lamost import read_lamost, write_lamost
+from bhbfinder.io.read import read_batch, read_one
 
 NPIX = 400
 WAVE = 10 ** (3.5682 + 1e-4 * np.arange(NPIX))
@@ -198,7 +198,7 @@ def test_read_batch_keeps_going(tmp_path):
 
 
 def test_unexpected_reader_exception_is_a_row(tmp_path, monkeypatch):
-    from bhbfinder.io import batch as batch_module
+    from bhbfinder.io import read as batch_module
 
     path = _good(tmp_path / "a.fits")
 

@@ -9,9 +9,9 @@ import pytest
 from bhbfinder import find_bhb
 from bhbfinder.errors import BHBFinderWarning, ConfigurationError
 from bhbfinder.io import checks
-from bhbfinder.io.batch import iter_paths, read_batch
 from bhbfinder.io.lamost import write_lamost
 from bhbfinder.io.limits import ReadLimits, parse_size, read_limits
+from bhbfinder.io.read import iter_paths, read_batch
 
 from .fakestages import STAGES, spectrum_arrays
 
@@ -93,7 +93,7 @@ def test_gzip_bomb_is_refused_without_inflating_it(tmp_path):
 
 def test_gzip_limit_applies_to_plugin_readers(tmp_path, monkeypatch):
     """A reader that does not cap inflation itself is protected by the batch path."""
-    from bhbfinder.io import batch as batch_module
+    from bhbfinder.io import read as batch_module
 
     calls = []
 

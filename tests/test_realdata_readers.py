@@ -8,8 +8,8 @@ import pytest
 from astropy.io import fits
 
 from bhbfinder import plugins
-from bhbfinder.io.batch import iter_batches, iter_paths, read_batch
 from bhbfinder.io.lamost import READER_NAME, read_lamost
+from bhbfinder.io.read import iter_batches, iter_paths, read_batch
 
 pytestmark = pytest.mark.realdata
 
@@ -99,7 +99,7 @@ def test_lamost_against_independent_astropy_read(lamost_batch):
 @pytest.mark.parametrize("folder", list(LAMOST_FOLDERS))
 def test_lamost_release_layouts_and_dialects(shared_data, folder):
     count, layout, dialect, release = LAMOST_FOLDERS[folder]
-    from bhbfinder.io.batch import read_one
+    from bhbfinder.io.read import read_one
 
     paths = list(iter_paths(shared_data / "lamost" / folder))
     assert len(paths) == count

@@ -5,7 +5,7 @@ D0.2 / fm, a Ca II K index, named criteria sets, and the ``balmer`` stage ``"ser
 
 Modules: `~bhbfinder.balmer.profile` (the profile, D0.2, fm), `~bhbfinder.balmer.fit` (batched
 Levenberg–Marquardt and the scipy reference), `~bhbfinder.balmer.windows` (line windows),
-`~bhbfinder.balmer.continuum`, `~bhbfinder.balmer.measure`, `~bhbfinder.balmer.flags`,
+`~bhbfinder.balmer.local_continuum`, `~bhbfinder.balmer.measure`, `~bhbfinder.balmer.flags`,
 `~bhbfinder.balmer.criteria`, `~bhbfinder.balmer.stage` and `~bhbfinder.balmer.plotting`
 (matplotlib, imported on use).
 """
@@ -23,7 +23,6 @@ from .fit import FitResult, fit_batched, fit_scipy
 from .flags import decode_flags
 from .measure import measure_cak, measure_line
 from .profile import d02_from_params, fm_from_params, measure_d02_fm, sersic_profile
-from .stage import BalmerStage
 from .windows import CAK_WINDOW, DEFAULT_WINDOWS, LineWindow
 
 __all__ = ["BalmerStage", "CriteriaSet", "Cut", "CRITERIA", "get_criteria", "register_criteria",
@@ -31,3 +30,13 @@ __all__ = ["BalmerStage", "CriteriaSet", "Cut", "CRITERIA", "get_criteria", "reg
            "fm_from_params", "measure_d02_fm", "fit_batched", "fit_scipy", "FitResult",
            "measure_line", "measure_cak", "decode_flags", "LineWindow", "DEFAULT_WINDOWS",
            "CAK_WINDOW"]
+
+
+def __getattr__(name):
+    # the stage (its pipeline registration) is loaded on use: `import bhbfinder.balmer` gives
+    # the science only
+    if name == "BalmerStage":
+        from .stage import BalmerStage
+
+        return BalmerStage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,6 +25,7 @@ line carries the ``ism_blended`` flag (a warning, not a failure).
 """
 
 import numpy as np
+from scipy.special import erf
 
 from ..spectra.lines import C_KMS
 from . import flags as F
@@ -146,8 +147,6 @@ def measure_cak_stellar(wavelength, flux, ivar, mask, rv, fwhm, rows=None,
     _, amp_i, var_i = best
     lo, hi = window.fit_range
     # share of the interstellar Gaussian inside the K12 band
-    from scipy.special import erf
-
     z0 = (lo - lam_k - offset) / (np.sqrt(2) * sig_i)
     z1 = (hi - lam_k - offset) / (np.sqrt(2) * sig_i)
     share = 0.5 * (erf(z1) - erf(z0))

@@ -17,7 +17,7 @@ Built-in sets
     resolution-corrected Hγ and Hδ shapes *c*, H8 D0.2 and the Ca II K excess over a star of
     [Fe/H] = −0.8 (Ju et al. 2024), each moving with the Balmer-line temperature estimate
     ``teff_balmer``. The set's ``meta`` records how it was derived and its scores on held-out
-    stars (``benchmarks/derive_balmer_lamost.py`` rebuilds it).
+    stars (``scripts/derive_balmer_lamost.py`` rebuilds it).
 ``"xue2008"``
     The classical BHB box of Xue et al. (2008, ApJ 684, 1143; also Xue et al. 2011, ApJ 738, 79),
     after Sirko et al. (2004, AJ 127, 899) and Clewley et al. (2002, MNRAS 337, 87):
@@ -43,11 +43,14 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import asdf
 import numpy as np
 
+from .._data import data_path
 from .._tree import open_plain_asdf, plain_tree
 from ..errors import ConfigurationError
 from . import flags as F
+from .derived import derived_from_dict
 
 __all__ = ["Cut", "CriteriaSet", "CRITERIA", "CAK_EW_MAX", "DEFAULT_REJECT_FLAGS",
            "register_criteria", "get_criteria", "load_criteria", "derive_criteria"]
@@ -391,8 +394,6 @@ class CriteriaSet:
         if data.get("format") != "bhbfinder.balmer.criteria":
             raise ConfigurationError("not a bhbfinder criteria set (missing "
                                      "format='bhbfinder.balmer.criteria')")
-        from .derived import derived_from_dict
-
         cuts = tuple(Cut.from_dict(c) for c in data["cuts"])
         return cls(data["name"], cuts, data.get("description", ""),
                    tuple(data.get("references", ())),
@@ -414,8 +415,6 @@ class CriteriaSet:
         if path.suffix == ".json":
             path.write_text(json.dumps(data, indent=2) + "\n")
         elif path.suffix == ".asdf":
-            import asdf
-
             asdf.AsdfFile({"criteria": data}).write_to(path)
         else:
             raise ConfigurationError(f"{path}: save criteria as .json or .asdf")
@@ -697,8 +696,8 @@ LAMOST_REFERENCES = _XUE_REFS + (
     "Sanchez-Blazquez, P., et al. 2006, MNRAS, 371, 703 (MILES)",
 )
 
-#: The shipped file of the ``"lamost"`` set (written by benchmarks/derive_balmer_lamost.py).
-LAMOST_FILE = Path(__file__).resolve().parent.parent / "data" / "balmer_lamost.json"
+#: The shipped file of the ``"lamost"`` set (written by scripts/derive_balmer_lamost.py).
+LAMOST_FILE = data_path("balmer_lamost.json")
 
 if LAMOST_FILE.is_file():
     register_criteria(load_criteria(LAMOST_FILE))

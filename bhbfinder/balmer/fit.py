@@ -17,6 +17,7 @@ inverse variance underestimates widens the errors, errors are never shrunk below
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import least_squares
 
 from .profile import CORE_SOFTENING, sersic_jacobian, sersic_profile
 
@@ -268,8 +269,6 @@ def fit_scipy(wave, y, ivar, center, p0=None, bounds=None, scale_errors=True, to
     FitResult
         With arrays of length 1.
     """
-    from scipy.optimize import least_squares
-
     wave = np.asarray(wave, dtype=float)
     y = np.asarray(y, dtype=float)[None, :]
     w = np.asarray(ivar, dtype=float)[None, :]

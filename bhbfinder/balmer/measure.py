@@ -1,7 +1,7 @@
 """Measure Balmer lines and the Ca II K index on a batch of prepared spectra.
 
 `measure_line` chains, for one line and every spectrum at once: coverage check, local continuum
-(`~bhbfinder.balmer.continuum`), masked-pixel check, batched profile fit
+(`~bhbfinder.balmer.local_continuum`), masked-pixel check, batched profile fit
 (`~bhbfinder.balmer.fit.fit_batched`), D0.2 and fm on the fitted profile and on the data, and the
 quality flags of `bhbfinder.balmer.flags`. `measure_cak` measures the Ca II K equivalent width.
 """
@@ -10,8 +10,8 @@ import numpy as np
 from scipy.special import digamma, gamma
 
 from . import flags as F
-from .continuum import fit_local_continuum
 from .fit import fit_batched
+from .local_continuum import fit_local_continuum
 from .profile import D02_LEVEL, d02_from_params, fm_from_params, measure_d02_fm
 from .windows import CAK_WINDOW
 

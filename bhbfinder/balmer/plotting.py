@@ -11,6 +11,7 @@
 import numpy as np
 
 from . import flags as F
+from .criteria import get_criteria
 from .measure import normalised_window
 from .profile import sersic_profile
 from .stage import BalmerStage
@@ -104,8 +105,6 @@ def plot_criteria_plane(table, plane="hgamma", criteria="xue2008", labels=None, 
     `matplotlib.figure.Figure`
     """
     from matplotlib.patches import Rectangle
-
-    from .criteria import get_criteria
 
     if isinstance(plane, str):
         xcol, ycol, xlabel, ylabel = _PLANES[plane]

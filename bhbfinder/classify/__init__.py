@@ -18,7 +18,7 @@ torch). The pieces:
     the pipeline stage.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _LAZY = {
     "CLASSES": "classifier", "TwoStageClassifier": "classifier",
@@ -31,14 +31,4 @@ __all__ = ["CLASSES", "TwoStageClassifier", "MSFANet", "architecture_config", "l
            "save_model", "default_model_path", "train_two_stage", "split_by_star",
            "label_spectra"]
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -16,12 +16,16 @@ Decision rule (documented default)
 """
 
 import copy
+from types import SimpleNamespace
 
 import numpy as np
 import torch
+from astropy.table import MaskedColumn, Table
 
-from ..errors import ConfigurationError, PreprocessingMismatchError
-from .msfanet import build_network
+from ..errors import ConfigurationError
+from ..simulate.classes import CLASSES
+from ..spectra.prepare import check_prepared
+from .msfanet import architecture_config, build_network
 
 __all__ = [
     "CLASSES",
@@ -33,11 +37,12 @@ __all__ = [
     "INFERENCE_BATCH",
     "inference_batch_size",
     "TwoStageClassifier",
+    "classify_batch",
 ]
 
-#: Stage-1 classes of the default model: the paper's five plus "other" (F/G/K, galaxies, QSOs,
-#: junk) so that no such spectrum is forced into one of the hot-star classes.
-CLASSES = ("BHB", "A", "B", "HotSD", "WD", "other")
+# CLASSES (bhbfinder.simulate.classes): stage-1 classes of the default model, the paper's five
+# plus "other" (F/G/K, galaxies, QSOs, junk) so that no such spectrum is forced into one of the
+# hot-star classes.
 
 #: The class stage 2 confirms.
 POSITIVE_CLASS = "BHB"
@@ -192,31 +197,10 @@ class TwoStageClassifier:
         wavelength : array, optional
             The batch's model grid.
         """
-        if self.wavelength is not None and wavelength is not None:
-            w = np.asarray(wavelength, float)
-            if w.shape != self.wavelength.shape or not np.allclose(w, self.wavelength,
-                                                                   rtol=1e-9, atol=1e-6):
-                raise PreprocessingMismatchError(
-                    f"the spectra are on a {w.size}-pixel grid {w[:1]}–{w[-1:]} Å but the model "
-                    f"was trained on a {self.wavelength.size}-pixel grid "
-                    f"{self.wavelength[0]:.2f}–{self.wavelength[-1]:.2f} Å; prepare them with "
-                    "the model's PrepareConfig (classifier.prepare_config)")
-        if self.prepare_config is None:
+        if self.prepare_config is None and self.wavelength is None:
             return
-        if config is None:
-            raise PreprocessingMismatchError(
-                "the batch carries no preprocessing config; prepare the spectra with the "
-                "prepare stage using the model's PrepareConfig (classifier.prepare_config)")
-        try:
-            from ..spectra.prepare import check_compatible
-        except ImportError:  # prepare stage not installed: compare the dicts
-            check_compatible = _compare_dicts
-        try:
-            check_compatible(self.prepare_config, config)
-        except ConfigurationError as exc:  # e.g. keys this version does not know
-            raise PreprocessingMismatchError(
-                f"the batch's preprocessing config cannot be compared with the model's: {exc}"
-            ) from exc
+        check_prepared(SimpleNamespace(config=config, wavelength=wavelength),
+                       self.prepare_config, self.wavelength, what="the classifier")
 
     # --------------------------------------------------------------------------- inference
     def predict_arrays(self, flux, mask=None, ivar=None, batch_size=None, device=None,
@@ -264,8 +248,6 @@ class TwoStageClassifier:
 
     def predict(self, batch, batch_size=None, device=None):
         """Classify a `~bhbfinder.batch.PreparedBatch`; see `bhbfinder.classify.stage`."""
-        from .stage import classify_batch
-
         return classify_batch(self, batch, batch_size=batch_size, device=device)
 
     def __repr__(self):
@@ -278,8 +260,6 @@ class TwoStageClassifier:
     def untrained(cls, architecture=None, classes=CLASSES, **kwargs):
         """A classifier with freshly initialised networks (for tests and the docs)."""
         arch = dict(architecture or {}, n_classes=len(classes))
-        from .msfanet import architecture_config
-
         arch = architecture_config(arch)
         inp = dict(DEFAULT_INPUT_CONFIG, **kwargs.pop("input_config", {}) or {})
         arch["in_channels"] = 2 if inp["ivar_channel"] else 1
@@ -288,15 +268,44 @@ class TwoStageClassifier:
         return cls(s1, s2, classes=classes, input_config=inp, **kwargs)
 
 
-def _compare_dicts(expected, actual):
-    theirs = actual if isinstance(actual, dict) else actual.to_dict()
-    if _canonical(theirs) != _canonical(expected):
-        raise PreprocessingMismatchError(
-            "the spectra were prepared with a different configuration than the model was "
-            "trained on; re-prepare them with classifier.prepare_config")
+def classify_batch(classifier, batch, batch_size=None, device=None, stage2_rows="bhb"):
+    """Run ``classifier`` on the good rows of ``batch``; the output Table described above.
 
-
-def _canonical(d):
-    import json
-
-    return json.dumps(d, sort_keys=True, default=str)
+    Raises
+    ------
+    PreprocessingMismatchError
+        When ``batch`` was prepared unlike the model's training data.
+    """
+    classifier.check_compatible(batch.config, batch.wavelength)
+    n = len(batch)
+    ok = np.asarray(batch.meta["status"]) == "ok" if n else np.zeros(0, bool)
+    ncls = len(classifier.classes)
+    idx = np.nonzero(ok)[0]
+    res = classifier.predict_arrays(batch.flux[idx], batch.mask[idx], batch.ivar[idx],
+                                    batch_size=batch_size, device=device,
+                                    stage2_rows=stage2_rows)
+    names = np.full(n, "", dtype=f"U{max(len(c) for c in classifier.classes)}")
+    names[idx] = np.asarray(classifier.classes)[res["stage1_index"]]
+    probs = np.full((n, ncls), np.nan)
+    probs[idx] = res["stage1_probabilities"]
+    pb1 = np.full(n, np.nan)
+    pb1[idx] = res["p_bhb_stage1"]
+    pb2 = np.full(n, np.nan)
+    pb2[idx] = res["p_bhb_stage2"]
+    cand = np.zeros(n, bool)
+    cand[idx] = res["is_bhb_candidate"]
+    bad = ~ok
+    table = Table()
+    table["stage1_class"] = MaskedColumn(names, mask=bad,
+                                         description="most probable stage-1 class")
+    table["stage1_prob"] = MaskedColumn(probs, mask=np.repeat(bad[:, None], ncls, axis=1),
+                                        description="stage-1 class probabilities "
+                                                    "(order: meta['classes'])")
+    table["p_bhb_stage1"] = MaskedColumn(pb1, mask=bad, description="P(BHB) from stage 1")
+    table["p_bhb_stage2"] = MaskedColumn(pb2, mask=bad | np.isnan(pb2),
+                                         description="P(BHB) from the stage-2 binary network")
+    table["is_bhb_candidate"] = MaskedColumn(
+        cand, mask=bad, description="stage-1 class BHB and p_bhb_stage2 >= threshold")
+    table.meta["classes"] = list(classifier.classes)
+    table.meta["bhb_threshold"] = classifier.threshold
+    return table

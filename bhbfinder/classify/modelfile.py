@@ -19,10 +19,15 @@ The file's tree, under the key ``bhbfinder_classifier``:
 import copy
 from pathlib import Path
 
+import asdf
 import numpy as np
 import torch
 
-from .._tree import open_plain_asdf, plain_tree
+from .. import _data
+from .._data import DEFAULT_MODELS
+from .._modelcheck import check_model_file
+from .._tree import detach_tree, open_plain_asdf, plain_tree
+from .._version import __version__
 from ..errors import ModelFileError
 from .classifier import STAGE2_CLASSES, TwoStageClassifier
 from .msfanet import build_network
@@ -34,12 +39,12 @@ FORMAT_VERSION = 1
 TREE_KEY = "bhbfinder_classifier"
 
 #: File name of the pretrained default inside ``bhbfinder/data``.
-DEFAULT_MODEL = "msfanet_default.asdf"
+DEFAULT_MODEL = DEFAULT_MODELS["classify"]
 
 
 def default_model_path():
     """Path of the shipped pretrained model."""
-    return Path(__file__).resolve().parent.parent / "data" / DEFAULT_MODEL
+    return _data.default_model_path("classify")
 
 
 def _state_to_numpy(net):
@@ -47,8 +52,6 @@ def _state_to_numpy(net):
 
 
 def _versions():
-    from .. import __version__
-
     return {"bhbfinder": __version__, "torch": str(torch.__version__), "numpy": str(np.__version__)}
 
 
@@ -62,8 +65,6 @@ def save_model(classifier, path, compression="zlib"):
     compression : str or None
         ASDF block compression (``"zlib"`` keeps the default model small).
     """
-    import asdf
-
     tree = {
         "format_version": FORMAT_VERSION,
         "architecture": plain_tree(copy.deepcopy(classifier.stage1.config)),
@@ -87,17 +88,6 @@ def save_model(classifier, path, compression="zlib"):
     path.parent.mkdir(parents=True, exist_ok=True)
     af.write_to(path, all_array_compression=compression)
     return path
-
-
-def _to_plain_tree(obj):
-    """Materialise ASDF nodes (lazy arrays, tagged dicts) as numpy / Python objects."""
-    if isinstance(obj, dict):
-        return {k: _to_plain_tree(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_to_plain_tree(v) for v in obj]
-    if hasattr(obj, "shape") and hasattr(obj, "dtype"):
-        return np.array(obj)
-    return obj
 
 
 def _build(arch, weights, path, which):
@@ -128,19 +118,19 @@ def load_model(path=None, device=None):
     Raises
     ------
     ModelFileError
-        When the file is missing, not ASDF, or not a bhbfinder classifier.
+        When the file is missing, not ASDF, not a bhbfinder classifier, or its weights do not
+        fit its architecture (``bhbfinder._modelcheck.check_model_file``, run first).
     """
 
     path = Path(path) if path is not None else default_model_path()
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file; pass a path written by "
-                             "bhbfinder.classify.save_model or `bhbfinder train`")
+    # sizes, keys and every weight's shape against its architecture, before anything is built
+    check_model_file(path)
     try:
         with open_plain_asdf(path) as af:
             if TREE_KEY not in af.tree:
                 raise ModelFileError(f"{path}: not a bhbfinder classifier file "
                                      f"(no {TREE_KEY!r} in its ASDF tree)")
-            tree = _to_plain_tree(dict(af.tree[TREE_KEY]))
+            tree = detach_tree(dict(af.tree[TREE_KEY]))
     except ModelFileError:
         raise
     except Exception as exc:

@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import ConfigurationError
+
 __all__ = [
     "DEFAULT_ARCHITECTURE",
     "PUBLISHED_ARCHITECTURE",
@@ -89,8 +91,6 @@ def architecture_config(base="default", **overrides):
     **overrides
         Keys of `DEFAULT_ARCHITECTURE` to change.
     """
-    from ..errors import ConfigurationError
-
     if isinstance(base, dict):
         config = copy.deepcopy(dict(DEFAULT_ARCHITECTURE, **base))
     elif base == "default":
@@ -385,8 +385,6 @@ def build_network(config):
         return PlainCNN(config)
     if network == "msfanet":
         return MSFANet(config)
-    from ..errors import ConfigurationError
-
     raise ConfigurationError(f"unknown network {network!r}; use 'msfanet' or 'plaincnn'")
 
 

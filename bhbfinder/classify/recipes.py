@@ -31,13 +31,26 @@ Training
 """
 
 import copy
+import hashlib
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+from astropy.table import Table
 
 from ..errors import ConfigurationError
+from ..params.emulator import SlamEmulator
+from ..params.training import DEFAULT_MODEL_HYPERPARAMS
+from ..simulate.analytic import analytic_templates
+from ..simulate.classes import CLASSES
+from ..simulate.config import SimulationConfig
+from ..simulate.generated import generated_templates
+from ..simulate.simulated import SimulatedSpectra
+from ..simulate.simulator import simulate
+from ..spectra.prepare import PrepareConfig, prepare
+from ..training.heldout import load_real_templates
+from ..training.material import params_training_material
 
 __all__ = ["DEFAULT_RECIPE", "RECIPE_V1", "RECIPES", "default_generator",
            "build_recipe_library", "prepared_arrays", "train_from_recipe", "train_from_labelled"]
@@ -98,9 +111,6 @@ _CACHED_ARRAYS = _REQUIRED_ARRAYS + ("snr", "teff", "logg", "feh")
 
 def _template_sources(data_dir, rec, seed):
     """The empirical libraries (labels audited, doubtful stars left out) and analytic stars."""
-    from ..simulate.analytic import analytic_templates
-    from ..training.heldout import load_real_templates
-
     data_dir = Path(data_dir)
     sources = tuple(rec.get("sources", ("miles", "eigenstar")))
     try:
@@ -126,10 +136,6 @@ def default_generator(data_dir, hyperparams=None):
     """The label-space generator of the recipes: the params emulator fitted to the params
     stage's training library (`bhbfinder.training.params_recipe.params_training_material`;
     ``hyperparams`` default to the shipped params model's)."""
-    from ..params.emulator import SlamEmulator
-    from ..params.training import DEFAULT_MODEL_HYPERPARAMS
-    from ..training.params_recipe import params_training_material
-
     library, _, _ = params_training_material(data_dir)
     hp = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
     return SlamEmulator(**hp).fit(library.flux, library.ivar, library.labels,
@@ -154,13 +160,9 @@ def build_recipe_library(data_dir, recipe=None, log=print, generator=None):
 
     Returns
     -------
-    spectra : `~bhbfinder.simulate.simulator.SimulatedSpectra`
+    spectra : `~bhbfinder.simulate.simulated.SimulatedSpectra`
     provenance : dict
     """
-    from ..simulate.classes import CLASSES
-    from ..simulate.generated import generated_templates
-    from ..simulate.simulator import SimulatedSpectra, SimulationConfig, simulate
-
     rec = copy.deepcopy((recipe or DEFAULT_RECIPE)["library"])
     log = log or (lambda *a: None)
     seed = int(rec["seed"])
@@ -230,8 +232,6 @@ def _generator_key(generator):
     """A short hash identifying a generator's fitted state (for cache keys)."""
     if generator is None:
         return None
-    import hashlib
-
     digest = hashlib.sha1()
     for name in ("train_labels_", "weights_", "length_scale_"):
         value = getattr(generator, name, None)
@@ -252,12 +252,6 @@ def _cached_library(data_dir, recipe, cache_dir, log, generator=None):
     """`build_recipe_library`, cached (simulated arrays + meta) under ``cache_dir``."""
     if cache_dir is None:
         return build_recipe_library(data_dir, recipe, log, generator)
-    import hashlib
-
-    from astropy.table import Table
-
-    from ..simulate.simulator import SimulatedSpectra
-
     key = json.dumps(_library_key(recipe, generator, "simulate", "training"), sort_keys=True)
     folder = Path(cache_dir) / ("simulated_" + hashlib.sha1(key.encode()).hexdigest()[:12])
     names = ("flux", "ivar", "andmask", "ormask")
@@ -289,8 +283,6 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
         ``snr`` and the template's ``teff``, ``logg``, ``feh`` (for error analysis; absent from
         caches written before they were added); rows that failed preparation dropped.
     """
-    from ..spectra.prepare import PrepareConfig, prepare
-
     recipe = recipe or DEFAULT_RECIPE
     log = log or (lambda *a: None)
     config = PrepareConfig.from_dict(recipe.get("prepare") or {}) if recipe.get("prepare") \
@@ -299,8 +291,6 @@ def prepared_arrays(data_dir, recipe=None, cache_dir=None, chunk=2000, log=print
     if cache_dir is not None:
         key = json.dumps(dict(_library_key(recipe, generator, "simulate", "spectra", "training"),
                               prepare=config.to_dict()), sort_keys=True)
-        import hashlib
-
         cache = Path(cache_dir) / ("library_" + hashlib.sha1(key.encode()).hexdigest()[:12])
         if (cache / "meta.json").is_file():
             log(f"using cached prepared library {cache}")
@@ -348,8 +338,6 @@ def _code_fingerprint(*subpackages, root=None):
     """A hash of the source of bhbfinder's ``subpackages``: part of the cache keys, so that a
     cache built by an older simulator or preprocessing is never reused (one was, once, and the
     shipped model then differed from what the recipe builds)."""
-    import hashlib
-
     root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
     digest = hashlib.sha1()
     for name in subpackages:

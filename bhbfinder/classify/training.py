@@ -1,6 +1,6 @@
 """Training the two-stage classifier: split by star, stage 1, stage 2, threshold, test metrics.
 
-The recipe follows the paper (Wang et al. 2026, SCIENCE.md §1) where it is sound and fixes what
+The recipe follows the paper (Wang et al. 2026) where it is sound and fixes what
 is not:
 
 * the data are split **by star** (``star_ids`` group repeat spectra of one star) into train /
@@ -24,11 +24,15 @@ radial-velocity error) and a masked window set to the continuum.
 import copy
 import time
 
+import astropy.units as u
 import numpy as np
 import torch
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
 from torch import nn
 
 from ..errors import ConfigurationError
+from ..spectra.prepare import PrepareConfig, prepare_arrays
 from . import metrics as M
 from .classifier import (
     CLASSES,
@@ -169,9 +173,6 @@ def label_spectra(meta, labels_table, by="obsid", radius=3.0, label_column="labe
         A copy of ``meta`` with ``label`` (str, "" where unmatched), ``star_id`` (int, -1 where
         unmatched), ``label_separation`` (arcsec, for position matches) and ``labelled`` (bool).
     """
-    import astropy.units as u
-    from astropy.table import Table
-
     out = Table(meta, copy=True)
     n = len(out)
     if label_column not in labels_table.colnames:
@@ -198,8 +199,6 @@ def label_spectra(meta, labels_table, by="obsid", radius=3.0, label_column="labe
             hit = (lab_ids[order][pos] == meta_ids) & (meta_ids >= 0)
             match[hit] = order[pos[hit]]
     elif by == "position":
-        from astropy.coordinates import SkyCoord
-
         for name, tab in (("meta", out), ("label table", labels_table)):
             if "ra" not in tab.colnames or "dec" not in tab.colnames:
                 raise ConfigurationError(f"by='position' needs 'ra' and 'dec' in the {name}")
@@ -238,7 +237,7 @@ def labelled_arrays(source, labels_table, by="obsid", radius=3.0, label_column="
     Parameters
     ----------
     source : folder, glob, file or list
-        Survey files (any format a reader plugin handles; see `bhbfinder.io.batch.iter_paths`).
+        Survey files (any format a reader plugin handles; see `bhbfinder.io.read.iter_paths`).
     labels_table : `~astropy.table.Table` or path
         Labels (read with ``Table.read`` if a path): ``label_column`` plus ``obsid`` or
         ``ra``/``dec``.
@@ -256,10 +255,7 @@ def labelled_arrays(source, labels_table, by="obsid", radius=3.0, label_column="
         ``flux``, ``ivar``, ``labels``, ``star_ids``, ``wavelength``, ``prepare_config``
         (dict), ``provenance``: only rows that were read, labelled and prepared.
     """
-    from astropy.table import Table
-
-    from ..io.batch import iter_paths, read_batch
-    from ..spectra.prepare import PrepareConfig, prepare
+    from ..io.read import iter_paths, read_batch
 
     if not hasattr(labels_table, "colnames"):
         labels_table = Table.read(labels_table)
@@ -273,7 +269,7 @@ def labelled_arrays(source, labels_table, by="obsid", radius=3.0, label_column="
         raw = read_batch(paths[start:start + chunk])
         lab = label_spectra(raw.meta, labels_table, by=by, radius=radius,
                             label_column=label_column, star_column=star_column)
-        batch = prepare(raw, config)
+        batch = prepare_arrays(raw, config)
         keep = batch.ok & np.asarray(lab["labelled"], bool)
         labels = np.asarray(lab["label"]).astype(str)[keep]
         if label_map:
@@ -463,12 +459,10 @@ def _as_arrays(data, classes, prepare_config):
     prov = {}
     wavelength = None
     if hasattr(data, "to_raw_batch"):  # a simulate.TrainingLibrary
-        from ..spectra.prepare import PrepareConfig, prepare
-
         config = prepare_config if prepare_config is not None else PrepareConfig()
         if isinstance(config, dict):
             config = PrepareConfig.from_dict(config)
-        batch = prepare(data.to_raw_batch(), config)
+        batch = prepare_arrays(data.to_raw_batch(), config)
         labels = np.asarray(data.labels)
         stars = np.asarray(data.star_ids)
         keep = batch.ok

@@ -1,11 +1,16 @@
-"""Small sky-geometry and catalogue helpers shared by the cross-match modules.
+"""Small sky-geometry and catalogue-file helpers shared by the cross-match modules.
 
 Positions are handled as unit vectors on the sphere, so nearest-neighbour searches with a
 `scipy.spatial.cKDTree` work the same at the poles and across RA = 0/360: two points an angle
 θ apart are a chord ``2 sin(θ/2)`` apart.
 """
 
+import warnings
+from pathlib import Path
+
+import astropy.units as u
 import numpy as np
+from astropy.table import Table
 
 from ..errors import ConfigurationError
 
@@ -20,6 +25,7 @@ __all__ = [
     "column_as_float",
     "find_column",
     "to_arcsec",
+    "read_table_file",
 ]
 
 #: Names of the right-ascension / declination columns recognised in user files, lower case,
@@ -66,8 +72,6 @@ def angular_separation_arcsec(ra1, dec1, ra2, dec2):
 def to_arcsec(value, name="radius"):
     """A positive angle in arcsec from a float (taken as arcsec) or an angular Quantity."""
     try:
-        import astropy.units as u
-
         if isinstance(value, u.Quantity):
             value = value.to_value(u.arcsec)
         value = float(value)
@@ -125,8 +129,6 @@ def catalog_positions(catalog, ra_column="ra", dec_column="dec"):
 
 
 def _degrees(col):
-    import astropy.units as u
-
     unit = getattr(col, "unit", None)
     values = getattr(col, "value", col)  # plain numbers of a Column or Quantity
     if hasattr(values, "unmasked"):  # astropy Masked quantity values
@@ -147,3 +149,36 @@ def candidate_mask(catalog, status_column="status", candidate_column="is_bhb_can
         cand = np.ma.filled(np.ma.asarray(catalog[candidate_column]).astype(bool), False)
         return ok & np.asarray(cand, dtype=bool)
     return ok
+
+
+_FORMATS = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".fits": "fits", ".fit": "fits",
+            ".fts": "fits", ".vot": "votable", ".xml": "votable", ".votable": "votable"}
+
+
+def read_table_file(path):
+    """Read a CSV, ECSV, FITS or VOTable file into a `~astropy.table.Table`.
+
+    The format comes from the suffix (``.gz`` looked through), else astropy guesses.
+
+    Raises
+    ------
+    ConfigurationError
+        When the file is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigurationError(f"{path}: no such file; give the path of a CSV, ECSV, FITS "
+                                 "or VOTable catalogue")
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    fmt = _FORMATS.get(suffixes[-1]) if suffixes else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unit / VO warnings of third-party files
+            return Table.read(path, format=fmt) if fmt else Table.read(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the same to the user
+        raise ConfigurationError(
+            f"{path}: could not read it as a table ({type(exc).__name__}: {exc}); use CSV "
+            "with a header line, ECSV, FITS or VOTable"
+        ) from exc

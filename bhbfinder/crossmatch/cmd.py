@@ -25,7 +25,9 @@ Distances
     ``""``: no distance (no parallax, no photometry).
 """
 
+import astropy.units as u
 import numpy as np
+from astropy.table import MaskedColumn, Table
 
 from ..errors import ConfigurationError
 
@@ -226,9 +228,6 @@ def cmd_columns(table, min_parallax_over_error=MIN_PARALLAX_OVER_ERROR, g0_colum
         ``abs_g`` (mag), ``in_bhb_cmd_region`` (masked bool), ``distance`` (kpc),
         ``distance_err`` (kpc), ``distance_method`` (str).
     """
-    import astropy.units as u
-    from astropy.table import MaskedColumn, Table
-
     def get(name):
         if name is None or name not in table.colnames:
             return None

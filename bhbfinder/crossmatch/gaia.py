@@ -33,19 +33,24 @@ import time
 import warnings
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
+from astropy.coordinates import SkyCoord, search_around_sky
+from astropy.table import MaskedColumn, Table, vstack
 
 from ..errors import BHBFinderWarning, ConfigurationError, RemoteServiceError
+from ._service import Conf, conf, default_cache_dir, retry_call
 from ._sky import (
     angular_separation_arcsec,
     candidate_mask,
     catalog_positions,
-    chord_from_arcsec,
     find_column,
     radec_to_unit,
+    read_table_file,
     to_arcsec,
     unit_to_radec,
 )
+from .cmd import cmd_columns
 
 __all__ = [
     "GAIA_TAP_URL",
@@ -67,8 +72,8 @@ __all__ = [
     "GaiaLocalCrossmatch",
 ]
 
-#: The Gaia archive's TAP endpoint.
-GAIA_TAP_URL = "https://gea.esac.esa.int/tap-server/tap"
+#: The Gaia archive's TAP endpoint (the default of ``conf.gaia_server``).
+GAIA_TAP_URL = Conf.gaia_server.defaultvalue
 #: The Gaia DR3 source table.
 GAIA_TABLE = "gaiadr3.gaia_source"
 #: Gaia columns fetched.
@@ -233,16 +238,6 @@ def best_matches(n_rows, row_index, gaia, ra, dec, dt_years, radius_arcsec):
     return pick, separation, n_matches
 
 
-def default_cache_dir():
-    """Where remote results are cached: ``$BHBFINDER_CACHE_DIR`` or astropy's cache / bhbfinder."""
-    env = os.environ.get("BHBFINDER_CACHE_DIR")
-    if env:
-        return Path(env)
-    from astropy.config.paths import get_cache_dir
-
-    return Path(get_cache_dir()) / "bhbfinder"
-
-
 #: Accepted names (lower case) of each Gaia column in user files: archive names, then VizieR's.
 GAIA_ALIASES = {
     "source_id": ("source_id", "gaia_source_id", "source", "dr3name", "gaiadr3"),
@@ -272,10 +267,6 @@ def read_gaia_table(path):
     `~astropy.table.Table`
         Columns `GAIA_COLUMNS`.
     """
-    from astropy.table import MaskedColumn, Table
-
-    from .known import read_table_file
-
     raw = read_table_file(path)
     out = Table()
     for name in GAIA_COLUMNS:
@@ -352,9 +343,6 @@ class _GaiaMatchBase:
         raise NotImplementedError
 
     def _output(self, n, rows, pick, sep, n_match, gaia):
-        import astropy.units as u
-        from astropy.table import MaskedColumn, Table
-
         hit = pick >= 0
         target = rows[hit]
         src = pick[hit]
@@ -391,8 +379,6 @@ class _GaiaMatchBase:
         out["parallax_over_error"] = MaskedColumn(poe, mask=~np.isfinite(poe),
                                                   description=_DESCRIPTIONS["parallax_over_error"])
         if self.cmd:
-            from .cmd import cmd_columns
-
             extra = cmd_columns(out, self.min_parallax_over_error,
                                 parallax_zero_point=self.parallax_zero_point)
             for name in extra.colnames:
@@ -428,8 +414,8 @@ class GaiaDR3Crossmatch(_GaiaMatchBase):
     tap : object, optional
         A TAP client with ``launch_job_async(query, upload_resource=..., upload_table_name=...)``
         returning a job with ``get_results()``; built lazily from ``tap_url`` if not given.
-    tap_url : str
-        The TAP service (default the Gaia archive).
+    tap_url : str, optional
+        The TAP service (default ``bhbfinder.crossmatch.conf.gaia_server``, the Gaia archive).
     gaia_table : str
         Table joined (default ``gaiadr3.gaia_source``).
     cmd : bool
@@ -439,7 +425,7 @@ class GaiaDR3Crossmatch(_GaiaMatchBase):
     def __init__(self, radius=DEFAULT_RADIUS_ARCSEC, max_proper_motion=DEFAULT_MAX_PROPER_MOTION,
                  epoch=DEFAULT_EPOCH, epoch_column=None, epoch_format="jyear",
                  only_candidates=True, chunk_size=DEFAULT_CHUNK_SIZE, retries=3, backoff=2.0,
-                 cache_dir=None, use_cache=True, tap=None, tap_url=GAIA_TAP_URL,
+                 cache_dir=None, use_cache=True, tap=None, tap_url=None,
                  gaia_table=GAIA_TABLE, ra_column="ra", dec_column="dec", cmd=True,
                  min_parallax_over_error=5.0, parallax_zero_point=0.0, sleep=time.sleep):
         super().__init__(radius, max_proper_motion, epoch, epoch_column, epoch_format,
@@ -452,7 +438,7 @@ class GaiaDR3Crossmatch(_GaiaMatchBase):
         self.backoff = float(backoff)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.use_cache = use_cache
-        self.tap_url = tap_url
+        self.tap_url = conf.gaia_server if tap_url is None else tap_url
         self.gaia_table = _check_ident(gaia_table, "gaia_table")
         self._tap = tap
         self._sleep = sleep
@@ -478,8 +464,6 @@ class GaiaDR3Crossmatch(_GaiaMatchBase):
         return folder / f"gaia-{h.hexdigest()[:32]}.ecsv"
 
     def _candidates(self, ra, dec, dt):
-        from astropy.table import Table, vstack
-
         adql = build_adql(self.search_radius(dt) / 3600.0, self.gaia_table)
         parts, offsets = [], []
         for start in range(0, len(ra), self.chunk_size):
@@ -504,8 +488,6 @@ class GaiaDR3Crossmatch(_GaiaMatchBase):
         upload : `~astropy.table.Table`
             Columns ``row_id``, ``ra``, ``dec``.
         """
-        from astropy.table import Table
-
         path = self._cache_path(adql, upload) if self.use_cache else None
         if path is not None and path.exists():
             try:
@@ -522,31 +504,20 @@ class GaiaDR3Crossmatch(_GaiaMatchBase):
         return result
 
     def _launch(self, adql, upload):
-        last = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                self.calls += 1
-                job = self.tap.launch_job_async(adql, upload_resource=upload,
-                                                upload_table_name=UPLOAD_TABLE_NAME,
-                                                verbose=False)
-                return job.get_results()
-            except (ConfigurationError, ImportError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - network errors come in many types
-                last = exc
-        raise RemoteServiceError(
-            f"the Gaia TAP service at {self.tap_url} failed {self.retries + 1} times "
-            f"({type(last).__name__}: {last}); check the network or try again later "
-            "(chunks already fetched are cached)"
-        ) from last
+        def job():
+            self.calls += 1
+            return self.tap.launch_job_async(adql, upload_resource=upload,
+                                             upload_table_name=UPLOAD_TABLE_NAME,
+                                             verbose=False).get_results()
+
+        return retry_call(job, retries=self.retries, backoff=self.backoff, sleep=self._sleep,
+                          failure=f"the Gaia TAP service at {self.tap_url} failed "
+                                  "{attempts} times ({error}); check the network or try "
+                                  "again later (chunks already fetched are cached)")
 
     @staticmethod
     def _normalise(result):
         """Lower-case column names and the expected columns (the archive may vary the case)."""
-        from astropy.table import MaskedColumn, Table
-
         lower = {name.lower(): name for name in result.colnames}
         out = Table()
         for name in ("row_id",) + GAIA_COLUMNS:
@@ -583,13 +554,10 @@ class GaiaLocalCrossmatch(_GaiaMatchBase):
         super().__init__(**kwargs)
         self.path = path
         self._gaia = None
-        self._tree = None
+        self._coords = None
 
     def _load(self):
         if self._gaia is None:
-            from astropy.table import Table
-            from scipy.spatial import cKDTree
-
             if isinstance(self.path, Table):
                 gaia = self.path
             else:
@@ -598,17 +566,16 @@ class GaiaLocalCrossmatch(_GaiaMatchBase):
             dec = np.ma.filled(np.ma.asarray(gaia["dec"]).astype(float), np.nan)
             good = np.isfinite(ra) & np.isfinite(dec)
             self._gaia = gaia[good]
-            self._tree = cKDTree(radec_to_unit(ra[good], dec[good]))
-        return self._gaia, self._tree
+            # astropy keeps the table's k-d tree on the SkyCoord: built once, reused per call
+            self._coords = SkyCoord(ra[good] * u.deg, dec[good] * u.deg)
+        return self._gaia, self._coords
 
     def _candidates(self, ra, dec, dt):
-        gaia, tree = self._load()
+        gaia, coords = self._load()
         if len(ra) == 0 or len(gaia) == 0:
             return np.zeros(0, dtype=np.int64), gaia[:0]
-        from scipy.spatial import cKDTree
-
-        chord = float(chord_from_arcsec(self.search_radius(dt)))
-        # all (row, source) pairs within the search radius, found tree against tree
-        pairs = cKDTree(radec_to_unit(ra, dec)).sparse_distance_matrix(
-            tree, chord, output_type="ndarray")
-        return pairs["i"].astype(np.int64), gaia[pairs["j"]]
+        # every (row, source) pair within the search radius (benchmarks/bench_skymatch.py: as
+        # fast as a hand-written k-d tree search at survey scale)
+        rows, sources, _, _ = search_around_sky(SkyCoord(ra * u.deg, dec * u.deg), coords,
+                                                self.search_radius(dt) * u.arcsec)
+        return rows.astype(np.int64), gaia[sources]

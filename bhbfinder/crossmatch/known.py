@@ -22,9 +22,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.table import MaskedColumn, Table
+from scipy.spatial import cKDTree
 
 from ..errors import BHBFinderWarning, ConfigurationError, RemoteServiceError
+from ._service import conf, default_cache_dir, retry_call
 from ._sky import (
     DEC_NAMES,
     RA_NAMES,
@@ -34,6 +39,7 @@ from ._sky import (
     chord_from_arcsec,
     find_column,
     radec_to_unit,
+    read_table_file,
     to_arcsec,
 )
 
@@ -89,41 +95,6 @@ KNOWN_CATALOGS = {
 #: The catalogues the ``catalogs`` stage checks by default.
 DEFAULT_KNOWN_CATALOGS = ("xue2008", "xue2011", "culpan2021")
 
-_FORMATS = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".fits": "fits", ".fit": "fits",
-            ".fts": "fits", ".vot": "votable", ".xml": "votable", ".votable": "votable"}
-
-
-def read_table_file(path):
-    """Read a CSV, ECSV, FITS or VOTable file into a `~astropy.table.Table`.
-
-    The format comes from the suffix (``.gz`` looked through), else astropy guesses.
-
-    Raises
-    ------
-    ConfigurationError
-        When the file is missing or unreadable.
-    """
-    from astropy.table import Table
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigurationError(f"{path}: no such file; give the path of a CSV, ECSV, FITS "
-                                 "or VOTable catalogue")
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    fmt = _FORMATS.get(suffixes[-1]) if suffixes else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unit / VO warnings of third-party files
-            return Table.read(path, format=fmt) if fmt else Table.read(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure means the same to the user
-        raise ConfigurationError(
-            f"{path}: could not read it as a table ({type(exc).__name__}: {exc}); use CSV "
-            "with a header line, ECSV, FITS or VOTable"
-        ) from exc
-
-
 def read_positions(path, ra_column=None, dec_column=None):
     """RA and Dec (deg) of the rows of a catalogue file.
 
@@ -144,14 +115,10 @@ def read_positions(path, ra_column=None, dec_column=None):
 
 
 def _table_positions(table, ra_column=None, dec_column=None, source="table"):
-    import astropy.units as u
-
     ra_name = ra_column or find_column(table, RA_NAMES, "right ascension", source)
     dec_name = dec_column or find_column(table, DEC_NAMES, "declination", source)
     ra_col, dec_col = table[ra_name], table[dec_name]
     if ra_col.dtype.kind in "US":  # sexagesimal strings
-        from astropy.coordinates import SkyCoord
-
         ra_s = np.ma.filled(np.ma.asarray(ra_col).astype(str), "")
         dec_s = np.ma.filled(np.ma.asarray(dec_col).astype(str), "")
         good = (np.char.strip(ra_s) != "") & (np.char.strip(dec_s) != "")
@@ -182,7 +149,8 @@ def fetch_vizier_positions(vizier_id, vizier=None):
     if vizier is None:
         from astroquery.vizier import Vizier
 
-        vizier = Vizier(columns=["_RAJ2000", "_DEJ2000"], row_limit=-1)
+        vizier = Vizier(columns=["_RAJ2000", "_DEJ2000"], row_limit=-1,
+                        vizier_server=conf.vizier_server, timeout=conf.timeout)
     tables = vizier.get_catalogs(vizier_id)
     ras, decs = [], []
     for table in tables:
@@ -264,8 +232,6 @@ class KnownBHBMatcher:
         self.calls = 0  # VizieR fetches made (cache hits excluded)
 
     def _cache_path(self, vizier_id):
-        from .gaia import default_cache_dir
-
         folder = self.cache_dir if self.cache_dir is not None else default_cache_dir() / "known"
         return folder / (re.sub(r"[^A-Za-z0-9]+", "_", vizier_id).strip("_") + ".ecsv")
 
@@ -277,11 +243,11 @@ class KnownBHBMatcher:
         kind, target = found[0]
         if kind == "file":
             return read_positions(target)
-        return self._vizier_positions(target)
+        return self.query_vizier(target)
 
-    def _vizier_positions(self, vizier_id):
-        from astropy.table import Table
-
+    def query_vizier(self, vizier_id):
+        """RA, Dec (deg) of every star of the VizieR catalogue ``vizier_id``: from the cache, or
+        fetched (retried, then cached) through the VizieR client (``conf.vizier_server``)."""
         path = self._cache_path(vizier_id) if self.use_cache else None
         if path is not None and path.exists():
             try:
@@ -289,23 +255,15 @@ class KnownBHBMatcher:
                 return np.asarray(t["ra"], float), np.asarray(t["dec"], float)
             except Exception as exc:  # noqa: BLE001
                 warnings.warn(f"ignoring unreadable cache file {path}: {exc}", BHBFinderWarning)
-        last = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                self.calls += 1
-                ra, dec = fetch_vizier_positions(vizier_id, self._vizier)
-                break
-            except (ConfigurationError, ImportError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - network errors come in many types
-                last = exc
-        else:
-            raise RemoteServiceError(
-                f"VizieR failed for {vizier_id} after {self.retries + 1} attempts "
-                f"({type(last).__name__}: {last}); check the network, or download the "
-                "catalogue and pass it with files=") from last
+
+        def fetch():
+            self.calls += 1
+            return fetch_vizier_positions(vizier_id, self._vizier)
+
+        ra, dec = retry_call(fetch, retries=self.retries, backoff=self.backoff, sleep=self._sleep,
+                             failure=f"VizieR failed for {vizier_id} after {{attempts}} attempts "
+                                     "({error}); check the network, or download the catalogue "
+                                     "and pass it with files=")
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             t = Table({"ra": ra, "dec": dec}, meta={"vizier_id": vizier_id})
@@ -315,9 +273,9 @@ class KnownBHBMatcher:
         return ra, dec
 
     def _tree(self, name):
+        # a k-d tree over unit vectors, kept by hand: ~2.5x faster than SkyCoord's
+        # match_to_catalog_sky for 1,000,000 rows (benchmarks/bench_skymatch.py)
         if name not in self._trees:
-            from scipy.spatial import cKDTree
-
             ra, dec = self.positions(name)
             self._trees[name] = cKDTree(radec_to_unit(ra, dec)) if len(ra) else None
         return self._trees[name]
@@ -332,9 +290,6 @@ class KnownBHBMatcher:
             if none), ``known_separation`` (arcsec to the nearest known star, masked if none),
             ``is_known`` (bool).
         """
-        import astropy.units as u
-        from astropy.table import MaskedColumn, Table
-
         n = len(catalog)
         ra, dec = catalog_positions(catalog, self.ra_column, self.dec_column)
         use = np.isfinite(ra) & np.isfinite(dec)

@@ -3,7 +3,8 @@
 Reading millions of LAMOST files, most of astropy.io.fits' time goes to parsing every header
 card into `~astropy.io.fits.Card` objects (with a configuration lookup per value). The LAMOST
 layouts are simple: a float image, or a one-row binary table of float array columns. This
-module reads exactly those straight from the file's bytes with `numpy.frombuffer`, and raises
+module reads exactly those straight from the file's bytes with `numpy.frombuffer` (the header
+cards through `bhbfinder.io.sniff.scan_cards`, the package's one card parser), and raises
 `Unsupported` for anything else (scaled data, heaps, other column types, unusual HDU order), in
 which case the caller falls back to astropy.io.fits. It follows the FITS standard 4.0 (§4.1
 card format, §4.2.1 strings with doubled quotes, §7.3 binary tables).
@@ -11,11 +12,10 @@ card format, §4.2.1 strings with doubled quotes, §7.3 binary tables).
 
 import numpy as np
 
-from .sniff import FITS_BLOCK
+from .sniff import FITS_BLOCK, Cards, scan_cards
 
 __all__ = ["Unsupported", "Cards", "parse_header", "read_image", "read_table_row"]
 
-CARD = 80
 _FLOAT_FORMS = {"E": ">f4", "D": ">f8", "J": ">i4", "I": ">i2", "K": ">i8"}
 _IMAGE_DTYPES = {-32: ">f4", -64: ">f8"}
 
@@ -26,50 +26,6 @@ class Unsupported(Exception):
 
 class Truncated(Exception):
     """The bytes end before the header or the data does."""
-
-
-def _parse_value(raw):
-    text = raw.decode("ascii", "replace").strip()
-    if text.startswith("'"):
-        parts, rest = [], text[1:]
-        while True:
-            end = rest.find("'")
-            if end < 0:  # unterminated: take what is there
-                parts.append(rest)
-                break
-            if rest[end + 1:end + 2] == "'":
-                parts.append(rest[:end + 1])
-                rest = rest[end + 2:]
-                continue
-            parts.append(rest[:end])
-            break
-        return "".join(parts).rstrip()
-    text = text.split("/", 1)[0].strip()
-    if text == "T":
-        return True
-    if text == "F":
-        return False
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text.replace("D", "E"))
-    except ValueError:
-        return text
-
-
-class Cards(dict):
-    """Header keyword -> raw value bytes; `get` and ``[]`` return parsed values (first wins)."""
-
-    def __getitem__(self, key):
-        return _parse_value(dict.__getitem__(self, key))
-
-    def get(self, key, default=None):
-        raw = dict.get(self, key)
-        return default if raw is None else _parse_value(raw)
 
 
 def parse_header(raw, offset=0):
@@ -86,20 +42,11 @@ def parse_header(raw, offset=0):
     Truncated
         No END card before the bytes end.
     """
-    cards = Cards()
-    pos, n = offset, len(raw)
-    while pos + CARD <= n:
-        card = raw[pos:pos + CARD]
-        pos += CARD
-        key = card[:8].rstrip()
-        if key == b"END":
-            blocks = -(-(pos - offset) // FITS_BLOCK)
-            return cards, offset + blocks * FITS_BLOCK
-        if card[8:10] == b"= ":
-            name = key.decode("ascii", "replace")
-            if name not in cards:
-                dict.__setitem__(cards, name, card[10:])
-    raise Truncated("header without END card")
+    cards, end = scan_cards(raw, offset)
+    if end is None:
+        raise Truncated("header without END card")
+    blocks = -(-(end - offset) // FITS_BLOCK)
+    return cards, offset + blocks * FITS_BLOCK
 
 
 def _data_size(cards):

@@ -2,15 +2,32 @@
 
 from dataclasses import dataclass, field
 
+import astropy.units as u
 import numpy as np
+from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
 
-__all__ = ["SpectrumArrays", "Reader", "META_KEYS"]
+__all__ = ["SpectrumArrays", "Reader", "META_SCHEMA", "META_KEYS", "STATUS_OK", "UNKNOWN_VALUE"]
 
-#: Keys every reader puts in a spectrum's meta (``None`` where the file has no such value).
-META_KEYS = (
-    "file", "reader", "survey", "data_release", "obsid", "designation", "ra", "dec", "z", "z_err",
-    "class", "subclass", "snr_u", "snr_g", "snr_r", "snr_i", "snr_z", "mjd", "flux_unit",
-)
+#: The value LAMOST writes for an unknown quantity (e.g. ``Z`` of an ``Unknown`` object). The
+#: LAMOST reader turns it into ``None``; preparation treats such a redshift as missing.
+UNKNOWN_VALUE = -9999.0
+
+#: The ``status`` of a spectrum that went through without trouble (anything else is the reason
+#: it did not).
+STATUS_OK = "ok"
+
+#: The declared schema of a spectrum's meta, from the reader to the catalogue: every reader
+#: puts these keys in its meta (``None`` where the file has no such value), and the batch's meta
+#: table holds them as columns of these types (``None`` masked). A reader's other keys follow
+#: as extra columns (see `bhbfinder.batch.meta_table`).
+META_SCHEMA = {
+    "file": str, "reader": str, "survey": str, "data_release": str, "obsid": int,
+    "designation": str, "ra": float, "dec": float, "z": float, "z_err": float, "class": str,
+    "subclass": str, "snr_u": float, "snr_g": float, "snr_r": float, "snr_i": float,
+    "snr_z": float, "mjd": int, "flux_unit": str,
+}
+#: The keys of `META_SCHEMA`, in order.
+META_KEYS = tuple(META_SCHEMA)
 
 
 @dataclass
@@ -37,8 +54,6 @@ class SpectrumArrays:
 
     def to_spectrum(self):
         """This spectrum as a `specutils.Spectrum` (uncertainty as `InverseVariance`)."""
-        import astropy.units as u
-        from astropy.nddata import InverseVariance
         from specutils import Spectrum
 
         unit = u.Unit(self.meta.get("flux_unit") or "")
@@ -53,9 +68,6 @@ class SpectrumArrays:
     @classmethod
     def from_spectrum(cls, spectrum, meta=None):
         """Arrays from a `specutils.Spectrum` (1-D), converting the spectral axis to vacuum Å."""
-        import astropy.units as u
-        from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
-
         wave = spectrum.spectral_axis.to_value(u.AA, equivalencies=u.spectral())
         flux = np.asarray(spectrum.flux.value, dtype=float)
         unc = spectrum.uncertainty

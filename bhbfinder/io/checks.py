@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 
 from ..errors import SpectrumReadError
+from .limits import current_limits
 from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC
 
 __all__ = [
@@ -102,8 +103,6 @@ def diagnose(path, exc=None):
     reason : str
         One of the module's reason constants.
     """
-    from .limits import current_limits
-
     limits = current_limits()
     try:
         st = os.stat(path)

@@ -30,12 +30,14 @@ import pathlib
 import zlib
 
 import numpy as np
+from astropy.io import fits
 
 from ..errors import ConfigurationError, SpectrumReadError
 from ..hookspecs import hookimpl
 from . import _rawfits, checks
-from .base import META_KEYS, Reader, SpectrumArrays
-from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, read_head
+from .base import META_KEYS, META_SCHEMA, UNKNOWN_VALUE, Reader, SpectrumArrays
+from .limits import current_limits
+from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, header_cards, read_head
 
 __all__ = [
     "READER_NAME",
@@ -61,8 +63,6 @@ READER_NAME = "LAMOST-LRS"
 #: wcs1d-fits 5) and its survey loaders (10), which might otherwise claim a LAMOST file.
 SPECUTILS_PRIORITY = 20
 
-#: The value LAMOST writes for an unknown quantity (e.g. ``Z`` of an ``Unknown`` object).
-UNKNOWN_VALUE = -9999.0
 
 #: Header keys of each meta key, per dialect (first present wins).
 LAMOST_HEADER_KEYS = {
@@ -89,8 +89,6 @@ _READ_KEYS = {
     for key in LAMOST_HEADER_KEYS["dr6"]
 }
 
-_INT_META = {"obsid", "mjd"}
-_FLOAT_META = {"ra", "dec", "z", "z_err", "snr_u", "snr_g", "snr_r", "snr_i", "snr_z"}
 
 #: Row names of the layout-A image, as ``EXTEN0`` spells them in each dialect.
 EXTEN0 = {
@@ -102,20 +100,12 @@ COADD_EXTNAME = "COADD"
 
 #: Header values by which a file is recognised as LAMOST (card key, value prefix): the
 #: telescope, the pipeline's ORIGIN / AUTHOR, or the layout-A row list only LAMOST writes.
-_SIGNATURES = ((b"TELESCOP", b"LAMOST"), (b"ORIGIN", b"NAOC-LAMOST"), (b"AUTHOR", b"LAMOST"),
-               (b"EXTEN0", b"Flux, Inverse, Wavelength"), (b"EXTEN0", b"Flux Inverse "))
+_SIGNATURES = (("TELESCOP", "LAMOST"), ("ORIGIN", "NAOC-LAMOST"), ("AUTHOR", "LAMOST"),
+               ("EXTEN0", "Flux, Inverse, Wavelength"), ("EXTEN0", "Flux Inverse "))
 
 
 # ---------------------------------------------------------------------------------------------
 # recognising a LAMOST file from its first header block
-
-def _card_value(card):
-    value = card[10:].strip()
-    if value.startswith(b"'"):
-        end = value.find(b"'", 1)
-        return value[1:end if end > 0 else None].strip()
-    return value.split(b"/", 1)[0].strip()
-
 
 def is_lamost_head(head):
     """True when the first header block ``head`` (bytes) is that of a LAMOST spectrum.
@@ -125,15 +115,8 @@ def is_lamost_head(head):
     """
     if not head.startswith(FITS_MAGIC):
         return False
-    for start in range(0, len(head) - 79, 80):
-        card = head[start:start + 80]
-        key = card[:8].rstrip()
-        if key == b"END":
-            break
-        for sig_key, sig_value in _SIGNATURES:
-            if key == sig_key and card[8:10] == b"= " and _card_value(card).startswith(sig_value):
-                return True
-    return False
+    cards = header_cards(head)
+    return any(str(cards.get(key, "")).strip().startswith(value) for key, value in _SIGNATURES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,14 +125,15 @@ def is_lamost_head(head):
 def _plain_value(key, value):
     if value is None:
         return None
-    if key in _FLOAT_META or key in _INT_META:
+    kind = META_SCHEMA.get(key, str)
+    if kind is not str:
         try:
             number = float(value)
         except (TypeError, ValueError):
             return None
         if not np.isfinite(number) or number == UNKNOWN_VALUE:
             return None
-        return int(number) if key in _INT_META else number
+        return int(number) if kind is int else number
     value = str(value).strip()
     return value or None
 
@@ -300,8 +284,6 @@ def arrays_from_bytes(raw, path):
 def _file_bytes(path):
     """The file's content, inflated if it is gzip (whatever its name), CRC checked; never
     inflated beyond the read limits (`bhbfinder.io.limits`)."""
-    from .limits import current_limits
-
     limit = current_limits().max_inflated_size
     with open(path, "rb") as fh:
         raw = fh.read()
@@ -354,8 +336,6 @@ def read_lamost(path, fast=True):
     SpectrumReadError
         With one of the reasons of `bhbfinder.io.checks` naming what is wrong.
     """
-    from astropy.io import fits
-
     path = os.fspath(path)
     try:
         raw = _file_bytes(path)
@@ -428,8 +408,6 @@ def _identify_lamost(origin, *args, **kwargs):
 
 def _lamost_loader(file_obj, **kwargs):
     """Load a LAMOST low-resolution spectrum (layouts A and B, any release) as a Spectrum."""
-    from astropy.io import fits
-
     if isinstance(file_obj, fits.HDUList):
         name = getattr(file_obj, "filename", lambda: None)() or "<HDUList>"
         return arrays_from_hdulist(file_obj, name).to_spectrum()
@@ -500,8 +478,6 @@ def _loglinear_coefficients(wave):
 
 
 def _lamost_header(meta, dialect, layout, npix, wave):
-    from astropy.io import fits
-
     given = {k: _written_value(v) for k, v in dict(meta or {}).items()}
     meta = {**_DEFAULT_WRITE_META, **given}
     keys = LAMOST_HEADER_KEYS[dialect]
@@ -576,8 +552,6 @@ def write_lamost(path, wavelength, flux, ivar, andmask=None, ormask=None, meta=N
     pathlib.Path
         The file written.
     """
-    from astropy.io import fits
-
     if layout not in ("A", "B"):
         raise ConfigurationError(f"layout must be 'A' or 'B', not {layout!r}")
     if dialect not in LAMOST_HEADER_KEYS:

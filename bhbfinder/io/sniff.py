@@ -1,12 +1,108 @@
-"""Look at a file's first bytes: gzip or not, FITS or not, whatever its name says."""
+"""Look at a file's first bytes: gzip or not, FITS or not, what its header cards say.
+
+`header_cards` is the package's one FITS header-card parser (FITS standard 4.0 §4.1 card
+format, §4.2.1 strings with doubled quotes): the LAMOST reader's sniffing and fast path use it,
+and so can a reader plugin's ``bhbfinder_get_reader``, on the ``head`` it is given.
+"""
 
 import zlib
 
-__all__ = ["GZIP_MAGIC", "FITS_MAGIC", "FITS_BLOCK", "is_gzip", "read_head"]
+__all__ = ["GZIP_MAGIC", "FITS_MAGIC", "FITS_BLOCK", "is_gzip", "read_head", "header_cards",
+           "Cards", "scan_cards"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_MAGIC = b"SIMPLE  ="
 FITS_BLOCK = 2880
+#: Bytes of a header card.
+CARD = 80
+
+
+def _parse_value(raw):
+    text = raw.decode("ascii", "replace").strip()
+    if text.startswith("'"):
+        parts, rest = [], text[1:]
+        while True:
+            end = rest.find("'")
+            if end < 0:  # unterminated: take what is there
+                parts.append(rest)
+                break
+            if rest[end + 1:end + 2] == "'":
+                parts.append(rest[:end + 1])
+                rest = rest[end + 2:]
+                continue
+            parts.append(rest[:end])
+            break
+        return "".join(parts).rstrip()
+    text = text.split("/", 1)[0].strip()
+    if text == "T":
+        return True
+    if text == "F":
+        return False
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text.replace("D", "E"))
+    except ValueError:
+        return text
+
+
+class Cards(dict):
+    """Header keyword (str) -> value; ``[]``, `get` and `items` parse a value when asked for it
+    (strings without quotes and trailing blanks, integers, floats, ``True``/``False``; ``None``
+    for an empty value). The first card of a keyword wins."""
+
+    def __getitem__(self, key):
+        return _parse_value(dict.__getitem__(self, key))
+
+    def get(self, key, default=None):
+        raw = dict.get(self, key)
+        return default if raw is None else _parse_value(raw)
+
+    def items(self):
+        """``[(keyword, parsed value), ...]``."""
+        return [(key, self[key]) for key in self]
+
+
+def scan_cards(raw, offset=0):
+    """The header cards of ``raw`` from ``offset`` up to END.
+
+    Returns
+    -------
+    cards : Cards
+    end : int or None
+        Offset just after the END card; None when the bytes end first (``cards`` then holds
+        every whole card seen).
+    """
+    cards = Cards()
+    pos, n = offset, len(raw)
+    while pos + CARD <= n:
+        card = raw[pos:pos + CARD]
+        pos += CARD
+        key = card[:8].rstrip()
+        if key == b"END":
+            return cards, pos
+        if card[8:10] == b"= ":
+            name = key.decode("ascii", "replace")
+            if name not in cards:
+                dict.__setitem__(cards, name, card[10:])
+    return cards, None
+
+
+def header_cards(raw):
+    """``{keyword: value}`` (a `Cards`) of the FITS header at the start of ``raw``, up to END or
+    the end of the bytes: enough to sniff a file from the ``head`` a reader hook is given.
+
+    >>> head = b"SIMPLE  =                    T".ljust(80) + b"TELESCOP= 'LAMOST  '".ljust(80)
+    >>> cards = header_cards(head)
+    >>> cards["SIMPLE"], cards["TELESCOP"], cards.get("NAXIS")
+    (True, 'LAMOST', None)
+    """
+    return scan_cards(raw)[0]
+
 
 
 def is_gzip(path):

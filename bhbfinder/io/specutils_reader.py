@@ -15,7 +15,9 @@ import os
 import warnings
 
 import numpy as np
+from astropy.io import fits, registry
 
+from .._compat import loader_priority
 from ..errors import SpectrumReadError
 from ..hookspecs import hookimpl
 from . import checks
@@ -40,7 +42,6 @@ def identify_format(path):
     -------
     str or None
     """
-    from astropy.io import registry
     from specutils import Spectrum
 
     with warnings.catch_warnings():
@@ -49,13 +50,7 @@ def identify_format(path):
     if not formats:
         return None
 
-    readers = getattr(registry, "_readers", {})  # {(format, class): (function, priority)}
-
-    def priority(fmt):
-        entry = readers.get((fmt, Spectrum))
-        return entry[1] if isinstance(entry, tuple) and len(entry) > 1 else 0
-
-    return max(formats, key=priority)
+    return max(formats, key=lambda fmt: loader_priority(registry, fmt, Spectrum))
 
 
 def _plain(value):
@@ -72,8 +67,6 @@ def sdss_meta(path):
 
     Reads only the primary header and the one-row HDU 2 (SPECOBJ or SPALL).
     """
-    from astropy.io import fits
-
     meta = {"survey": "SDSS"}
     with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
         header = hdul[0].header

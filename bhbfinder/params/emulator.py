@@ -27,12 +27,15 @@ emulator with their own errors, so they constrain the labels like extra pixels.
 import math
 from dataclasses import dataclass, replace
 
+import asdf
 import numpy as np
 from scipy import optimize
 
-from .._tree import plain_tree
+from .._tree import plain_tree, read_model_tree
+from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
 from .inversion import InversionSettings, invert, nearest_neighbour_start
+from .uncertainty import ErrorModel
 
 __all__ = [
     "LABEL_NAMES",
@@ -617,7 +620,10 @@ class SlamEmulator:
                 break
         if rank >= 0.7 * min(self.weights_.shape):  # no gain
             return
-        basis = vt[:rank]
+        self._set_basis(vt[:rank])
+
+    def _set_basis(self, basis):
+        """Use the output basis ``basis`` (rows: orthonormal output vectors)."""
         weights = self.weights_ @ basis.T
         self._reduced = (basis, weights, basis.astype(np.float32), weights.astype(np.float32),
                          self.weights_)
@@ -679,7 +685,7 @@ class SlamEmulator:
             Teff (K), log g, [Fe/H]; NaN where not fitted.
         label_err : ndarray, shape (m, 3)
             1σ errors: from the Jacobian at the solution, ``(J^T W J)^{-1}``, calibrated by
-            `error_model_` when the model has one.
+            ``error_model_`` when the model has one.
         flags : ndarray of int, shape (m,)
             Bit flags (see `FLAG_DESCRIPTIONS`).
         """
@@ -784,10 +790,6 @@ class SlamEmulator:
     # -- persistence -------------------------------------------------------------------------
     def save(self, path, overwrite=True):
         """Write the fitted model to an ASDF file (arrays + metadata; no pickle)."""
-        import asdf
-
-        from .. import __version__
-
         self._check_fitted()
         params = {k: (None if v is None else (np.asarray(v, float).tolist()
                                               if k == "length_scale" else v))
@@ -820,6 +822,8 @@ class SlamEmulator:
             "provenance": plain_tree(meta.get("provenance") or {}),
             "error_model": (None if self.error_model_ is None
                             else plain_tree(self.error_model_.to_dict())),
+            # the output basis (`rank_tol`), saved so that loading needs no SVD (seconds)
+            "output_basis": None if not getattr(self, "_reduced", None) else self._reduced[0],
         }
         tree = {k: v for k, v in tree.items() if v is not None}
         if not overwrite and __import__("os").path.exists(path):
@@ -835,22 +839,9 @@ class SlamEmulator:
         ModelFileError
             When the file is missing, unreadable or not a SLAM-emulator model.
         """
-        from .._tree import open_plain_asdf
-
-        try:
-            with open_plain_asdf(path) as af:
-                tree = _copy_tree(af.tree)
-        except FileNotFoundError:
-            raise ModelFileError(f"{path}: no such model file; give the path of a file written "
-                                 "by SlamEmulator.save") from None
-        except Exception as exc:
-            raise ModelFileError(f"{path}: cannot read it as ASDF ({exc})") from exc
-        if tree.get("format") != _FORMAT:
-            raise ModelFileError(f"{path}: not a SLAM-emulator model (format "
-                                 f"{tree.get('format')!r}, expected {_FORMAT!r})")
-        if tree.get("format_version", 0) > _FORMAT_VERSION:
-            raise ModelFileError(f"{path}: written by a newer bhbfinder (format version "
-                                 f"{tree['format_version']}); upgrade bhbfinder")
+        tree = read_model_tree(path, _FORMAT, _FORMAT_VERSION, what="SLAM-emulator model",
+                               missing="no such model file; give the path of a file written "
+                                       "by SlamEmulator.save")
         params = dict(tree["hyperparams"])
         model = cls(**{k: v for k, v in params.items() if k in DEFAULT_EMULATOR_HYPERPARAMS})
         model.length_scale_ = np.asarray(tree["length_scale"], float)
@@ -863,15 +854,18 @@ class SlamEmulator:
         model._z_range = np.asarray(tree["z_range"], float)
         model.color_names_ = list(tree.get("color_names", []))
         if tree.get("error_model") is not None:
-            from .uncertainty import ErrorModel
-
             try:
                 model.error_model_ = ErrorModel.from_dict(tree["error_model"])
             except ConfigurationError as exc:
                 raise ModelFileError(f"{path}: bad error_model ({exc})") from exc
         model.bounds_ = model._from_z(model._z_bounds)
         model.train_flux_ = model._predict_z(model.train_z_)
-        model._reduce()
+        basis = tree.get("output_basis")
+        if basis is not None and model.rank_tol and \
+                np.ndim(basis) == 2 and np.shape(basis)[1] == model.weights_.shape[1]:
+            model._set_basis(np.asarray(basis, float))
+        else:  # a file written before the basis was saved: compute it
+            model._reduce()
         wave = tree.get("wavelength")
         model.meta = {
             "prepare_config": tree.get("prepare_config"),
@@ -881,14 +875,3 @@ class SlamEmulator:
             "bhbfinder_version": tree.get("bhbfinder_version"),
         }
         return model
-
-
-def _copy_tree(value):
-    """Detach an ASDF tree from its file (arrays copied into memory)."""
-    if isinstance(value, dict):
-        return {k: _copy_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_copy_tree(v) for v in value]
-    if hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
-        return np.array(value)
-    return value

@@ -2,26 +2,28 @@
 
 Registered as stage kind ``params``, name ``slam-emulator`` (the default). Without a model it
 loads the model shipped in ``bhbfinder/data`` (`DEFAULT_MODEL`), trained on MILES stars of
-6000–16000 K (see ``benchmarks/train_slam_default.py``): results at the edges of that domain are
+6000–16000 K (see ``scripts/train_slam_default.py``): results at the edges of that domain are
 flagged, and its errors are calibrated on held-out stars.
 """
 
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
 from astropy.table import MaskedColumn, Table
 
+from .. import _data
+from .._data import DEFAULT_MODELS
 from ..batch import STATUS_OK
 from ..errors import ConfigurationError, PreprocessingMismatchError
 from ..hookspecs import hookimpl
+from ..spectra.prepare import PrepareConfig, check_prepared
 from ..stages import StageInfo
 from .emulator import FLAG_DESCRIPTIONS, FLAG_FEW_PIXELS, LABEL_NAMES, SlamEmulator
 
 __all__ = ["ParamsStage", "DEFAULT_MODEL", "PARAMS_COLUMNS", "default_model_path"]
 
 #: File name of the shipped model, in ``bhbfinder/data``.
-DEFAULT_MODEL = "slam_hot_default.asdf"
+DEFAULT_MODEL = DEFAULT_MODELS["params"]
 
 #: The columns `ParamsStage.run` returns: name -> (unit, description).
 PARAMS_COLUMNS = {
@@ -38,13 +40,9 @@ PARAMS_COLUMNS = {
         f"{bit} = {text}" for bit, text in FLAG_DESCRIPTIONS.items())),
 }
 
-#: Relative tolerance when comparing the model's wavelength grid with a batch's.
-_GRID_RTOL = 1e-7
-
-
 def default_model_path():
     """Path of the shipped default model (`DEFAULT_MODEL`)."""
-    return Path(__file__).resolve().parent.parent / "data" / DEFAULT_MODEL
+    return _data.default_model_path("params")
 
 
 class ParamsStage:
@@ -57,7 +55,7 @@ class ParamsStage:
     colors : sequence of str, optional
         Meta columns holding the colours the model was trained with (same order as its
         ``color_names_``), used as extra constraints when present in the batch's meta, with
-        errors from ``<name>_err`` columns when they exist (else `color_error`).
+        errors from ``<name>_err`` columns when they exist (else ``color_error``).
     color_error : float
         Colour uncertainty (mag) when the meta has no error column.
     """
@@ -75,36 +73,18 @@ class ParamsStage:
     def prepare_config(self):
         """The preprocessing the model was trained with (what the pipeline prepares for it)."""
         config = self.model.meta.get("prepare_config")
-        if config is None:
-            return None
-        try:
-            from ..spectra.prepare import PrepareConfig
-        except ImportError:  # pragma: no cover - the prepare stage ships with the package
-            return config
-        return PrepareConfig.from_dict(config) if hasattr(PrepareConfig, "from_dict") else config
+        return None if config is None else PrepareConfig.from_dict(config)
+
+    @property
+    def wavelength(self):
+        """The wavelength grid the model was trained on (None when the file has none)."""
+        return self.model.meta.get("wavelength")
 
     def check(self, prepared):
-        """Raise `PreprocessingMismatchError` unless ``prepared`` was prepared as the model was."""
-        model_config = self.model.meta.get("prepare_config")
-        if model_config is not None:  # a batch without a config is refused too
-            try:
-                from ..spectra.prepare import check_compatible
-            except ImportError:  # pragma: no cover
-                check_compatible = None
-            if check_compatible is not None:
-                check_compatible(self.prepare_config, prepared.config)
-        wave = self.model.meta.get("wavelength")
-        if wave is not None:
-            same = (len(wave) == len(prepared.wavelength)
-                    and np.allclose(wave, prepared.wavelength, rtol=_GRID_RTOL, atol=0))
-            if not same:
-                raise PreprocessingMismatchError(
-                    f"the params model was trained on a {len(wave)}-pixel grid "
-                    f"{wave[0]:.2f}–{wave[-1]:.2f} Å but the batch has {len(prepared.wavelength)} "
-                    f"pixels {prepared.wavelength[0]:.2f}–{prepared.wavelength[-1]:.2f} Å; "
-                    "prepare the spectra with the model's prepare_config"
-                )
-        elif prepared.flux.shape[1] != self.model.n_pixels:
+        """Raise `PreprocessingMismatchError` unless ``prepared`` was prepared as the model was
+        (`~bhbfinder.spectra.prepare.check_prepared`)."""
+        check_prepared(prepared, self.prepare_config, self.wavelength, what="the params model")
+        if self.wavelength is None and prepared.flux.shape[1] != self.model.n_pixels:
             raise PreprocessingMismatchError(
                 f"the params model predicts {self.model.n_pixels} pixels but the batch has "
                 f"{prepared.flux.shape[1]}; prepare the spectra with the model's prepare_config"

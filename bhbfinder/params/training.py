@@ -4,20 +4,30 @@ Every spectrum the emulator learns from goes through exactly what the pipeline d
 LAMOST spectrum: a MILES star (Sánchez-Blázquez et al. 2006; Falcón-Barroso et al. 2011) is
 degraded to LAMOST resolution, sampled on the LAMOST pixel grid with the simulator's instrument
 model (flux-calibration distortion, noise, bad pixels; `bhbfinder.simulate.simulate_rows`), and
-then prepared by the ``prepare`` stage (`bhbfinder.spectra.prepare.prepare`) with a given
+then prepared by the ``prepare`` stage (`bhbfinder.spectra.stage.prepare`) with a given
 `~bhbfinder.spectra.prepare.PrepareConfig` (default: the package default). A training spectrum is
 the inverse-variance weighted mean of several such prepared realisations, so it carries the same
 continuum-normalisation behaviour as the spectra the model will see, at a higher S/N.
 
 `train_default_model` builds the shipped ``bhbfinder/data/slam_hot_default.asdf``;
-``benchmarks/train_slam_default.py`` calls it.
+``scripts/train_slam_default.py`` calls it.
 """
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+from astropy.table import Table, vstack
 
 from ..errors import ConfigurationError
+from ..simulate import (
+    SimulationConfig,
+    TemplateLibrary,
+    analytic_templates,
+    load_miles,
+    simulate_rows,
+)
+from ..spectra.prepare import PrepareConfig, prepare_arrays
 from .emulator import LABEL_NAMES, SlamEmulator
 
 #: Hyper-parameters of the shipped model: Huber-style down-weighting of training stars the others
@@ -99,8 +109,8 @@ class MilesTrainingConfig:
 
 
 #: Instrument spread of the shipped model's training renderings (overrides of
-#: `~bhbfinder.simulate.SimulationConfig`): the held-out instrument model
-#: (`bhbfinder.training.heldout.HELD_OUT_SIMULATION`) at rest and at a fixed S/N, so that
+#: `~bhbfinder.simulate.SimulationConfig`): the instrument effects of the held-out renderings
+#: (`bhbfinder.training.heldout.HELD_OUT_SIMULATION` adds noise and velocities), so that
 #: the averaged training spectrum of a star is its mean over LAMOST's blue-arm resolutions
 #: (FWHM 2–4 Å), calibration tilts, masked segments, cosmic rays and interstellar Ca II K.
 TRAINING_SPREAD = {
@@ -151,12 +161,6 @@ class MilesLibrary:
 
 def _load_folders(folder, config):
     """One `TemplateLibrary` of the main MILES folder and ``config.more``."""
-    from pathlib import Path
-
-    from astropy.table import vstack
-
-    from ..simulate import TemplateLibrary, load_miles
-
     folder = Path(folder)
     libs = [load_miles(folder, labels=config.labels)]
     for extra, labels in config.more:
@@ -194,9 +198,6 @@ def _templates(folder, config):
 
 
 def _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation=None):
-    from ..simulate import SimulationConfig, simulate_rows
-    from ..spectra.prepare import prepare
-
     if isinstance(simulation, dict):  # overrides: their own RV and S/N draws when named
         sim_config = SimulationConfig(rv=0.0).replace(**simulation)
         rv = None if "rv" in simulation else np.zeros(rows.size)
@@ -205,10 +206,19 @@ def _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation=None):
         sim_config = simulation or SimulationConfig(rv=0.0)
         rv, snrs = np.zeros(rows.size), np.full(rows.size, float(snr))
     sims = simulate_rows(lib, rows, seed, sim_config, rv=rv, snr=snrs)
-    prepared = prepare(sims.to_raw_batch(), prepare_config)
+    prepared = prepare_arrays(sims.to_raw_batch(), prepare_config)
     ok = np.asarray(prepared.meta["status"]) == "ok"
     ivar = np.where(ok[:, None] & ~prepared.mask, prepared.ivar, 0.0).astype(float)
     return prepared, ivar
+
+
+def _configs(config, prepare_config, simulation):
+    """The training, preparation and simulation settings, defaults filled in."""
+    config = config or MilesTrainingConfig()
+    prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
+    if isinstance(prepare_config, dict):
+        prepare_config = PrepareConfig.from_dict(prepare_config)
+    return config, prepare_config, config.simulation if simulation is None else simulation
 
 
 def miles_library(folder, config=None, prepare_config=None, simulation=None):
@@ -229,14 +239,8 @@ def miles_library(folder, config=None, prepare_config=None, simulation=None):
     -------
     `MilesLibrary`
     """
-    from ..spectra.prepare import PrepareConfig
 
-    config = config or MilesTrainingConfig()
-    prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
-    if isinstance(prepare_config, dict):
-        prepare_config = PrepareConfig.from_dict(prepare_config)
-    if simulation is None:
-        simulation = config.simulation
+    config, prepare_config, simulation = _configs(config, prepare_config, simulation)
     lib, rows, labels = _templates(folder, config)
     num = 0.0
     den = 0.0
@@ -296,11 +300,6 @@ def analytic_library(n, seed=0, snr=50.0, n_realisations=1, prepare_config=None,
     `MilesLibrary`
         ``flux`` is the mean of ``n_realisations`` prepared realisations at ``snr``.
     """
-    from astropy.table import Table
-
-    from ..simulate import analytic_templates
-    from ..spectra.prepare import PrepareConfig
-
     box = dict(ANALYTIC_BOX, **(box or {}))
     rng = np.random.default_rng(seed)
     lo, hi = np.log10(box["teff"])
@@ -340,14 +339,8 @@ def miles_observations(folder, snr=50.0, seed=1, config=None, prepare_config=Non
     labels : ndarray, shape (n, 3)
     names : ndarray of str
     """
-    from ..spectra.prepare import PrepareConfig
 
-    config = config or MilesTrainingConfig()
-    prepare_config = prepare_config if prepare_config is not None else PrepareConfig()
-    if isinstance(prepare_config, dict):
-        prepare_config = PrepareConfig.from_dict(prepare_config)
-    if simulation is None:
-        simulation = config.simulation
+    config, prepare_config, simulation = _configs(config, prepare_config, simulation)
     lib, rows, labels = _templates(folder, config)
     prepared, ivar = _prepare_realisation(lib, rows, seed, snr, prepare_config, simulation)
     names = np.asarray(lib.labels["name"]).astype(str)[rows]

@@ -10,28 +10,20 @@
   star, and ``to_raw_batch()`` for the ``prepare`` stage.
 """
 
-from .analytic import AnalyticLibrary, analytic_spectrum, analytic_templates, sample_parameters
-from .classes import (
-    CLASSES,
-    STAGE1_CLASSES,
-    class_index,
-    classify_star,
-    culpan_kiel_box,
-    culpan_kiel_limits,
-)
-from .library import AUGMENT_PRESETS, TrainingLibrary, build_library
-from .simulator import (
-    LAMOST_RESOLVING_POWER,
-    MASK_BITS,
-    SimulatedSpectra,
-    SimulationConfig,
-    lamost_wavelength,
-    simulate,
-    simulate_files,
-    simulate_junk,
-    simulate_rows,
-)
-from .templates import TemplateLibrary, load_eigenstars, load_miles
+from .._lazy import lazy_exports
+
+_LAZY = {
+    "AnalyticLibrary": "analytic", "analytic_spectrum": "analytic",
+    "analytic_templates": "analytic", "sample_parameters": "analytic",
+    "CLASSES": "classes", "STAGE1_CLASSES": "classes", "class_index": "classes",
+    "classify_star": "classes", "culpan_kiel_box": "classes", "culpan_kiel_limits": "classes",
+    "AUGMENT_PRESETS": "library", "TrainingLibrary": "library", "build_library": "library",
+    "LAMOST_RESOLVING_POWER": "simulator", "MASK_BITS": "simulator",
+    "SimulatedSpectra": "simulator", "SimulationConfig": "simulator",
+    "lamost_wavelength": "simulator", "simulate": "simulator", "simulate_junk": "simulator",
+    "simulate_rows": "simulator", "simulate_files": "files",
+    "TemplateLibrary": "templates", "load_eigenstars": "templates", "load_miles": "templates",
+}
 
 __all__ = [
     "CLASSES", "STAGE1_CLASSES", "class_index", "classify_star", "culpan_kiel_box",
@@ -42,3 +34,5 @@ __all__ = [
     "lamost_wavelength", "simulate", "simulate_rows", "simulate_junk", "simulate_files",
     "TrainingLibrary", "build_library", "AUGMENT_PRESETS",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -12,12 +12,13 @@ meant for tests, the offline demo and augmentation, not for abundance work. Its 
   so the width scales as ``g^GRAVITY_EXPONENT`` (0.25; an *approximation*, chosen so that the
   Hδ D0.2 of BHB stars (log g ≈ 3.2) and A dwarfs (log g ≈ 4.2) at 8500 K come out near 17 Å
   and 31 Å, inside and above the BHB range 17–28.5 Å of Xue et al. 2008). This is what makes
-  BHB stars narrower-lined than A dwarfs at the same Teff (SCIENCE.md §5). Above log g 5 the
+  BHB stars narrower-lined than A dwarfs at the same Teff (Clewley et al. 2002; Xue et al.
+  2008). Above log g 5 the
   slope flattens
   (`GRAVITY_EXPONENT_HIGH`), so DA white dwarfs get lines a few times wider than A dwarfs
   rather than an extrapolated 10×. Lines of higher series members widen as ``(n_u² − 4) λ²``
   and overlap towards the Balmer limit, as in real stars (Inglis & Teller 1939). Lower gravity
-  also deepens the core slightly (`CORE_DEPTH`).
+  also deepens the core slightly (``CORE_DEPTH``).
 * **Line strength vs Teff**: a log-normal bell peaking near 9500 K with a floor on the hot side,
   so Balmer lines are weaker in B stars and hot subdwarfs and fade in F/G/K stars.
 * **He I / He II** lines for hot stars (He-poor in hot subdwarfs).
@@ -89,7 +90,7 @@ _BALMER_F = {3: 0.6407, 4: 0.1193, 5: 0.04467, 6: 0.02209, 7: 0.01270, 8: 0.0080
 #: He lines, air Å (NIST) → converted to vacuum; relative strengths.
 _HEI_AIR = {4026.19: 0.8, 4387.93: 0.4, 4471.48: 1.0, 4921.93: 0.5, 5875.62: 1.0, 6678.15: 0.6}
 _HEII_AIR = {4685.70: 1.0, 5411.52: 0.4}
-#: Ca II K and H, vacuum Å (SCIENCE.md §4), relative strengths.
+#: Ca II K and H, vacuum Å (Morton 2003, ApJS 149, 205), relative strengths.
 _CAII = {3934.77: 1.0, 3969.59: 0.55}
 #: Named metal lines, air Å → vacuum; relative strengths (Ca I, Fe I, Mg b, Na D, Mg I, Fe I).
 _METAL_AIR = {4226.73: 1.2, 4045.81: 0.6, 4383.54: 0.6, 4404.75: 0.4, 5167.32: 0.8,
@@ -112,7 +113,8 @@ METAL_CORE_DEPTH = 0.9
 #: Microturbulence + macroturbulence floor for metal-line widths, km/s (Gaussian sigma).
 METAL_SIGMA_FLOOR = 6.0
 
-#: Parameter boxes the analytic stars are drawn from, per class (SCIENCE.md §6).
+#: Parameter boxes the analytic stars are drawn from, per class (BHB: the Kiel box of Culpan et
+#: al. 2024 with the metallicities of Xue et al. 2008).
 #: ``teff`` log-uniform; ``logg`` uniform (BHB: inside the Culpan box); ``feh`` normal
 #: (mean, sigma) clipped to the range; ``vsini`` uniform. The A class mixes disk A dwarfs, halo
 #: blue stragglers (``halo_fraction``) and evolved metal-rich A stars inside the BHB Kiel box

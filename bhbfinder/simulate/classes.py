@@ -1,7 +1,7 @@
 """The class labels of the training library and the rule that assigns them to real stars.
 
 `CLASSES` is the single list every other module (classifier, library, truth tables) imports.
-The first five are the stage-1 classes of MSFA-Net (SCIENCE.md §1); ``"other"`` collects the
+The first five are the stage-1 classes of MSFA-Net (Wang et al. 2026); ``"other"`` collects the
 negatives added for robustness: cooler F/G/K/M stars, supergiants and post-AGB stars, galaxies,
 quasars and junk.
 """
@@ -9,6 +9,8 @@ quasars and junk.
 import re
 
 import numpy as np
+
+from ..errors import ConfigurationError
 
 __all__ = [
     "CLASSES",
@@ -38,7 +40,8 @@ CLASS_DESCRIPTIONS = {
 
 #: Named thresholds of `classify_star` (all overridable by keyword).
 CLASSIFY_DEFAULTS = {
-    # BHB: SCIENCE.md §6, Teff 7000-12000 K; hotter HB stars up to the hot-subdwarf regime
+    # BHB: Teff 7000-12000 K (Xue et al. 2008; Culpan et al. 2024); hotter HB stars up to the
+    # hot-subdwarf regime
     # (the "blue tail") are still horizontal-branch stars, labelled BHB
     "bhb_teff_min": 7000.0,
     "hotsd_teff_min": 20000.0,
@@ -69,7 +72,7 @@ def class_index(label):
 def culpan_kiel_limits(teff, log=False):
     """Lower and upper log g of the BHB box of Culpan et al. (2024) at ``teff``.
 
-    ``4.0150 log Teff - 12.742 < log g < 4.4157 log Teff - 13.720`` (SCIENCE.md §6);
+    ``4.0150 log Teff - 12.742 < log g < 4.4157 log Teff - 13.720`` (Culpan et al. 2024);
     ``log=True`` when ``teff`` is already log10 Teff.
     """
     lt = np.asarray(teff, dtype=float) if log else np.log10(np.asarray(teff, dtype=float))
@@ -109,8 +112,8 @@ def _sptype_parts(sptype):
 def classify_star(teff, logg, feh=None, sptype=None, **thresholds):
     """The library class (one of `CLASSES`) of a star from its parameters and spectral type.
 
-    The rule, in order (thresholds in `CLASSIFY_DEFAULTS`; SCIENCE.md §6 and the notes of the
-    data README):
+    The rule, in order (thresholds in `CLASSIFY_DEFAULTS`; the BHB box of Culpan et al.
+    2024, the BHB metallicities of Xue et al. 2008, and the notes of the data README):
 
     1. ``log g >= wd_logg_min`` (or a ``D*``/``WD`` type) → ``"WD"``.
     2. ``Teff >= hotsd_teff_min`` and ``log g >= hotsd_logg_min`` (or an ``sdO``/``sdB``
@@ -147,8 +150,6 @@ def classify_star(teff, logg, feh=None, sptype=None, **thresholds):
     """
     unknown = set(thresholds) - set(CLASSIFY_DEFAULTS)
     if unknown:
-        from ..errors import ConfigurationError
-
         raise ConfigurationError(f"classify_star: unknown threshold(s) {sorted(unknown)}; "
                                  f"the thresholds are {sorted(CLASSIFY_DEFAULTS)}")
     t = {**CLASSIFY_DEFAULTS, **thresholds}

@@ -14,23 +14,25 @@ a `~bhbfinder.batch.RawBatch`::
 import datetime
 from dataclasses import dataclass, field
 
+import asdf
 import numpy as np
 from astropy.table import Table
 
 from .._tree import plain_tree
+from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
 from .analytic import PARAMETER_BOXES, AnalyticLibrary, analytic_templates
 from .classes import CLASSES, culpan_kiel_limits
-from .simulator import (
+from .config import (
     JUNK_KINDS,
     LAMOST_LOG10_START,
     LAMOST_LOG10_STEP,
     LAMOST_NPIX,
-    SimulatedSpectra,
     SimulationConfig,
-    simulate_junk,
-    simulate_rows,
 )
+from .junk import simulate_junk
+from .simulated import SimulatedSpectra
+from .simulator import simulate_rows
 from .templates import TemplateLibrary, load_eigenstars, load_miles
 
 __all__ = ["TrainingLibrary", "build_library", "AUGMENT_PRESETS", "PARAM_JITTER",
@@ -150,7 +152,7 @@ class TrainingLibrary(SimulatedSpectra):
 
     Everything of `~bhbfinder.simulate.SimulatedSpectra` (``flux``, ``ivar``, ``andmask``,
     ``ormask`` on the absolute LAMOST grid; ``meta`` with `~bhbfinder.io.base.META_KEYS` and
-    `~bhbfinder.simulate.simulator.TRUTH_COLUMNS`; ``to_raw_batch()``, ``records()``) plus:
+    `~bhbfinder.simulate.config.TRUTH_COLUMNS`; ``to_raw_batch()``, ``records()``) plus:
 
     Attributes
     ----------
@@ -213,8 +215,6 @@ class TrainingLibrary(SimulatedSpectra):
         compress : bool
             zlib-compress the arrays (smaller, slower).
         """
-        import asdf
-
         meta = {}
         units = {}
         descriptions = {}
@@ -248,8 +248,6 @@ class TrainingLibrary(SimulatedSpectra):
         ModelFileError
             If the file is not a bhbfinder training library.
         """
-        import asdf
-
         try:
             af = asdf.open(str(path), lazy_load=False, memmap=False)
         except Exception as exc:
@@ -377,8 +375,6 @@ def build_library(sources=("analytic",), n_per_class=200, snr=(5.0, 200.0), seed
     sim = SimulatedSpectra.concatenate(parts)
     if shuffle:
         sim = sim.select(rng.permutation(len(sim)))
-    from .. import __version__
-
     labels = np.asarray(sim.meta["label"]).astype(str)
     stars = np.asarray(sim.meta["star_id"]).astype(str)
     provenance = {

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import ConfigurationError, SpectrumReadError
@@ -44,8 +45,8 @@ LABEL_COLUMNS = ("name", "star_id", "label", "teff", "logg", "feh", "sptype", "s
 #: MILES resolution, FWHM in Å (Falcón-Barroso et al. 2011), used when a header has no FWHM.
 MILES_FWHM = 2.5
 
-#: Resolving power assumed for the SDSS stellar templates (SDSS spectra, R ~ 1800-2200;
-#: **check**: the file does not state it).
+#: Resolving power assumed for the SDSS stellar templates: that of the SDSS spectrographs,
+#: R ≈ 1800-2200 (Smee et al. 2013, AJ 146, 32); the template file does not state it.
 EIGENSTAR_RESOLVING_POWER = 2000.0
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -258,8 +259,6 @@ def load_miles(folder, labels="miles_hot_labels.csv", files=None, extend_to=9300
         (Morton 2000, `~bhbfinder.spectra.lines.air_to_vacuum`), labels from `classify_star`.
         Files without parameters in the table are skipped (listed in ``meta["skipped"]``).
     """
-    from astropy.io import fits
-
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigurationError(f"MILES folder {folder} not found; download MILES "
@@ -393,8 +392,6 @@ def load_eigenstars(path, resolving_power=EIGENSTAR_RESOLVING_POWER):
         Labels from `eigenstar_class`; ``teff``/``logg``/``feh`` NaN (the file gives none);
         ``star_id`` ``"spEigenStar:<name>"``.
     """
-    from astropy.io import fits
-
     path = Path(path)
     try:
         with fits.open(path, memmap=False) as hdul:

@@ -28,6 +28,7 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import ConfigurationError
+from .lines import C_KMS
 
 __all__ = ["ModelGrid", "GRIDS", "DEFAULT_GRID", "get_grid", "register_grid"]
 
@@ -99,8 +100,6 @@ class ModelGrid:
     @property
     def velocity_step(self):
         """Velocity width of one pixel, km/s."""
-        from .lines import C_KMS
-
         return float(C_KMS * (10.0 ** self.dloglam - 1.0))
 
     def to_dict(self):

@@ -1,8 +1,10 @@
-"""The ``prepare`` stage: rest frame, resampling onto the model grid, continuum normalisation.
+"""Preparation: rest frame, resampling onto the model grid, continuum normalisation.
 
 Every model sees spectra only through this one transformation, and it is fully described by a
-`PrepareConfig`, which is stored in each model file and compared (`check_compatible`) before a
-model accepts a batch. For each spectrum of a `~bhbfinder.batch.RawBatch`:
+`PrepareConfig`, which is stored in each model file and compared (`check_prepared`) before a
+model accepts a batch. `prepare_arrays` takes the spectra of a chunk on their native grids (a
+`~bhbfinder.batch.RawBatch`, or any object with the same arrays) and returns `PreparedArrays`;
+the ``prepare`` stage (`bhbfinder.spectra.stage`) wraps it for the pipeline. For each spectrum:
 
 1. **Cleaning** (optional): upward spikes on the native grid are masked
    (`bhbfinder.spectra.clean`).
@@ -23,15 +25,16 @@ covered, continuum fit failed), gets a short reason in ``status`` and fully mask
 bad row never raises.
 """
 
-from dataclasses import dataclass, fields, replace
+import importlib
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import astropy.units as u
 import numpy as np
+from astropy.table import Table
 
-from ..batch import STATUS_OK, PreparedBatch
 from ..errors import ConfigurationError, PreprocessingMismatchError
-from ..hookspecs import hookimpl
-from ..stages import StageInfo
+from ..io.base import STATUS_OK, UNKNOWN_VALUE
 from .clean import CleanConfig, flag_spikes
 from .continuum import ContinuumConfig, normalize
 from .grid import DEFAULT_GRID, ModelGrid, get_grid
@@ -39,8 +42,9 @@ from .lines import C_KMS
 from .resample import resample_batch
 from .rv import RVConfig, xcorr_rv
 
-__all__ = ["PrepareConfig", "PrepareStage", "prepare", "check_compatible",
-           "catalog_redshift", "REST_FRAME_RULES", "RV_SOURCES"]
+__all__ = ["PrepareConfig", "PreparedArrays", "prepare_arrays", "check_compatible",
+           "check_prepared", "GRID_TOLERANCE", "catalog_redshift", "REST_FRAME_RULES",
+           "RV_SOURCES"]
 
 #: How the rest frame is chosen.
 REST_FRAME_RULES = {
@@ -103,7 +107,7 @@ class PrepareConfig:
     rest_frame: str = "catalog-or-xcorr"
     z_max_abs: float = 0.01
     z_err_max: float = 0.001
-    z_missing: float = -9999.0
+    z_missing: float = UNKNOWN_VALUE
     rv_failure: str = "observed"
     rv: RVConfig = RVConfig()
     continuum: ContinuumConfig = ContinuumConfig()
@@ -197,7 +201,7 @@ def check_compatible(expected, actual):
     if actual is None:
         raise PreprocessingMismatchError(
             "the batch carries no preprocessing configuration; prepare it with "
-            "bhbfinder.spectra.prepare.prepare(raw, config) using the model's config")
+            "bhbfinder.spectra.stage.prepare(raw, config) using the model's config")
     a = _flatten(_as_config(expected).to_dict())
     b = _flatten(_as_config(actual).to_dict())
     diffs = [f"{key}: model {a.get(key)!r} vs batch {b.get(key)!r}"
@@ -206,6 +210,54 @@ def check_compatible(expected, actual):
         raise PreprocessingMismatchError(
             "spectra were prepared differently from what the model expects ("
             + "; ".join(diffs) + "); prepare them again with the model's PrepareConfig")
+
+
+#: How close (Å) a batch's grid must be to a model's, pixel by pixel: ``atol + rtol·λ``. Grids
+#: built from the same `ModelGrid` agree to ~1e-12 Å; a different grid differs by ≥ 0.01 Å.
+GRID_TOLERANCE = {"rtol": 1e-9, "atol": 1e-6}
+
+
+def check_prepared(prepared, config=None, wavelength=None, what="the model"):
+    """Raise unless a prepared batch is what a model (or a stage) expects: the one check.
+
+    Every stage that works on prepared spectra has it made with what the stage carries (the
+    pipeline calls it before the stage runs): the preprocessing its model was trained with and
+    that model's wavelength grid.
+
+    Parameters
+    ----------
+    prepared : object with ``config`` and ``wavelength``
+        The batch (``config`` is the `PrepareConfig` it was prepared with, ``wavelength`` its
+        shared 1-D grid).
+    config : `PrepareConfig` or dict, optional
+        The preprocessing expected (compared setting by setting, see `check_compatible`);
+        None: any.
+    wavelength : array, optional
+        The grid expected, compared within `GRID_TOLERANCE`; None: any.
+    what : str
+        Who expects it, for the message.
+
+    Raises
+    ------
+    PreprocessingMismatchError
+        Naming what differs and how to prepare the spectra instead.
+    """
+    grid = getattr(prepared, "wavelength", None)
+    if wavelength is not None and grid is not None:
+        expected = np.asarray(wavelength, float)
+        w = np.asarray(grid, float)
+        if w.shape != expected.shape or not np.allclose(w, expected, **GRID_TOLERANCE):
+            raise PreprocessingMismatchError(
+                f"the spectra are on a {w.size}-pixel grid {w[:1]}–{w[-1:]} Å but {what} was "
+                f"trained on a {expected.size}-pixel grid {expected[0]:.2f}–{expected[-1]:.2f} "
+                "Å; prepare them with its PrepareConfig (its prepare_config)")
+    if config is None:
+        return
+    try:
+        check_compatible(config, getattr(prepared, "config", None))
+    except ConfigurationError as exc:  # e.g. keys this version does not know
+        raise PreprocessingMismatchError(
+            f"the batch's preprocessing config cannot be compared with {what}'s: {exc}") from exc
 
 
 def _column(meta, key):
@@ -301,17 +353,58 @@ def _needed_columns(raw, config):
             np.asarray(raw.mask, bool)[:, crop], np.clip(npix - c0, 0, c1 - c0))
 
 
-def prepare(raw, config=None):
-    """Prepare a raw batch for the models (see the module docstring for the steps).
+@dataclass
+class PreparedArrays:
+    """Spectra in the rest frame on one shared model grid, normalised (what `prepare_arrays`
+    returns; the pipeline's `~bhbfinder.batch.PreparedBatch` is one of these).
+
+    Attributes
+    ----------
+    wavelength : ndarray, shape (npix,)
+        Rest-frame vacuum wavelength of the model grid, Å.
+    flux, ivar : ndarray, shape (n, npix), float32
+        Continuum-normalised flux and its inverse variance (0 where masked).
+    mask : ndarray of bool, shape (n, npix)
+        True where a pixel is bad or outside the spectrum's coverage.
+    meta : `~astropy.table.Table`
+        The input's meta plus what preparation measured (e.g. ``rv``, ``rv_err``,
+        ``rv_source``); ``status`` may have turned from ``"ok"`` into a reason.
+    config : `PrepareConfig`
+        The preprocessing configuration that produced the arrays (compared against a model's).
+    extra : dict
+        Optional arrays a preparation exposes (e.g. ``continuum``).
+    """
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    meta: Table
+    config: Any = None
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.meta)
+
+    @property
+    def ok(self):
+        """Boolean array: rows that prepared successfully."""
+        return np.asarray(self.meta["status"]) == STATUS_OK
+
+
+def prepare_arrays(raw, config=None):
+    """Prepare spectra for the models (see the module docstring for the steps).
 
     Parameters
     ----------
-    raw : `~bhbfinder.batch.RawBatch`
+    raw : `~bhbfinder.batch.RawBatch` or object with the same attributes
+        ``wavelength``, ``flux``, ``ivar``, ``mask`` (``(n, m)`` arrays on the native grids),
+        ``npix`` (valid pixels per row) and ``meta`` (a table with ``status``, ``z``, ...).
     config : `PrepareConfig` or dict, optional
 
     Returns
     -------
-    `~bhbfinder.batch.PreparedBatch`
+    `PreparedArrays`
         On ``config.grid``; ``meta`` gains ``rv``, ``rv_err`` (km/s), ``rv_source``,
         ``rv_template``, ``rv_chi2``, ``snr_prepared`` (median per-pixel S/N of the good grid
         pixels) and ``good_fraction``; ``extra["continuum"]`` holds the fitted continua.
@@ -405,7 +498,7 @@ def prepare(raw, config=None):
          "median per-pixel S/N of the good pixels on the model grid")
     _add(meta, "good_fraction", good_fraction, None,
          "fraction of model-grid pixels that are good")
-    return PreparedBatch(
+    return PreparedArrays(
         wavelength=grid.wavelength.copy(),
         flux=flux.astype(np.float32),
         ivar=ivar.astype(np.float32),
@@ -438,29 +531,12 @@ def _add(meta, name, values, unit, description):
     meta[name].description = description
 
 
-class PrepareStage:
-    """The built-in ``prepare`` stage (kind ``"prepare"``, name ``"default"``).
-
-    Parameters
-    ----------
-    config : `PrepareConfig` or dict, optional
-        Default `PrepareConfig()`.
-    """
-
-    def __init__(self, config=None):
-        self.config = _as_config(config)
-
-    def run(self, raw):
-        """`prepare` ``raw`` with this stage's config."""
-        return prepare(raw, self.config)
-
-    def __repr__(self):
-        config = self.config
-        return f"<PrepareStage grid={config.grid.name!r} rest_frame={config.rest_frame!r}>"
+# `prepare` and `PrepareStage` (the stage, which builds the pipeline's PreparedBatch) live in
+# bhbfinder.spectra.stage; they stay importable from here, loaded on first use.
+_STAGE_NAMES = ("prepare", "PrepareStage")
 
 
-@hookimpl
-def bhbfinder_register_stages():
-    return [StageInfo("prepare", "default", PrepareStage,
-                      "rest frame (catalogue z or template RV), flux-conserving resampling "
-                      "onto the model grid, clipped Legendre continuum normalisation")]
+def __getattr__(name):
+    if name in _STAGE_NAMES:
+        return getattr(importlib.import_module(".stage", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

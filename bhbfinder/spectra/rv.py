@@ -23,7 +23,7 @@ parabola, :math:`\\sigma_\\delta = 1/\\sqrt{k}` for :math:`\\chi^2 \\approx \\ch
 
 A spectrum whose best lag lies at the edge of the search range (``max_velocity``), which has no
 absorption matching any template, or has too few good pixels, gets ``ok = False`` and NaN.
-The templates are the built-in analytic ones of `bhbfinder.spectra.templates`.
+The templates are the built-in analytic ones of `bhbfinder.spectra.rv_templates`.
 """
 
 from dataclasses import dataclass
@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from .grid import ModelGrid, get_grid
 from .lines import C_KMS
-from .templates import template_flux, template_names
+from .rv_templates import template_flux, template_names
 
 __all__ = ["RVConfig", "RVResult", "xcorr_rv"]
 
@@ -51,7 +51,7 @@ class RVConfig:
         The observed-frame grid the spectra are cross-correlated on (default ``"rv-3850-5600"``:
         Balmer lines, Ca II H&K, G band and Mg b; it stops before the LAMOST dichroic).
     templates : tuple of str
-        Names of built-in templates (`bhbfinder.spectra.templates.template_names`).
+        Names of built-in templates (`bhbfinder.spectra.rv_templates.template_names`).
     max_velocity : float
         Search range ±, km/s.
     min_pixels : int

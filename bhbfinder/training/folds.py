@@ -15,11 +15,23 @@ For fold ``k`` of a `~bhbfinder.training.heldout.FoldPlan`:
 `REDUCED_BUDGET` is the documented reduced training budget of fold models.
 """
 
+import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+from astropy.table import Table
 
+from .._tree import open_plain_asdf
+from ..classify.recipes import _merge
 from ..errors import ConfigurationError
+from ..params.emulator import SlamEmulator
+from ..params.stage import default_model_path
+from ..params.training import DEFAULT_MODEL_HYPERPARAMS
+from ..params.uncertainty import ErrorModel
+from ..pipeline import find_bhb
+from ..simulate import simulate_files
 from .heldout import render_stars
 
 __all__ = ["REDUCED_BUDGET", "train_fold_classifier", "train_fold_params", "run_fold",
@@ -58,7 +70,6 @@ def train_fold_classifier(plan, fold, arrays, recipe="default", budget=None, dev
         of the held-out stars.
     """
     from ..classify.msfanet import architecture_config
-    from ..classify.recipes import _merge
     from ..classify.training import STAGE2_NEGATIVES, split_by_star, train_two_stage
 
     rec = _merge(recipe, {"training": dict(REDUCED_BUDGET if budget is None else budget)})
@@ -113,9 +124,6 @@ def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=No
     -------
     `~bhbfinder.params.emulator.SlamEmulator`
     """
-    from ..params.emulator import SlamEmulator
-    from ..params.training import DEFAULT_MODEL_HYPERPARAMS
-
     if star_ids is None:
         star_ids = library.star_ids
     if star_ids is None or len(star_ids) != len(library.labels):
@@ -143,9 +151,6 @@ def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=No
 
 def plan_digest(plan):
     """A short fingerprint of a plan's fold assignment (which star is held out where)."""
-    import hashlib
-    import json
-
     folds = plan.to_dict()["folds"]
     text = json.dumps(sorted(folds.items()), separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -153,10 +158,6 @@ def plan_digest(plan):
 
 def _shipped_fold_error_model(plan, fold):
     """The shipped params model's calibration fitted without ``fold`` (same plan), or None."""
-    from .._tree import open_plain_asdf
-    from ..params.stage import default_model_path
-    from ..params.uncertainty import ErrorModel
-
     try:
         with open_plain_asdf(default_model_path()) as af:
             validation = dict(af.tree.get("validation") or {})
@@ -201,13 +202,6 @@ def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None,
         ``true_snr``, ``true_resolving_power``, ``true_doubtful``, ``true_name``) and
         ``fold``.
     """
-    import shutil
-
-    from astropy.table import Table
-
-    from ..pipeline import find_bhb
-    from ..simulate import simulate_files
-
     workdir = Path(workdir)
     files = workdir / "files"
     if files.exists():

@@ -34,6 +34,14 @@ import numpy as np
 from astropy.table import Table
 
 from ..errors import ConfigurationError
+from ..params.training import TRAINING_SPREAD
+from ..simulate import (
+    SimulatedSpectra,
+    SimulationConfig,
+    load_eigenstars,
+    load_miles,
+    simulate_rows,
+)
 
 __all__ = [
     "LABEL_AUDIT",
@@ -95,16 +103,13 @@ LABEL_AUDIT = {
 
 #: Instrument model of held-out renderings: overrides of
 #: `~bhbfinder.simulate.SimulationConfig`, wider than the training library's.
+#: The instrument effects are those the params training library averages over
+#: (`~bhbfinder.params.training.TRAINING_SPREAD`); here with noise, velocities and missing
+#: catalogue redshifts.
 HELD_OUT_SIMULATION = {
     "snr": (8.0, 80.0),
     "rv": (-400.0, 400.0),
-    "blue_fwhm": (2.0, 4.0),
-    "blue_fwhm_slope": (-0.1, 0.1),
-    "distortion_sigma": 0.15,
-    "dichroic_step": 0.03,
-    "bad_segment_rate": 1.0,
-    "cosmic_rate": 1.5,
-    "ism_cak_ew": (0.0, 0.4),
+    **TRAINING_SPREAD,
     "z_missing_fraction": 0.05,
 }
 
@@ -147,8 +152,6 @@ def load_real_templates(data_dir, audit=True, sources=("miles", "miles_more", "e
     ConfigurationError
         When none of the sources is found in ``data_dir``.
     """
-    from ..simulate import load_eigenstars, load_miles
-
     data_dir = Path(data_dir)
     libraries = []
     for folder, labels in _MILES_FOLDERS:
@@ -323,8 +326,6 @@ def render_stars(libraries, stars, seed=0, per_star=None, simulation=None):
         Their ``meta`` carries the truth (``star_id``, ``label`` as audited, ``teff``, ...,
         ``snr_target``, ``resolving_power``) plus ``doubtful``.
     """
-    from ..simulate import SimulatedSpectra, SimulationConfig, simulate_rows
-
     per_star = dict(RENDERS_PER_STAR, **(per_star or {}))
     config = SimulationConfig().replace(**(HELD_OUT_SIMULATION if simulation is None
                                            else simulation))

@@ -4,7 +4,7 @@ A params model is judged on MILES stars (Sánchez-Blázquez et al. 2006; Falcón
 2011) that neither its weights nor its hyper-parameters saw: the stars of each fold of a
 `~bhbfinder.training.heldout.FoldPlan` are rendered as LAMOST spectra through the instrument
 model (`~bhbfinder.training.heldout.render_stars`), prepared by
-`~bhbfinder.spectra.prepare.prepare` exactly as the pipeline prepares a user's files, and
+`~bhbfinder.spectra.stage.prepare` exactly as the pipeline prepares a user's files, and
 inverted by the model of their fold.
 
 Renderings (`VARIANTS`):
@@ -33,6 +33,7 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from ..errors import ConfigurationError
+from ..spectra.prepare import PrepareConfig, prepare
 from .heldout import HELD_OUT_SIMULATION, render_stars
 
 __all__ = ["FIELD_SIMULATION", "LAB_SIMULATION", "NOISELESS_SNR", "NOISELESS_IVAR_SNR",
@@ -130,8 +131,6 @@ def render_prepared(libraries, stars, seed=0, per_star=8, simulation=None, prepa
         preparation measured (``rv`` becomes the measured velocity; the true one is kept as
         ``rv_true``).
     """
-    from ..spectra.prepare import PrepareConfig, prepare
-
     counts = {c: int(per_star) for c in ("BHB", "A", "B", "HotSD", "WD", "other")}
     sim = render_stars(libraries, stars, seed=seed, per_star=counts,
                        simulation=FIELD_SIMULATION if simulation is None else simulation)

@@ -24,6 +24,18 @@ import numpy as np
 from astropy.table import vstack
 
 from ..errors import ConfigurationError
+from ..params.emulator import SlamEmulator
+from ..params.training import DEFAULT_MODEL_HYPERPARAMS, DEFAULT_TRAINING
+from ..params.uncertainty import DEFAULT_SNR_EDGES, fit_error_model
+from .folds import plan_digest, train_fold_params
+from .heldout import FoldPlan, load_real_templates
+from .material import params_training_material
+from .params_heldout import (
+    heldout_params_predictions,
+    params_scores,
+    params_test_stars,
+    variant_simulation,
+)
 
 __all__ = ["params_training_material", "heldout_validation", "calibrate_errors",
            "validation_tables", "train_default_params_model", "VALIDATION_VARIANTS"]
@@ -32,36 +44,6 @@ __all__ = ["params_training_material", "heldout_validation", "calibrate_errors",
 VALIDATION_VARIANTS = ("field", "noiseless", "lab")
 
 _LABELS = ("teff", "logg", "feh")
-
-
-def params_training_material(data_dir, config=None, prepare_config=None):
-    """The params training library of the shipped recipe and the star id of each row.
-
-    Parameters
-    ----------
-    data_dir : path-like
-        A folder in the ``../shared/data`` layout (``miles/``, ``miles_more/``).
-    config : `~bhbfinder.params.training.MilesTrainingConfig`, optional
-        Default `~bhbfinder.params.training.DEFAULT_TRAINING`.
-
-    Returns
-    -------
-    library : `~bhbfinder.params.training.MilesLibrary`
-    star_ids : ndarray of str
-        ``library.star_ids`` (what `~bhbfinder.training.folds.train_fold_params` takes).
-    tuning : None
-        The shipped hyper-parameters are tuned on flux, without separate tuning observations.
-    """
-    from pathlib import Path
-
-    from ..params.training import DEFAULT_TRAINING, miles_library
-
-    data_dir = Path(data_dir)
-    if not (data_dir / "miles").is_dir():
-        raise ConfigurationError(f"{data_dir}: no miles/ folder; pass a folder in the "
-                                 "../shared/data layout")
-    library = miles_library(data_dir / "miles", config or DEFAULT_TRAINING, prepare_config)
-    return library, library.star_ids, None
 
 
 def heldout_validation(plan, libraries, library, hyperparams=None, variants=VALIDATION_VARIANTS,
@@ -90,9 +72,6 @@ def heldout_validation(plan, libraries, library, hyperparams=None, variants=VALI
         `~bhbfinder.training.params_heldout.heldout_params_predictions` rows (formal errors in
         ``*_err``: the fold models carry no error model).
     """
-    from .folds import train_fold_params
-    from .params_heldout import heldout_params_predictions, params_test_stars
-
     if library.star_ids is None:
         raise ConfigurationError("the library has no star_ids; build it with "
                                  "bhbfinder.params.training.miles_library")
@@ -134,8 +113,6 @@ def calibrate_errors(results, variant="field", **fit_options):
         ``{fold: ErrorModel}`` of those cross-fitted calibrations (what a model of that fold
         may use without having seen its stars' residuals).
     """
-    from ..params.uncertainty import fit_error_model
-
     def arrays(rows):
         found = np.column_stack([np.asarray(rows[k], float) for k in _LABELS])
         formal = np.column_stack([np.asarray(rows[k + "_formal_err"], float) for k in _LABELS])
@@ -171,9 +148,6 @@ def validation_tables(results, teff_ranges=((7000.0, 10000.0), (6000.0, 7000.0),
                                             (10000.0, 13000.0)), min_snr=30.0):
     """`~bhbfinder.training.params_heldout.params_scores` of every variant and Teff range,
     plus the coverage of the field renderings per S/N bin (7000–10000 K), as a plain dict."""
-    from ..params.uncertainty import DEFAULT_SNR_EDGES
-    from .params_heldout import params_scores
-
     out = {}
     for variant in np.unique(np.asarray(results["variant"]).astype(str)):
         for lo, hi in teff_ranges:
@@ -218,11 +192,6 @@ def train_default_params_model(data_dir, path=None, config=None, hyperparams=Non
     results : `~astropy.table.Table`
         The held-out rows with cross-fitted calibrated errors.
     """
-    from ..params.emulator import SlamEmulator
-    from ..params.training import DEFAULT_MODEL_HYPERPARAMS, DEFAULT_TRAINING
-    from .folds import plan_digest
-    from .heldout import FoldPlan, load_real_templates
-
     config = config or DEFAULT_TRAINING
     hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
     library, _, _ = params_training_material(data_dir, config)
@@ -265,8 +234,6 @@ def train_default_params_model(data_dir, path=None, config=None, hyperparams=Non
 
 
 def _describe(variant):
-    from .params_heldout import variant_simulation
-
     simulation, noiseless = variant_simulation(variant)
     return {"simulation": {k: list(v) if isinstance(v, tuple) else v
                            for k, v in simulation.items()}, "noiseless": bool(noiseless)}

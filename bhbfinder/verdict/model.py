@@ -19,6 +19,7 @@ import numpy as np
 from scipy import optimize
 
 from .._tree import plain_tree
+from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
 from .features import FEATURE_NAMES, PHYSICAL_FEATURES
 
@@ -177,8 +178,6 @@ class VerdictModel:
     def save(self, path):
         """Write the model to an ASDF file."""
         import asdf
-
-        from .. import __version__
 
         self._check_fitted()
         tree = {"format": _FORMAT, "format_version": _FORMAT_VERSION,

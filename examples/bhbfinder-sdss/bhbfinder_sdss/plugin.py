@@ -13,14 +13,14 @@ import os
 import re
 
 from bhbfinder.hookspecs import hookimpl
-from bhbfinder.io.sniff import FITS_MAGIC
+from bhbfinder.io.sniff import FITS_MAGIC, header_cards
 
-from .reader import SDSSReader, header_cards
+from .reader import SDSSReader
 
 __all__ = ["TELESCOPES", "is_sdss_head", "bhbfinder_get_reader"]
 
 #: ``TELESCOP`` of the SDSS and BOSS spectrographs' telescope at Apache Point.
-TELESCOPES = (b"SDSS 2.5-M",)
+TELESCOPES = ("SDSS 2.5-M",)
 
 #: SDSS spec file names, for headers whose TELESCOP card lies beyond the first block.
 SPEC_FILE_NAME = re.compile(r"^spec-\d{4,6}-\d{5}-\d{4}")
@@ -43,11 +43,11 @@ def is_sdss_head(head, path=""):
     """
     if not head.startswith(FITS_MAGIC):
         return False
-    cards = header_cards(head)
-    if cards.get(b"NAXIS") != b"0":
+    cards = header_cards(head)  # bhbfinder's FITS card parser
+    if cards.get("NAXIS") != 0:
         return False
-    if b"TELESCOP" in cards:
-        return cards[b"TELESCOP"] in TELESCOPES
+    if "TELESCOP" in cards:
+        return str(cards["TELESCOP"]).strip() in TELESCOPES
     return SPEC_FILE_NAME.match(os.path.basename(str(path))) is not None
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from bhbfinder.errors import SpectrumReadError
 from bhbfinder.io import checks
 from bhbfinder.io.base import META_KEYS, Reader, SpectrumArrays
-from bhbfinder.io.sniff import FITS_BLOCK, is_gzip
+from bhbfinder.io.sniff import FITS_BLOCK, header_cards, is_gzip
 
 __all__ = [
     "READER_NAME", "SPECUTILS_FORMAT", "SPPIXMASK", "DEFAULT_BAD_BITS", "ALL_BITS",
@@ -131,29 +131,6 @@ _TFORM_DTYPES = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": 
 _MAX_HEADER_BLOCKS = 64
 
 
-def header_cards(raw):
-    """``{keyword: value bytes}`` of the FITS header cards in ``raw``, up to END.
-
-    String values lose their quotes, other values their comment; the first occurrence of a
-    keyword wins. Enough to sniff a header without astropy.
-    """
-    cards = {}
-    for start in range(0, len(raw) - 79, 80):
-        card = raw[start:start + 80]
-        key = card[:8].rstrip()
-        if key == b"END":
-            break
-        if card[8:10] == b"= ":
-            value = card[10:].strip()
-            if value.startswith(b"'"):  # a string: up to the closing quote
-                end = value.find(b"'", 1)
-                value = value[1:end if end > 0 else None].strip()
-            else:  # a number or logical: up to the comment
-                value = value.split(b"/", 1)[0].strip()
-            cards.setdefault(key, value)
-    return cards
-
-
 def _tform_dtype(tform):
     match = _TFORM.match(tform)
     if match is None:
@@ -183,14 +160,14 @@ def _read_header(fh):
 
 def _data_size(cards):
     """Bytes of the HDU's data, padded to whole FITS blocks (FITS standard 4.0, eq. 1-2)."""
-    naxis = int(cards.get(b"NAXIS", 0))
+    naxis = int(cards.get("NAXIS", 0))
     if naxis == 0:
         return 0
     size = 1
     for i in range(1, naxis + 1):
-        size *= int(cards[b"NAXIS%d" % i])
-    size = abs(int(cards[b"BITPIX"])) // 8 * int(cards.get(b"GCOUNT", 1)) * (
-        int(cards.get(b"PCOUNT", 0)) + size)
+        size *= int(cards[f"NAXIS{i}"])
+    size = abs(int(cards["BITPIX"])) // 8 * int(cards.get("GCOUNT", 1)) * (
+        int(cards.get("PCOUNT", 0)) + size)
     return -(-size // FITS_BLOCK) * FITS_BLOCK
 
 
@@ -204,13 +181,13 @@ def _raw_first_row(path, index=2):
                 return None
             fh.seek(_data_size(cards), os.SEEK_CUR)
         cards = _read_header(fh)
-        if cards is None or cards.get(b"XTENSION") != b"BINTABLE":
+        if cards is None or cards.get("XTENSION") != "BINTABLE":
             return None
-        if int(cards.get(b"NAXIS2", 0)) < 1 or cards.get(b"THEAP") is not None:
+        if int(cards.get("NAXIS2", 0)) < 1 or cards.get("THEAP") is not None:
             return None
-        width, nfields = int(cards[b"NAXIS1"]), int(cards[b"TFIELDS"])
-        names = [cards[b"TTYPE%d" % i].decode().strip() for i in range(1, nfields + 1)]
-        dtype = np.dtype([(f"f{i}", _tform_dtype(cards[b"TFORM%d" % (i + 1)].decode()))
+        width, nfields = int(cards["NAXIS1"]), int(cards["TFIELDS"])
+        names = [str(cards[f"TTYPE{i}"]).strip() for i in range(1, nfields + 1)]
+        dtype = np.dtype([(f"f{i}", _tform_dtype(str(cards[f"TFORM{i + 1}"])))
                           for i in range(nfields)])
         raw = fh.read(width)
         if dtype.itemsize != width or len(raw) != width:
@@ -219,11 +196,11 @@ def _raw_first_row(path, index=2):
     row = {}
     for i, name in enumerate(names):
         value = record[f"f{i}"]
-        scale, zero = cards.get(b"TSCAL%d" % (i + 1)), cards.get(b"TZERO%d" % (i + 1))
+        scale, zero = cards.get(f"TSCAL{i + 1}"), cards.get(f"TZERO{i + 1}")
         if scale is not None or zero is not None:
             value = value * float(scale or 1) + float(zero or 0)
         row.setdefault(name.upper(), value)
-    return cards.get(b"EXTNAME", b"").decode().strip(), row
+    return str(cards.get("EXTNAME", "")).strip(), row
 
 
 def _object_row(hdul, path):

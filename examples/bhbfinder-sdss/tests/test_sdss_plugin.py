@@ -14,7 +14,7 @@ from bhbfinder_sdss import SDSSReader
 from bhbfinder import plugins
 from bhbfinder.cli import main
 from bhbfinder.errors import PluginWarning
-from bhbfinder.io.batch import read_batch
+from bhbfinder.io.read import read_batch
 from bhbfinder.io.sniff import read_head
 
 ORIGIN = re.compile(r"entry point \(bhbfinder[-_]sdss \d+\.\d+")

@@ -14,7 +14,7 @@ from bhbfinder_sdss.reader import _raw_first_row
 
 from bhbfinder import plugins
 from bhbfinder.io.base import SpectrumArrays
-from bhbfinder.io.batch import read_batch
+from bhbfinder.io.read import read_batch
 
 pytestmark = pytest.mark.realdata
 

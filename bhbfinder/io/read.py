@@ -1,4 +1,4 @@
-"""The batch read path: many files into stacked arrays and one meta table, streaming.
+"""Reading files in chunks: many files into stacked arrays and one meta table, streaming.
 
 `iter_paths` turns a directory, a glob, a list or a single path into a deterministic stream of
 file paths (a directory walk keeps the files a reader recognises by content, and names the
@@ -17,9 +17,10 @@ import stat
 import warnings
 import zlib
 from collections.abc import Iterable
+from fnmatch import fnmatch
 
 from ..batch import STATUS_OK, RawBatch
-from ..errors import BHBFinderWarning, SpectrumReadError, UnknownFormatError
+from ..errors import BHBFinderWarning, ConfigurationError, SpectrumReadError, UnknownFormatError
 from . import checks
 from .limits import current_limits, read_limits
 from .sniff import GZIP_MAGIC, read_head
@@ -39,8 +40,6 @@ _GLOB_CHARS = frozenset("*?[")
 
 
 def _matches(name, patterns):
-    from fnmatch import fnmatch
-
     return patterns is None or any(fnmatch(name, p) for p in patterns)
 
 
@@ -320,8 +319,6 @@ def iter_batches(source, batch_size=DEFAULT_BATCH_SIZE, patterns=SPECTRUM_PATTER
     ------
     `~bhbfinder.batch.RawBatch`
     """
-    from ..errors import ConfigurationError
-
     if int(batch_size) < 1:
         raise ConfigurationError(f"batch_size must be at least 1, not {batch_size!r}")
     paths = iter_paths(source, patterns)

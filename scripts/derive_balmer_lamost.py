@@ -14,7 +14,7 @@ then derived on every star and written, with this record in its ``meta``.
 
 Run (about two minutes on one core)::
 
-    OMP_NUM_THREADS=1 python benchmarks/derive_balmer_lamost.py --data ../shared/data \\
+    OMP_NUM_THREADS=1 python scripts/derive_balmer_lamost.py --data ../shared/data \\
         [--write bhbfinder/data/balmer_lamost.json]
 """
 
@@ -155,7 +155,7 @@ def main(argv=None):
                 "derive_teff_criteria on renderings with S/N >= 15; held-out figures from the "
                 "5 folds of FoldPlan(n_folds=5, seed=0), each fold scored by the set derived "
                 "on the other four; the shipped set is derived on every star"),
-        "script": "benchmarks/derive_balmer_lamost.py",
+        "script": "scripts/derive_balmer_lamost.py",
         "derivation": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
                        DERIVATION.items()},
         "min_snr_derive": MIN_SNR_DERIVE,

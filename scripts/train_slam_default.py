@@ -23,7 +23,7 @@ defaults):
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/train_slam_default.py [--data DIR] [--out PATH]
+    OMP_NUM_THREADS=1 python scripts/train_slam_default.py [--data DIR] [--out PATH]
         [--results FILE.ecsv]
 
 Takes about three minutes on one core.
