@@ -203,3 +203,35 @@ def test_calibrate_undoes_overconfidence():
     assert a == pytest.approx(1 / 3, rel=0.1) and abs(b) < 0.1
     for row in reliability_table(model.predict_proba(X), y):
         assert abs(row["observed"] - row["mean_p"]) < 4 * row["sigma"] + 0.01
+
+
+def test_pipeline_adds_the_verdict_and_builds_is_new_bhb_from_it(tmp_path):
+    """find_bhb with the shipped models: p_bhb / is_bhb on every processed row, masked on a
+    failed one; is_new_bhb follows is_bhb; the summary counts it."""
+    from bhbfinder import find_bhb
+    from bhbfinder.simulate import build_library, simulate_files
+
+    library = build_library(("analytic",), n_per_class={"BHB": 3, "A": 3, "other": 2},
+                            classes=("BHB", "A", "other"), snr=(40, 60), seed=4)
+    simulate_files(tmp_path, library)
+    (tmp_path / "broken.fits").write_text("not a spectrum")
+    cat = find_bhb(tmp_path)
+    failed = np.asarray(cat["status"]) != "ok"
+    assert failed.sum() == 1
+    p = cat["p_bhb"]
+    assert np.array_equal(np.ma.getmaskarray(p), failed)
+    assert np.array_equal(np.ma.getmaskarray(cat["is_bhb"]), failed)
+    good = np.asarray(p[~failed], float)
+    assert np.all((good >= 0) & (good <= 1))
+    threshold = VerdictModel.load(
+        __import__("bhbfinder.verdict.stage", fromlist=["x"]).default_model_path()).threshold_
+    assert np.array_equal(np.asarray(cat["is_bhb"][~failed], bool), good >= threshold)
+    # offline: is_new_bhb is False where is_bhb is False, undetermined (masked) where True
+    # and where the row failed
+    new = cat["is_new_bhb"]
+    is_bhb = np.asarray(cat["is_bhb"].filled(False), bool)
+    assert not np.asarray(new.filled(True))[~is_bhb & ~failed].any()
+    assert np.ma.getmaskarray(new)[failed].all()
+    assert np.array_equal(np.ma.getmaskarray(new)[is_bhb], np.ones(is_bhb.sum(), bool))
+    assert cat.meta["summary"]["bhb"] == int(is_bhb.sum())
+    assert cat.meta["stage_status"]["verdict"] == "ok"
