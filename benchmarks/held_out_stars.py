@@ -152,7 +152,10 @@ def main(argv=None):
                         help="with --fit-verdict: also render every fold's stars at the coarse "
                              "end of the resolution range and score them with the same nested "
                              "fold verdicts")
-    parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--fresh", action="store_true", help="retrain every fold model")
+    parser.add_argument("--rescore", action="store_true",
+                        help="render and score the held-out stars again with the finished fold "
+                             "models (after a change of the pipeline's measurements)")
     args = parser.parse_args(argv)
 
     from bhbfinder.training.folds import (
@@ -177,7 +180,7 @@ def main(argv=None):
         fdir = work / f"fold{k}"
         fdir.mkdir(exist_ok=True)
         out = fdir / f"catalog_{'shipped_' if args.shipped else ''}{tag}.ecsv"
-        if out.is_file() and not args.fresh:
+        if out.is_file() and not (args.fresh or args.rescore):
             _log(f"fold {k}: reusing {out}")
             cats.append(Table.read(out))
             continue
@@ -242,7 +245,7 @@ def _coarse_catalog(plan, k, libs, fdir, args):
     from bhbfinder.training.heldout import COARSE_SIMULATION
 
     out = fdir / "catalog_coarse.ecsv"
-    if out.is_file() and not args.fresh:
+    if out.is_file() and not (args.fresh or args.rescore):
         return Table.read(out)
     cat = run_fold(plan, k, libs, fdir, classifier=fdir / "classifier.asdf",
                    params_model=fdir / "params.asdf",
@@ -326,7 +329,8 @@ def fit_verdict(cat, path, l2=1.0, plan=None, recipe=None, budget=None, tag=None
         "nested_thresholds": {str(k): float(v) for k, v in thresholds.items()},
         "out_of_fold": {"precision": achieved["precision"], "recall": achieved["recall"]},
         "reliability": rel,
-        "held_out_features": {"X": X[usable].astype(np.float32), "y": y[usable],
+        "held_out_features": {"X": X[usable].astype(np.float32), "names": list(FEATURE_NAMES),
+                              "y": y[usable],
                               "fold": folds[usable], "star_id": sids[usable].tolist(),
                               "snr": np.asarray(cat["true_snr"], float)[usable]},
     }

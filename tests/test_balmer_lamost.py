@@ -290,3 +290,26 @@ def test_lamost_on_miles_stars(shared_data):
     assert lamost[bhb].mean() >= 0.85
     assert lamost[adw].mean() <= 0.1
     assert lamost[adw].sum() <= xue[adw].sum()
+
+
+def test_mgii_4481_equivalent_width_known_answer():
+    """An injected Mg II 4481 line of known equivalent width comes back, with He I 4472 beside
+    it left out of the band."""
+    from bhbfinder.balmer.measure import measure_band_ew
+    from bhbfinder.balmer.windows import MGII_WINDOW
+
+    wave = 10 ** (np.log10(4300.0) + 1e-4 * np.arange(800))
+    ews = np.array([0.0, 0.1, 0.3, 0.6])
+    sigma = 2.5 / 2.3548
+    line = np.exp(-0.5 * ((wave - 4482.49) / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+    he = 0.4 * np.exp(-0.5 * ((wave - 4472.73) / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+    flux = 1.0 - ews[:, None] * line[None, :] - he[None, :]
+    ivar = np.full(flux.shape, 1e8)
+    res = measure_band_ew(wave, flux, ivar, np.zeros(flux.shape, bool), MGII_WINDOW)
+    np.testing.assert_allclose(res["ew"], ews, atol=0.01)
+    # a masked pixel in the band: scaled to the full band, still close
+    mask = np.zeros(flux.shape, bool)
+    mask[:, np.argmin(np.abs(wave - 4485.0))] = True
+    res = measure_band_ew(wave, flux, ivar, mask, MGII_WINDOW)
+    np.testing.assert_allclose(res["ew"], ews, rtol=0.1, atol=0.01)
+    assert (res["flags"] == 0).all()

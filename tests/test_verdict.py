@@ -175,8 +175,11 @@ def test_shipped_verdict_is_calibrated_on_held_out_stars():
     from bhbfinder.verdict.stage import default_model_path
 
     shipped = VerdictModel.load(default_model_path())
+    from bhbfinder.verdict.features import align_features
+
     held = shipped.meta["held_out_features"]
-    X, y, folds = np.asarray(held["X"], float), np.asarray(held["y"], bool), held["fold"]
+    X = align_features(held["X"], held["names"])
+    y, folds = np.asarray(held["y"], bool), held["fold"]
     assert len(np.unique(folds)) >= 5 and y.sum() >= 100
 
     def make():

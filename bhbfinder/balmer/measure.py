@@ -15,7 +15,7 @@ from .local_continuum import fit_local_continuum
 from .profile import D02_LEVEL, d02_from_params, fm_from_params, measure_d02_fm
 from .windows import CAK_WINDOW
 
-__all__ = ["MAX_MASKED_FRACTION", "QUANTITIES", "measure_line", "measure_cak",
+__all__ = ["MAX_MASKED_FRACTION", "QUANTITIES", "measure_line", "measure_cak", "measure_band_ew",
            "normalised_window"]
 
 #: Largest fraction of masked pixels in a fit window that still gets a fit.
@@ -215,6 +215,44 @@ def measure_cak(wavelength, flux, ivar, mask, window=CAK_WINDOW, rows=None,
         var = np.where(good, 1.0 / np.where(good, iv, 1.0), 0.0).sum(axis=1) / ngood ** 2
     ew = depth * width
     ew_err = np.sqrt(var) * width
+    bad = (flags & F.NO_VALUES) != 0
+    return {"ew": np.where(bad, np.nan, ew), "ew_err": np.where(bad, np.nan, ew_err),
+            "flags": flags}
+
+
+def measure_band_ew(wavelength, flux, ivar, mask, window, rows=None,
+                    max_masked_fraction=MAX_MASKED_FRACTION):
+    """Equivalent width of a narrow line: ``Σ (1 − F/F_c) Δλ`` over the pixels of
+    ``window.fit_range``, each weighted by its own width.
+
+    For a band only a few pixels wide a mean depth times the band width is off by the share of
+    a pixel the band edges cut (up to ~15 % for 7 Å at LAMOST's 1 Å pixels); summing pixel
+    widths is not. ``F_c`` is the straight continuum through the side bands; a masked pixel
+    of the band takes the value interpolated between its good neighbours (a narrow line's
+    depth varies too much across it for a band mean to stand in).
+
+    Returns
+    -------
+    dict
+        ``ew`` (Å), ``ew_err`` (Å) and ``flags`` arrays of length n.
+    """
+    n = len(flux)
+    rows = np.ones(n, bool) if rows is None else np.asarray(rows, bool)
+    wave, y, iv, good, flags = normalised_window(wavelength, flux, ivar, mask, window)
+    flags[~rows] = F.BAD_ROW
+    dlam = np.gradient(wave) if len(wave) > 1 else np.ones(len(wave))
+    total = dlam.sum()
+    covered = np.where(good, dlam[None, :], 0.0).sum(axis=1)
+    flags[(flags == 0) & (1.0 - covered / max(total, 1e-12) > max_masked_fraction)] |= \
+        F.MASKED
+    y = np.array(y, dtype=float)
+    for i in np.flatnonzero((flags == 0) & ~good.all(axis=1)):
+        g = good[i]
+        y[i, ~g] = np.interp(wave[~g], wave[g], y[i, g])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ew = ((1.0 - y) * dlam[None, :]).sum(axis=1)
+        var = np.where(good, dlam[None, :] ** 2 / np.where(good, iv, 1.0), 0.0).sum(axis=1)
+        ew_err = np.sqrt(var * total / covered)
     bad = (flags & F.NO_VALUES) != 0
     return {"ew": np.where(bad, np.nan, ew), "ew_err": np.where(bad, np.nan, ew_err),
             "flags": flags}

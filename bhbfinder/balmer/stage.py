@@ -8,7 +8,9 @@ Output columns, per line prefix ``hdelta``, ``hgamma``, ``hbeta`` (see
 `bhbfinder.balmer.measure.QUANTITIES`): ``<p>_a``, ``<p>_b``, ``<p>_c``, ``<p>_lam0`` and their
 ``_err``, ``<p>_d02``, ``<p>_d02_err``, ``<p>_fm``, ``<p>_fm_err`` (fitted profile),
 ``<p>_d02_data``, ``<p>_fm_data`` (data), ``<p>_chi2``, ``<p>_npix``, ``<p>_flags``; then
-``cak_ew``, ``cak_ew_err``, ``cak_flags``; then ``balmer_confirmed`` (bool) and
+``cak_ew``, ``cak_ew_err``, ``cak_flags`` and the stellar Ca II K columns; ``mgii_ew``,
+``mgii_ew_err`` (Mg II 4481, a metallicity trace of late-B and A stars); then
+``balmer_confirmed`` (bool) and
 ``balmer_reason`` (``""`` when confirmed). Values of lines without numbers (flags
 ``not_covered``, ``masked``, ``bad_row``) and undefined measures are masked.
 """
@@ -23,10 +25,16 @@ from ..stages import StageInfo
 from . import flags as F
 from .cak import CAK_STELLAR_QUANTITIES, ISM_PRIOR, ISM_VELOCITY, measure_cak_stellar
 from .criteria import get_criteria
-from .measure import MAX_MASKED_FRACTION, QUANTITIES, measure_cak, measure_line
+from .measure import (
+    MAX_MASKED_FRACTION,
+    QUANTITIES,
+    measure_band_ew,
+    measure_cak,
+    measure_line,
+)
 from .profile import d02_from_params
 from .resolution import REFERENCE_FWHM, correct_to_reference, resolution_fwhm
-from .windows import CAK_WINDOW, COLUMN_PREFIX, DEFAULT_WINDOWS
+from .windows import CAK_WINDOW, COLUMN_PREFIX, DEFAULT_WINDOWS, MGII_WINDOW
 
 __all__ = ["BalmerStage", "DEFAULT_LINES", "DEFAULT_CRITERIA", "CORRECTED_QUANTITIES",
            "bhbfinder_register_stages"]
@@ -134,6 +142,9 @@ class BalmerStage:
         cak["flags"] = star.pop("flags")
         out.update({f"cak_{k}": v for k, v in cak.items()})
         out.update({f"cak_{k}": v for k, v in star.items()})
+        mg = measure_band_ew(wave, flux, ivar, mask, MGII_WINDOW, rows=rows,
+                             max_masked_fraction=self.max_masked_fraction)
+        out.update({f"mgii_{k}": v for k, v in mg.items()})
         out["balmer_fwhm"] = fwhm
         out["balmer_fwhm_source"] = source
         return out
@@ -169,6 +180,11 @@ class BalmerStage:
                                      integer=True)
         for q, (unit, desc) in CAK_STELLAR_QUANTITIES.items():
             table[f"cak_{q}"] = _column(values[f"cak_{q}"], flg, unit, desc)
+        flg = values["mgii_flags"]
+        table["mgii_ew"] = _column(values["mgii_ew"], flg, "Angstrom",
+                                   "Mg II 4481 equivalent width (band 4479-4486 A, vacuum)")
+        table["mgii_ew_err"] = _column(values["mgii_ew_err"], flg, "Angstrom",
+                                       "1-sigma uncertainty of mgii_ew")
         table["balmer_fwhm"] = Column(values["balmer_fwhm"], unit=u.AA, description=(
             "blue-arm FWHM used for the resolution correction and the interstellar K line"))
         table["balmer_fwhm_source"] = Column(values["balmer_fwhm_source"], description=(

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from ..spectra.lines import LINES_VACUUM
 
 __all__ = ["LineWindow", "DEFAULT_WINDOWS", "HIGHER_BALMER_WINDOWS", "CAK_WINDOW",
-           "COLUMN_PREFIX"]
+           "COLUMN_PREFIX", "MGII_WINDOW"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,12 @@ DEFAULT_WINDOWS = {
 #: The Ca II K index window: ``fit_halfwidth`` is the half-width of the K12 band (Beers et al.
 #: 1999), the side bands their KP continuum bands in vacuum.
 CAK_WINDOW = LineWindow("CaII_K", LINES_VACUUM["CaII_K"], 6.0, (3904.1, 3924.1), (4001.1, 4021.1))
+
+#: The Mg II 4481 window: the doublet's band and side bands clear of He I 4472 and of Hγ's
+#: wings. In late-B and A stars the line follows the metallicity (weak in metal-poor BHB
+#: stars, strong in solar B9-A0 giants and dwarfs) while Ca II K fades with temperature.
+MGII_WINDOW = LineWindow("MgII_4481", LINES_VACUUM["MgII_4481"], 3.5, (4458.0, 4467.0),
+                         (4490.0, 4500.0))
 
 #: The higher Balmer lines: fit half-width and pseudo-continuum bands between the neighbouring
 #: lines (vacuum Å; the side bands of one line are the peaks on either side of it).

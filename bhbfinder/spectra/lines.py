@@ -23,6 +23,8 @@ LINES_VACUUM = {
     "H10": 3798.98,
     "CaII_K": 3934.77,
     "CaII_H": 3969.59,
+    # the Mg II 4481 doublet (air 4481.13 + 4481.33, blended at low resolution: 4481.23)
+    "MgII_4481": 4482.49,
 }
 
 #: The Balmer lines, redmost first.
