@@ -17,6 +17,7 @@ import numpy as np
 from astropy.table import Column, MaskedColumn, QTable, Table
 from astropy.utils.exceptions import AstropyWarning
 
+from . import hookspecs
 from ._text import escape_array, escape_text, escape_tree
 from .errors import ConfigurationError
 
@@ -24,37 +25,12 @@ __all__ = ["CATALOG_COLUMNS", "READER_COLUMNS", "FORMATS", "ensure_columns", "de
            "catalog_format", "check_output", "write_catalog", "read_catalog", "summarize",
            "format_summary"]
 
-#: name -> (dtype, unit, description) of the columns every catalogue has.
+#: name -> (dtype, unit, description) of the columns every catalogue has: the schema of
+#: `bhbfinder.hookspecs.CATALOG_COLUMNS` (the contract stages are written against) as numpy
+#: types and astropy units.
 CATALOG_COLUMNS = {
-    "file": (str, None, "input file (or <memory:N> for in-memory spectra)"),
-    "obsid": (np.int64, None, "survey observation id (LAMOST obsid)"),
-    "ra": (float, u.deg, "right ascension from the spectrum header (ICRS)"),
-    "dec": (float, u.deg, "declination from the spectrum header (ICRS)"),
-    "snr_g": (float, None, "signal-to-noise ratio in the g band, from the header"),
-    "status": (str, None, "'ok', or why this spectrum could not be processed"),
-    "stage1_class": (str, None, "stage-1 class (BHB, A, B, HotSD, WD, other)"),
-    "p_bhb_stage1": (float, None, "stage-1 probability of the BHB class"),
-    "p_bhb_stage2": (float, None, "stage-2 (BHB vs hard negatives) probability of BHB "
-                                  "(where stage 1 says BHB)"),
-    "is_bhb_candidate": (bool, None, "classifier verdict: BHB candidate"),
-    "balmer_confirmed": (bool, None, "Balmer-line profile criteria satisfied"),
-    "p_bhb": (float, None, "probability of a BHB star, calibrated on held-out stars (verdict)"),
-    "is_bhb": (bool, None, "final decision: p_bhb at or above the verdict's threshold"),
-    "teff": (float, u.K, "effective temperature"),
-    "teff_err": (float, u.K, "uncertainty of teff"),
-    "logg": (float, u.dex, "surface gravity log10(g / cm s^-2)"),
-    "logg_err": (float, u.dex, "uncertainty of logg"),
-    "feh": (float, u.dex, "metallicity [Fe/H]"),
-    "feh_err": (float, u.dex, "uncertainty of feh"),
-    "group_id": (np.int64, None, "repeat-observation group (same star)"),
-    "group_size": (np.int64, None, "number of spectra in the group"),
-    "is_representative": (bool, None, "the spectrum chosen to represent its group"),
-    "known_catalog": (str, None, "published BHB catalogue the star is already in ('' if none)"),
-    "gaia_source_id": (np.int64, None, "Gaia DR3 source_id of the matched star"),
-    "in_bhb_cmd_region": (bool, None, "inside the BHB region of the Gaia CMD (Culpan+2024)"),
-    "distance": (float, u.kpc, "heliocentric distance"),
-    "is_new_bhb": (bool, None, "is_bhb (or, without a verdict, candidate and Balmer-"
-                               "confirmed), representative and not already known"),
+    name: ({int: np.int64}.get(kind, kind), None if unit is None else u.Unit(unit), description)
+    for name, (kind, unit, description) in hookspecs.CATALOG_COLUMNS.items()
 }
 
 #: Descriptions of the columns every reader fills (`bhbfinder.io.base.META_KEYS`), so that every

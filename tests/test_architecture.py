@@ -172,4 +172,4 @@ def test_science_modules_import_alone():
 
 
 def test_the_probe_sees_the_pipeline():
-    assert {"bhbfinder.batch", "bhbfinder.stages"} <= set(_probe("bhbfinder.spectra.stage"))
+    assert {"bhbfinder.batch", "bhbfinder.stages"} <= set(_probe("bhbfinder.stages.prepare"))

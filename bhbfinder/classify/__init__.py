@@ -14,7 +14,7 @@ torch). The pieces:
     precision / recall / F1, confusion matrix, precision–recall curve;
 `~bhbfinder.classify.modelfile`
     `save_model` / `load_model` (ASDF, no pickle);
-`~bhbfinder.classify.stage`
+`~bhbfinder.stages.classify`
     the pipeline stage.
 """
 

@@ -99,7 +99,7 @@ def _walk(folder, patterns, exclude=(), sniff=True):
         log.info("%s: %d files that no reader recognises were not read", folder, skipped)
 
 
-def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True):
+def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True, strict=False):
     """Yield the file paths of ``source`` in a deterministic order.
 
     Parameters
@@ -120,6 +120,10 @@ def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True):
         In walks, also keep files with other names that a reader recognises by content (an
         obsid-named file without suffix, gzip content under another name); only regular
         files are opened for this.
+    strict : bool
+        A single ``source`` path that does not exist, or a glob that matches nothing, raises
+        `~bhbfinder.errors.ConfigurationError` instead (what `~bhbfinder.find_bhb` does with
+        the path it is given); inside an iterable they are yielded as always.
 
     Yields
     ------
@@ -130,10 +134,14 @@ def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True):
     """
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
+        if strict and not os.path.lexists(path) and not _GLOB_CHARS & set(path):
+            raise ConfigurationError(f"{path!r}: no such file or directory")
         if os.path.isdir(path):
             yield from _walk(path, patterns, exclude, sniff)
         elif not os.path.exists(path) and _GLOB_CHARS & set(path):
             matches = sorted(glob.glob(path, recursive=True))
+            if not matches and strict:
+                raise ConfigurationError(f"the pattern {path!r} matches no file")
             if not matches:
                 log.warning("%s matches no file", path)
                 yield path
@@ -146,7 +154,7 @@ def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True):
             yield path
     elif isinstance(source, Iterable) and not isinstance(source, (bytes, dict)):
         for item in source:
-            yield from iter_paths(item, patterns, exclude, sniff)
+            yield from iter_paths(item, patterns, exclude, sniff)  # never strict inside
     else:
         raise TypeError(f"source must be a path, a glob or an iterable of them, "
                         f"not {type(source).__name__}")
