@@ -12,8 +12,11 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import asdf
 import astropy.units as u
 import numpy as np
+from astropy.io.votable import from_table, parse
+from astropy.io.votable.tree import Info
 from astropy.table import Column, MaskedColumn, QTable, Table
 from astropy.utils.exceptions import AstropyWarning
 
@@ -218,8 +221,6 @@ def write_catalog(table, path, format=None, overwrite=False):
     out = _portable(table, ascii_only=(fmt == "fits"))
     try:
         if fmt == "asdf":
-            import asdf
-
             asdf.AsdfFile({"catalog": out}).write_to(tmp)
         elif fmt == "fits":
             _write_fits(out, tmp)
@@ -351,9 +352,6 @@ def _needs_mask_column(col, native_null_kinds):
 
 
 def _write_votable(out, tmp):
-    from astropy.io.votable import from_table
-    from astropy.io.votable.tree import Info
-
     units = _move_units(out, "vounit")
     masks = []
     for name in list(out.colnames):
@@ -389,8 +387,6 @@ def read_catalog(path, format=None):
     """
     fmt = catalog_format(path, format)
     if fmt == "asdf":
-        import asdf
-
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             table = Table(af["catalog"], copy=True)
     elif fmt == "fits":
@@ -415,8 +411,6 @@ def _read_fits(path):
 
 
 def _read_votable(path):
-    from astropy.io.votable import parse
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         votable = parse(str(path))

@@ -21,6 +21,7 @@ from fnmatch import fnmatch
 
 from ..batch import STATUS_OK, RawBatch
 from ..errors import BHBFinderWarning, ConfigurationError, SpectrumReadError, UnknownFormatError
+from ..plugins import get_plugin_manager
 from . import checks
 from .limits import current_limits, read_limits
 from .sniff import GZIP_MAGIC, read_head
@@ -45,8 +46,6 @@ def _matches(name, patterns):
 
 def _claimed_by_a_reader(path):
     """Whether an installed reader recognises a regular file by its content."""
-    from ..plugins import get_plugin_manager
-
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return False  # never open a FIFO or a device just to look at it
@@ -226,8 +225,6 @@ def read_one(path):
         `~bhbfinder.errors.UnknownFormatError` when no installed reader recognises a
         well-formed file.
     """
-    from ..plugins import get_plugin_manager
-
     path = os.fspath(path)
     limits = current_limits()
     _check_file(path, limits)

@@ -24,8 +24,12 @@ from pathlib import Path
 import numpy as np
 from astropy.table import MaskedColumn, QTable, Table, vstack
 
+from .._modelcheck import check_model_file
+from .._procpool import MAIN_GUARD_HINT, in_spawn_bootstrap
+from .._version import __version__
 from ..batch import STATUS_OK
 from ..catalog import check_output, ensure_columns, format_summary, summarize, write_catalog
+from ..configfile import read_config
 from ..errors import (
     BHBFinderError,
     BHBFinderWarning,
@@ -34,8 +38,11 @@ from ..errors import (
     ModelFileError,
 )
 from ..hookspecs import STAGE_KINDS, stage_kinds
+from ..io.limits import ReadLimits
+from ..io.read import read_batch
 from ..spectra.prepare import check_prepared
 from ..stages import DEFAULT_STAGES, get_stage, get_stage_info
+from .checkpoint import RunLock, check_fingerprint, fingerprint, save_fingerprint
 from .executors import _INDEX, SETUP_ERRORS, _execute, _failed_chunk, _is_serial
 from .parts import PartFiles
 from .sources import _own_files, _refuse_output_among_inputs, expand_source
@@ -121,8 +128,6 @@ class Pipeline:
 
     def __post_init__(self):
         if isinstance(self.config, (str, os.PathLike)):
-            from ..configfile import read_config
-
             file_stages, self.config = read_config(self.config)
             self.stages = {**file_stages, **(self.stages or {})}
         self.stages = {kind: _none_if_none(choice) for kind, choice in (self.stages or {}).items()}
@@ -146,8 +151,6 @@ class Pipeline:
                 raise ConfigurationError(
                     f"config gives options for the {kind!r} stage ({sorted(options)}), which "
                     f"does not run: {why}")
-        from ..io.limits import ReadLimits
-
         self.read_limits = ReadLimits.from_options(self.config.get(READ_SECTION))
         if int(self.batch_size) < 1:
             raise ConfigurationError(f"batch_size must be >= 1, got {self.batch_size!r}")
@@ -205,8 +208,6 @@ class Pipeline:
     def _check_model(self):
         path = self.model_path()
         if path is not None:
-            from .._modelcheck import check_model_file
-
             check_model_file(path)
 
     def check_stages(self):
@@ -256,8 +257,6 @@ class Pipeline:
     # -- steps ------------------------------------------------------------------------------
     def read(self, paths):
         """Read files into a `~bhbfinder.batch.RawBatch` (failures become rows with a reason)."""
-        from ..io.read import read_batch
-
         return read_batch([os.fspath(p) for p in paths], limits=self.read_limits)
 
     def prepare(self, raw, prepare_config=None):
@@ -380,9 +379,6 @@ class Pipeline:
 
     def fingerprint(self, items):
         """The run's fingerprint (see `bhbfinder._checkpoint`) for these inputs."""
-        from .._version import __version__
-        from .checkpoint import fingerprint
-
         stages = {}
         for kind in CHUNK_STAGES:
             options = dict((self.config or {}).get(kind, {}))
@@ -400,8 +396,6 @@ class Pipeline:
             progress=False, strict=False):
         """Run on every input; see `find_bhb` for the arguments."""
         start = time.perf_counter()
-        from .._procpool import MAIN_GUARD_HINT, in_spawn_bootstrap
-
         if not _is_serial(executor) and in_spawn_bootstrap():
             raise ConfigurationError(f"find_bhb(executor=...) was called while a worker "
                                      f"process was starting; {MAIN_GUARD_HINT}")
@@ -419,8 +413,6 @@ class Pipeline:
             tables, lost = self._run_chunks(items, set(), None, executor, progress)
             return self._finish(tables, items, lost, None, start, progress, strict)
         _refuse_output_among_inputs(output, items)
-        from .checkpoint import RunLock, check_fingerprint, save_fingerprint
-
         with RunLock(output):
             parts = PartFiles(output, _INDEX)
             current = self.fingerprint(items)

@@ -12,10 +12,12 @@ import concurrent.futures
 import os
 import threading
 import warnings
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
-from ..batch import RawBatch
+from .._procpool import check_pool_starts, make_pool
+from ..batch import RawBatch, meta_table
 from ..errors import (
     BHBFinderWarning,
     ConfigurationError,
@@ -107,8 +109,6 @@ def _run_guarded(pipeline, items, indices):
 
 
 def _failed_chunk(items, indices, reason):
-    from ..batch import meta_table
-
     metas = [{"file": items[i].name} for i in indices]
     table = meta_table(metas, [reason] * len(indices))
     table[_INDEX] = np.asarray(indices, dtype=np.int64)
@@ -126,8 +126,6 @@ WORKER_RETRIES = 1
 
 def _execute_futures(state, owned, pipeline, items, chunks):
     """Chunks on a `concurrent.futures` executor; a dead worker's chunks run again once."""
-    from concurrent.futures.process import BrokenProcessPool
-
     in_flight_max = max(2, 2 * _n_workers("futures", state["runner"]))
     queue = collections.deque(chunks)
     attempts = collections.Counter()
@@ -169,8 +167,6 @@ def _execute_futures(state, owned, pipeline, items, chunks):
             attempts[indices[0]] += 1
         pending.clear()
         if not finished_any:
-            from .._procpool import check_pool_starts
-
             check_pool_starts()  # workers that die while starting: a script without guard
         warnings.warn("a local worker process died; its chunks are run again once",
                       BHBFinderWarning)
@@ -182,8 +178,6 @@ def _execute_futures(state, owned, pipeline, items, chunks):
                 yield queue.popleft(), None
             return
         state["runner"].shutdown(wait=False, cancel_futures=True)
-        from .._procpool import make_pool
-
         state["runner"] = make_pool(_n_workers("futures", state["runner"]))
 
 
@@ -256,8 +250,6 @@ def _resolve_executor(executor):
         raise ConfigurationError("executor must be None, an int, 'processes', an Executor, "
                                  "a Dask Client or a scheduler address")
     if isinstance(executor, int) or executor == "processes":
-        from .._procpool import make_pool
-
         workers = os.cpu_count() if executor == "processes" else int(executor)
         if workers < 1:
             raise ConfigurationError(f"executor: the number of workers must be >= 1, "

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import StageNotFoundError
 from ..hookspecs import STAGE_KINDS
+from ..plugins import get_plugin_manager
 
 __all__ = ["StageInfo", "available_stages", "get_stage", "get_stage_info", "DEFAULT_STAGES"]
 
@@ -79,8 +80,6 @@ def available_stages(kind=None):
     dict
         ``{kind: {name: StageInfo}}``, or ``{name: StageInfo}`` when ``kind`` is given.
     """
-    from ..plugins import get_plugin_manager  # the manager imports the adapters below
-
     registry = get_plugin_manager().stage_registry()
     if kind is None:
         return registry
