@@ -24,7 +24,7 @@ from ..errors import BHBFinderWarning, ConfigurationError, SpectrumReadError, Un
 from ..plugins import get_plugin_manager
 from . import checks
 from .limits import current_limits, read_limits
-from .sniff import GZIP_MAGIC, read_head
+from .sniff import read_head, sniff_file
 
 __all__ = ["SPECTRUM_PATTERNS", "DEFAULT_BATCH_SIZE", "iter_paths", "read_one", "read_batch",
            "iter_batches"]
@@ -229,7 +229,7 @@ def read_one(path):
     limits = current_limits()
     _check_file(path, limits)
     try:
-        head = read_head(path)
+        head, gzipped = sniff_file(path)
     except FileNotFoundError:
         raise checks.fail(path, checks.FILE_NOT_FOUND) from None
     except OSError as exc:
@@ -241,8 +241,6 @@ def read_one(path):
     name = getattr(reader, "name", type(reader).__name__)
     try:
         if not getattr(reader, "checks_inflated_size", False):
-            with open(path, "rb") as fh:
-                gzipped = fh.read(2) == GZIP_MAGIC
             if gzipped:
                 try:
                     _check_inflated_size(path, limits.max_inflated_size)

@@ -7,8 +7,8 @@ and so can a reader plugin's ``bhbfinder_get_reader``, on the ``head`` it is giv
 
 import zlib
 
-__all__ = ["GZIP_MAGIC", "FITS_MAGIC", "FITS_BLOCK", "is_gzip", "read_head", "header_cards",
-           "Cards", "scan_cards"]
+__all__ = ["GZIP_MAGIC", "FITS_MAGIC", "FITS_BLOCK", "is_gzip", "read_head", "sniff_file",
+           "header_cards", "Cards", "scan_cards"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_MAGIC = b"SIMPLE  ="
@@ -117,11 +117,16 @@ def read_head(path, nbytes=FITS_BLOCK):
     A corrupt or truncated gzip stream gives whatever could be inflated (possibly ``b""``);
     readers report the problem properly when they read the file.
     """
+    return sniff_file(path, nbytes)[0]
+
+
+def sniff_file(path, nbytes=FITS_BLOCK):
+    """``(head, gzipped)``: `read_head` and whether the content is gzip, from one read."""
     with open(path, "rb") as fh:
         raw = fh.read(max(nbytes, 65536))
     if raw[:2] != GZIP_MAGIC:
-        return raw[:nbytes]
+        return raw[:nbytes], False
     try:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, nbytes)
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, nbytes), True
     except zlib.error:
-        return b""
+        return b"", True
