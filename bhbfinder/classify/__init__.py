@@ -15,7 +15,7 @@ torch). The pieces:
 `~bhbfinder.classify.modelfile`
     `save_model` / `load_model` (ASDF, no pickle);
 `~bhbfinder.stages.classify`
-    the pipeline stage.
+    the pipeline stage (in the adapters of `bhbfinder.stages`, which import this package).
 """
 
 from .._lazy import lazy_exports

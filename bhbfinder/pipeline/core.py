@@ -378,7 +378,7 @@ class Pipeline:
         return QTable(table)
 
     def fingerprint(self, items):
-        """The run's fingerprint (see `bhbfinder._checkpoint`) for these inputs."""
+        """The run's fingerprint (see `bhbfinder.pipeline.checkpoint`) for these inputs."""
         stages = {}
         for kind in CHUNK_STAGES:
             options = dict((self.config or {}).get(kind, {}))
