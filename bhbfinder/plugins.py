@@ -227,17 +227,15 @@ class BHBPluginManager(pluggy.PluginManager):
                               "files like it). `bhbfinder plugins --which FILE` shows the "
                               "claimants; uninstall or block the plugin you do not want",
                               PluginWarning)
-        answers = self.call_isolated(
-            "bhbfinder_get_reader", firstresult=True, path=str(path), head=head
-        )
-        if not answers:
+        reader = self.hook.bhbfinder_get_reader(path=str(path), head=head)
+        if reader is None:
             raise UnknownFormatError(
                 path,
                 "no installed reader recognises this file",
                 "is it a LAMOST or SDSS spectrum? `bhbfinder plugins` lists the readers; "
                 "install a reader plugin for other surveys",
             )
-        return answers[0][1]
+        return reader
 
 
     def which_readers(self, path, head=b"", builtins=True):
