@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import MaskedColumn, QTable, Table, vstack
 
+from .._data import default_model_path
 from .._modelcheck import check_model_file
 from .._procpool import MAIN_GUARD_HINT, in_spawn_bootstrap
 from .._version import __version__
@@ -200,15 +201,13 @@ class Pipeline:
         if isinstance(model, (str, os.PathLike)):
             return Path(model)
         if model is None and self.choice("classify") == DEFAULT_STAGES["classify"]:
-            from ..classify.modelfile import default_model_path
-
-            return default_model_path()
+            return default_model_path("classify")
         return None
 
-    def _check_model(self):
+    def _check_model(self, networks=True):
         path = self.model_path()
         if path is not None:
-            check_model_file(path)
+            check_model_file(path, networks=networks)
 
     def check_stages(self):
         """Check, without building them, that every chosen stage exists and the model file is
@@ -228,7 +227,7 @@ class Pipeline:
             raise ModelFileError(f"{model}: no such model file; pass a path written by "
                                  "bhbfinder.classify.save_model or `bhbfinder train`")
         if self.choice("classify") == DEFAULT_STAGES["classify"]:
-            self._check_model()
+            self._check_model(networks=False)  # the workers load it (torch) and check all
 
     def build_stages(self):
         """Build every stage now (raising configuration errors before any work is done)."""
