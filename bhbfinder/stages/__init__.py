@@ -13,8 +13,8 @@ hook; users pick them by name::
 The built-in stages are in the modules of this package, one per stage kind
 (`bhbfinder.stages.prepare`, `~bhbfinder.stages.classify`, `~bhbfinder.stages.balmer`,
 `~bhbfinder.stages.params`, `~bhbfinder.stages.verdict`, `~bhbfinder.stages.crossmatch`,
-`~bhbfinder.stages.dedup`, `~bhbfinder.stages.known`): each turns the science of its package into a stage and registers it
-like any plugin.
+`~bhbfinder.stages.dedup`, `~bhbfinder.stages.known`): each turns the science of its package
+into a stage and registers it like any plugin.
 """
 
 from collections.abc import Callable
