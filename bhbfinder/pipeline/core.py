@@ -261,8 +261,13 @@ class Pipeline:
     def prepare(self, raw, prepare_config=None):
         """Prepare a raw batch as the stages' models expect (default: the classifier's)."""
         if prepare_config is None:
-            prepare_config = getattr(self.stage("classify"), "prepare_config", None)
+            prepare_config = self._default_prepare_config()
         return self._prepare_stage(prepare_config).run(raw)
+
+    def _default_prepare_config(self):
+        """The preprocessing of stages that name none: the classifier's (None: the prepare
+        stage's own default)."""
+        return getattr(self.stage("classify"), "prepare_config", None)
 
     def process(self, raw):
         """Run the batch stages on a `~bhbfinder.batch.RawBatch`; one row per spectrum."""
@@ -274,7 +279,9 @@ class Pipeline:
             if stage is None:
                 continue
             config = getattr(stage, "prepare_config", None)
-            key = _config_key(config)
+            # a stage without its own preprocessing takes the classifier's: the same chunk,
+            # prepared once (it used to be prepared again under another key)
+            key = _config_key(config if config is not None else self._default_prepare_config())
             if key not in prepared_by_config:
                 prepared = _guarded("prepare", status, self.prepare, raw, config)
                 prepared_by_config[key] = prepared
