@@ -486,10 +486,13 @@ def summarize(table, elapsed=None):
 
 
 def _decided(table):
-    """Rows decided BHB: ``is_bhb`` where the verdict ran, else confirmed candidates."""
-    if "is_bhb" in table.colnames and not np.ma.getmaskarray(table["is_bhb"]).all():
-        return _flag(table, "is_bhb")
-    return _flag(table, "is_bhb_candidate") & _flag(table, "balmer_confirmed")
+    """Rows decided BHB (`bhbfinder.hookspecs.NEW_BHB_RULE`): ``is_bhb`` where the verdict
+    ran, else confirmed candidates."""
+    rule = hookspecs.NEW_BHB_RULE
+    ran = all(name in table.colnames and not np.ma.getmaskarray(table[name]).all()
+              for name in rule["decision"])
+    names = rule["decision"] if ran else rule["fallback"]
+    return np.logical_and.reduce([_flag(table, name) for name in names])
 
 
 def _flag(table, name):

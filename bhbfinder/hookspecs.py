@@ -47,7 +47,7 @@ import pluggy
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME", "bhbfinder_get_reader",
            "bhbfinder_register_stages", "Reader", "PrepareStage", "BatchStage", "TableStage",
            "CatalogStage", "StageKind", "STAGE_KINDS", "stage_kinds", "HOT_STAR_CLASSES",
-           "CATALOG_COLUMNS"]
+           "CATALOG_COLUMNS", "NEW_BHB_RULE"]
 
 PROJECT_NAME = "bhbfinder"
 
@@ -239,6 +239,19 @@ CATALOG_COLUMNS = {
     "distance": (float, "kpc", "heliocentric distance"),
     "is_new_bhb": (bool, None, "is_bhb (or, without a verdict, candidate and Balmer-"
                                "confirmed), representative and not already known"),
+}
+
+
+#: How the pipeline derives ``is_new_bhb`` from the stages' columns: a BHB star by the
+#: ``decision`` columns (the verdict's; where the verdict did not run, the ``fallback``: the
+#: classifier's candidates that the Balmer criteria confirm), that also satisfies ``also``
+#: (the representative of its repeat visits) and is in no known catalogue (``known``, empty
+#: when none). Masked where it cannot be told (a column masked and none known to fail).
+NEW_BHB_RULE = {
+    "decision": ("is_bhb",),
+    "fallback": ("is_bhb_candidate", "balmer_confirmed"),
+    "also": ("is_representative",),
+    "known": "known_catalog",
 }
 
 

@@ -38,7 +38,7 @@ from ..errors import (
     IncompleteRunError,
     ModelFileError,
 )
-from ..hookspecs import STAGE_KINDS, stage_kinds
+from ..hookspecs import NEW_BHB_RULE, STAGE_KINDS, stage_kinds
 from ..io.limits import ReadLimits
 from ..io.read import read_batch
 from ..spectra.prepare import check_prepared
@@ -682,9 +682,10 @@ def _config_key(config):
 
 
 def _new_bhb(table, known_checked=True):
-    """``is_new_bhb`` in three-valued logic: False where any condition is known to fail, True
-    where all are known to hold, masked where that cannot be told (a condition's column is
-    masked, e.g. the known-catalogue check did not run, and none is known to fail)."""
+    """``is_new_bhb`` by `bhbfinder.hookspecs.NEW_BHB_RULE`, in three-valued logic: False where
+    any condition is known to fail, True where all are known to hold, masked where that cannot
+    be told (a condition's column is masked, e.g. the known-catalogue check did not run, and
+    none is known to fail)."""
     def flag(values, mask):
         return np.asarray(values, dtype=bool), np.asarray(mask, dtype=bool)
 
@@ -693,14 +694,15 @@ def _new_bhb(table, known_checked=True):
         mask = np.ma.getmaskarray(col)
         return flag(np.ma.getdata(col), mask)
 
-    known = table["known_catalog"]
+    rule = NEW_BHB_RULE
+    known = table[rule["known"]]
     known_mask = np.ma.getmaskarray(known) | (not known_checked)
     unknown = flag(np.asarray(np.ma.getdata(known), dtype=str) == "", known_mask)
     # the final verdict where it ran; else the classifier's candidates confirmed by Balmer
-    verdict_ran = "is_bhb" in table.colnames and not np.ma.getmaskarray(table["is_bhb"]).all()
-    decision = [column("is_bhb")] if verdict_ran else \
-        [column("is_bhb_candidate"), column("balmer_confirmed")]
-    conditions = decision + [column("is_representative"), unknown]
+    ran = all(name in table.colnames and not np.ma.getmaskarray(table[name]).all()
+              for name in rule["decision"])
+    decision = [column(name) for name in (rule["decision"] if ran else rule["fallback"])]
+    conditions = decision + [column(name) for name in rule["also"]] + [unknown]
     false = np.zeros(len(table), bool)
     undetermined = np.zeros(len(table), bool)
     for values, mask in conditions:
