@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from bhbfinder.params.emulator import SlamEmulator
-from bhbfinder.params.stage import default_model_path
 from bhbfinder.params.svr_reference import SvrSlam
 from bhbfinder.params.training import (
     DEFAULT_MODEL_HYPERPARAMS,
@@ -30,6 +29,7 @@ from bhbfinder.params.training import (
     miles_library,
     miles_observations,
 )
+from bhbfinder.stages.params import default_model_path
 
 HERE = Path(__file__).resolve().parent
 

@@ -63,8 +63,8 @@ def precision_at_recall(curve, recall_min=0.9):
 def balmer_row(arrays, test_rows, classes, y):
     from astropy.table import Table
 
-    from bhbfinder.balmer.stage import BalmerStage
     from bhbfinder.batch import PreparedBatch
+    from bhbfinder.stages.balmer import BalmerStage
 
     meta = Table({"file": np.array([f"row{i}" for i in test_rows]),
                   "status": np.array(["ok"] * len(test_rows))})

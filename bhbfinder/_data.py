@@ -13,6 +13,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_MODELS = {
     "classify": "msfanet_default.asdf",
     "params": "slam_hot_default.asdf",
+    "verdict": "verdict_default.asdf",
 }
 
 

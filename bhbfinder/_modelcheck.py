@@ -23,12 +23,17 @@ __all__ = ["check_model_file"]
 _TREE_KEY = "bhbfinder_classifier"
 
 
-def check_model_file(path):
+def check_model_file(path, networks=True):
     """Raise `~bhbfinder.errors.ModelFileError` unless ``path`` is a usable classifier file.
 
     Parameters
     ----------
     path : str or path-like
+    networks : bool
+        Also build each network on the ``meta`` device and compare every weight's shape
+        (needs torch; `~bhbfinder.classify.load_model` always does). Without it, the file, its
+        sizes and its keys are checked: what a run's main process checks before its workers,
+        which load the model, start.
 
     Raises
     ------
@@ -68,10 +73,12 @@ def check_model_file(path):
         raise ModelFileError(f"{path}: the model has no 'weights'")
     if not all(isinstance(c, str) for c in tree["classes"]) or not tree["classes"]:
         raise ModelFileError(f"{path}: 'classes' must be a non-empty list of names")
+    if "weights_stage2" in shapes and not isinstance(tree.get("architecture_stage2"), dict):
+        raise ModelFileError(f"{path}: stage-2 weights without 'architecture_stage2'")
+    if not networks:
+        return
     _check_network(path, tree["architecture"], shapes["weights"], "stage-1")
     if "weights_stage2" in shapes:
-        if not isinstance(tree.get("architecture_stage2"), dict):
-            raise ModelFileError(f"{path}: stage-2 weights without 'architecture_stage2'")
         _check_network(path, tree["architecture_stage2"], shapes["weights_stage2"], "stage-2")
 
 

@@ -60,14 +60,14 @@ def meta_table(metas, statuses=None):
 
 def _kind(values):
     """The column type a reader's extra key gets: what all its present values are."""
-    present = [_plain(v) for v in values if v is not None]
-    if present and all(isinstance(v, bool | np.bool_) for v in present):
+    present = [v.item() if isinstance(v, np.generic) else v for v in values if v is not None]
+    if not present or any(isinstance(v, str) for v in present):
+        return "str"
+    if all(isinstance(v, bool) for v in present):
         return "bool"
-    if present and all(isinstance(v, int | np.integer) and not isinstance(v, bool)
-                       for v in present):
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
         return "int"
-    if present and all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
-                       for v in present):
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
         return "float"
     return "str"
 

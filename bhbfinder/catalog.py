@@ -12,11 +12,15 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import asdf
 import astropy.units as u
 import numpy as np
+from astropy.io.votable import from_table, parse
+from astropy.io.votable.tree import Info
 from astropy.table import Column, MaskedColumn, QTable, Table
 from astropy.utils.exceptions import AstropyWarning
 
+from . import hookspecs
 from ._text import escape_array, escape_text, escape_tree
 from .errors import ConfigurationError
 
@@ -24,37 +28,12 @@ __all__ = ["CATALOG_COLUMNS", "READER_COLUMNS", "FORMATS", "ensure_columns", "de
            "catalog_format", "check_output", "write_catalog", "read_catalog", "summarize",
            "format_summary"]
 
-#: name -> (dtype, unit, description) of the columns every catalogue has.
+#: name -> (dtype, unit, description) of the columns every catalogue has: the schema of
+#: `bhbfinder.hookspecs.CATALOG_COLUMNS` (the contract stages are written against) as numpy
+#: types and astropy units.
 CATALOG_COLUMNS = {
-    "file": (str, None, "input file (or <memory:N> for in-memory spectra)"),
-    "obsid": (np.int64, None, "survey observation id (LAMOST obsid)"),
-    "ra": (float, u.deg, "right ascension from the spectrum header (ICRS)"),
-    "dec": (float, u.deg, "declination from the spectrum header (ICRS)"),
-    "snr_g": (float, None, "signal-to-noise ratio in the g band, from the header"),
-    "status": (str, None, "'ok', or why this spectrum could not be processed"),
-    "stage1_class": (str, None, "stage-1 class (BHB, A, B, HotSD, WD, other)"),
-    "p_bhb_stage1": (float, None, "stage-1 probability of the BHB class"),
-    "p_bhb_stage2": (float, None, "stage-2 (BHB vs hard negatives) probability of BHB "
-                                  "(where stage 1 says BHB)"),
-    "is_bhb_candidate": (bool, None, "classifier verdict: BHB candidate"),
-    "balmer_confirmed": (bool, None, "Balmer-line profile criteria satisfied"),
-    "p_bhb": (float, None, "probability of a BHB star, calibrated on held-out stars (verdict)"),
-    "is_bhb": (bool, None, "final decision: p_bhb at or above the verdict's threshold"),
-    "teff": (float, u.K, "effective temperature"),
-    "teff_err": (float, u.K, "uncertainty of teff"),
-    "logg": (float, u.dex, "surface gravity log10(g / cm s^-2)"),
-    "logg_err": (float, u.dex, "uncertainty of logg"),
-    "feh": (float, u.dex, "metallicity [Fe/H]"),
-    "feh_err": (float, u.dex, "uncertainty of feh"),
-    "group_id": (np.int64, None, "repeat-observation group (same star)"),
-    "group_size": (np.int64, None, "number of spectra in the group"),
-    "is_representative": (bool, None, "the spectrum chosen to represent its group"),
-    "known_catalog": (str, None, "published BHB catalogue the star is already in ('' if none)"),
-    "gaia_source_id": (np.int64, None, "Gaia DR3 source_id of the matched star"),
-    "in_bhb_cmd_region": (bool, None, "inside the BHB region of the Gaia CMD (Culpan+2024)"),
-    "distance": (float, u.kpc, "heliocentric distance"),
-    "is_new_bhb": (bool, None, "is_bhb (or, without a verdict, candidate and Balmer-"
-                               "confirmed), representative and not already known"),
+    name: ({int: np.int64}.get(kind, kind), None if unit is None else u.Unit(unit), description)
+    for name, (kind, unit, description) in hookspecs.CATALOG_COLUMNS.items()
 }
 
 #: Descriptions of the columns every reader fills (`bhbfinder.io.base.META_KEYS`), so that every
@@ -242,8 +221,6 @@ def write_catalog(table, path, format=None, overwrite=False):
     out = _portable(table, ascii_only=(fmt == "fits"))
     try:
         if fmt == "asdf":
-            import asdf
-
             asdf.AsdfFile({"catalog": out}).write_to(tmp)
         elif fmt == "fits":
             _write_fits(out, tmp)
@@ -375,9 +352,6 @@ def _needs_mask_column(col, native_null_kinds):
 
 
 def _write_votable(out, tmp):
-    from astropy.io.votable import from_table
-    from astropy.io.votable.tree import Info
-
     units = _move_units(out, "vounit")
     masks = []
     for name in list(out.colnames):
@@ -413,8 +387,6 @@ def read_catalog(path, format=None):
     """
     fmt = catalog_format(path, format)
     if fmt == "asdf":
-        import asdf
-
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             table = Table(af["catalog"], copy=True)
     elif fmt == "fits":
@@ -439,8 +411,6 @@ def _read_fits(path):
 
 
 def _read_votable(path):
-    from astropy.io.votable import parse
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         votable = parse(str(path))
@@ -516,10 +486,13 @@ def summarize(table, elapsed=None):
 
 
 def _decided(table):
-    """Rows decided BHB: ``is_bhb`` where the verdict ran, else confirmed candidates."""
-    if "is_bhb" in table.colnames and not np.ma.getmaskarray(table["is_bhb"]).all():
-        return _flag(table, "is_bhb")
-    return _flag(table, "is_bhb_candidate") & _flag(table, "balmer_confirmed")
+    """Rows decided BHB (`bhbfinder.hookspecs.NEW_BHB_RULE`): ``is_bhb`` where the verdict
+    ran, else confirmed candidates."""
+    rule = hookspecs.NEW_BHB_RULE
+    ran = all(name in table.colnames and not np.ma.getmaskarray(table[name]).all()
+              for name in rule["decision"])
+    names = rule["decision"] if ran else rule["fallback"]
+    return np.logical_and.reduce([_flag(table, name) for name in names])
 
 
 def _flag(table, name):

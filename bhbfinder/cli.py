@@ -10,9 +10,13 @@ import glob
 import os
 import sys
 
+from . import pipeline
 from ._version import __version__
+from .catalog import format_summary
 from .configfile import merge_config, parse_settings, read_config
 from .errors import BHBFinderError, ConfigurationError, IncompleteRunError
+from .plugins import list_plugins, which_readers
+from .stages import DEFAULT_STAGES, available_stages
 
 __all__ = ["main", "build_parser"]
 
@@ -29,9 +33,6 @@ def _add_plugins(sub):
 
 
 def _run_plugins(args):
-    from .plugins import list_plugins
-    from .stages import DEFAULT_STAGES, available_stages
-
     if args.which:
         return _which(args.which)
     if args.stages:
@@ -45,8 +46,6 @@ def _run_plugins(args):
 
 
 def _which(path):
-    from .plugins import which_readers
-
     if not os.path.isfile(path):
         raise ConfigurationError(f"--which {path!r}: not a regular file")
     claims = which_readers(path)
@@ -106,9 +105,6 @@ def _parse_stages(pairs):
 
 
 def _run_find(args):
-    from .catalog import format_summary
-    from .pipeline import find_bhb
-
     missing = [p for p in args.inputs
                if not os.path.lexists(p) and not (set("*?[") & set(p) and glob.glob(p))]
     if missing:
@@ -120,7 +116,7 @@ def _run_find(args):
     executor = args.dask_scheduler or (args.workers if args.workers > 1 else None)
     source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     try:
-        catalog = find_bhb(source, model=args.model, stages=stages, config=config,
+        catalog = pipeline.find_bhb(source, model=args.model, stages=stages, config=config,
                            output=args.output, resume=args.resume, overwrite=args.overwrite,
                            executor=executor, progress=not args.quiet,
                            batch_size=args.batch_size, online=args.online, strict=args.strict)
@@ -283,7 +279,6 @@ def _add_demo(sub):
 
 
 def _run_demo(args):
-    from .catalog import format_summary
     from .demo import format_score, run_demo
 
     catalog = run_demo(args.outdir, n_per_class=args.per_class, seed=args.seed,

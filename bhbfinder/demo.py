@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from .balmer.plotting import plot_criteria_plane, plot_line_fits
 from .crossmatch.cmd import plot_cmd
+from .pipeline import Pipeline, find_bhb
+from .simulate import build_library, simulate_files
 from .simulate.classes import culpan_kiel_limits
 
 __all__ = ["run_demo", "score_against_truth", "format_score"]
@@ -46,9 +49,6 @@ def run_demo(outdir="bhbfinder-demo", n_per_class=DEMO_PER_CLASS, seed=2026, pro
         The catalogue; ``meta["demo_score"]`` holds the comparison with the truth (see
         `format_score`), ``meta["demo_files"]`` the files written.
     """
-    from .pipeline import find_bhb
-    from .simulate import build_library, simulate_files
-
     outdir = Path(outdir)
     spectra_dir = outdir / "spectra"
     library = build_library(("analytic",), n_per_class=n_per_class, snr=DEMO_SNR, seed=seed,
@@ -139,8 +139,6 @@ def make_plots(catalog, truth, outdir):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .balmer.plotting import plot_criteria_plane
-
     outdir = Path(outdir)
     written = []
     labels = _truth_labels(catalog, truth)
@@ -210,9 +208,6 @@ def top_candidate_figures(catalog, n=3):
     -------
     list of `matplotlib.figure.Figure`
     """
-    from .balmer.plotting import plot_line_fits
-    from .pipeline import Pipeline
-
     cand = np.asarray(catalog["is_bhb_candidate"].filled(False), bool)
     if not cand.any():
         return []

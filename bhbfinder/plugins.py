@@ -1,22 +1,29 @@
 """The plugin manager: built-in plugins first, then the entry-point group ``bhbfinder.plugins``.
 
 The built-in readers and stages are registered exactly like third-party plugins, from the
-modules in :data:`BUILTIN_PLUGINS`. A plugin that fails to import, or raises inside a hook,
-produces a `~bhbfinder.errors.PluginWarning` naming it and is skipped; the host carries on, and
-``bhbfinder plugins`` lists it as failed. When two third-party plugins claim the same file,
-a `~bhbfinder.errors.PluginWarning` says which one reads it (`which_readers` and
-``bhbfinder plugins --which FILE`` show every claimant).
+modules in :data:`BUILTIN_PLUGINS`. Hooks are called through pluggy (``pm.hook.<name>(...)``:
+its ordering, ``firstresult``, hook wrappers); the one addition is documented on
+`BHBPluginManager`: every implementation is registered wrapped so that a plugin that raises is
+skipped with a `~bhbfinder.errors.PluginWarning` naming it, and the host carries on. A plugin
+that fails to import is skipped the same way, and ``bhbfinder plugins`` lists it as failed.
+When two third-party plugins claim the same file, a `~bhbfinder.errors.PluginWarning` says
+which one reads it (`which_readers` and ``bhbfinder plugins --which FILE`` show every
+claimant).
 """
 
+import contextvars
+import functools
 import importlib
 import importlib.metadata
 import threading
 import warnings
 
 import pluggy
+from astropy.table import Table
 
 from . import hookspecs
 from .errors import PluginWarning, UnknownFormatError
+from .io.sniff import read_head
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -35,22 +42,54 @@ ENTRY_POINT_GROUP = "bhbfinder.plugins"
 BUILTIN_PLUGINS = (
     "bhbfinder.io.lamost",
     "bhbfinder.io.specutils_reader",
-    "bhbfinder.spectra.stage",
-    "bhbfinder.classify.stage",
-    "bhbfinder.params.stage",
-    "bhbfinder.crossmatch.stages",
-    "bhbfinder.balmer.stage",
-    "bhbfinder.verdict.stage",
+    "bhbfinder.stages.prepare",
+    "bhbfinder.stages.classify",
+    "bhbfinder.stages.balmer",
+    "bhbfinder.stages.params",
+    "bhbfinder.stages.verdict",
+    "bhbfinder.stages.crossmatch",
+    "bhbfinder.stages.dedup",
+    "bhbfinder.stages.known",
 )
 
 _lock = threading.Lock()
 _manager = None
 
 
+#: While `BHBPluginManager.call_isolated` calls a hook: the ``(plugin name, result)`` of every
+#: implementation that answered, in call order.
+_ANSWERS = contextvars.ContextVar("bhbfinder_hook_answers", default=None)
+
+
+def _isolated(function, plugin_name, hook_name):
+    """``function`` (a hook implementation) warning about and skipping its own failures, and
+    recording its answer for `BHBPluginManager.call_isolated`."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            result = function(*args, **kwargs)
+        except Exception as exc:  # a broken plugin must not take the host down
+            warnings.warn(f"plugin {plugin_name!r} raised in {hook_name}: "
+                          f"{type(exc).__name__}: {exc}; it is skipped", PluginWarning)
+            return None
+        answers = _ANSWERS.get()
+        if answers is not None and result is not None:
+            answers.append((plugin_name, result))
+        return result
+
+    call.bhbfinder_isolated = True
+    return call
+
+
 class BHBPluginManager(pluggy.PluginManager):
     """A `pluggy.PluginManager` that isolates failing plugins.
 
-    Use `get_plugin_manager` to get the process-wide instance.
+    Every hook implementation is registered wrapped (hook wrappers excepted): an exception
+    inside it becomes a `~bhbfinder.errors.PluginWarning` naming the plugin and a ``None``
+    answer, so pluggy's call loop goes on to the next implementation. Hooks are called through
+    ``pm.hook.<name>(...)``; `call_isolated` does that and also says which plugin gave which
+    answer. Use `get_plugin_manager` to get the process-wide instance.
     """
 
     def __init__(self):
@@ -65,8 +104,6 @@ class BHBPluginManager(pluggy.PluginManager):
         """Register the modules in `BUILTIN_PLUGINS`."""
         for modname in BUILTIN_PLUGINS:
             name = "builtin:" + modname.rsplit(".", 1)[-1]
-            if self.get_plugin(name) is not None:  # e.g. classify.stage and params.stage
-                name = "builtin:" + ".".join(modname.split(".")[-2:])
             try:
                 module = importlib.import_module(modname)
                 self.register(module, name=name)
@@ -99,6 +136,13 @@ class BHBPluginManager(pluggy.PluginManager):
 
     def register(self, plugin, name=None):
         name = super().register(plugin, name=name)
+        if name is None:  # blocked
+            return name
+        for caller in self.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper) and \
+                        not getattr(impl.function, "bhbfinder_isolated", False):
+                    impl.function = _isolated(impl.function, impl.plugin_name, caller.name)
         self._stage_registry = None
         self.origins.setdefault(name, "registered at run time")
         return name
@@ -109,34 +153,41 @@ class BHBPluginManager(pluggy.PluginManager):
         return plugin
 
     def call_isolated(self, hookname, firstresult=False, **kwargs):
-        """Call a hook implementation by implementation, warning about (and skipping) failures.
+        """Call a hook through pluggy and say which plugin answered what.
 
-        Implementations are called in pluggy's order (``tryfirst`` first, later registrations
-        before earlier ones, ``trylast`` last).
+        Parameters
+        ----------
+        hookname : str
+        firstresult : bool
+            Stop at the first answer. Without it, a hook specified ``firstresult`` (which
+            pluggy stops at its first answer) is called again without the plugins that have
+            answered, until none is left: every plugin's answer, in the order they are asked.
+        **kwargs
+            The hook's arguments.
 
         Returns
         -------
         list of (plugin_name, result)
-            Non-``None`` results only; at most one when ``firstresult``.
+            Non-``None`` answers in call order (pluggy's: ``tryfirst`` first, later
+            registrations before earlier ones, ``trylast`` last); at most one with
+            ``firstresult``.
         """
         caller = getattr(self.hook, hookname)
-        results = []
-        for impl in reversed(caller.get_hookimpls()):
-            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+        stops_early = bool((caller.spec.opts if caller.spec else {}).get("firstresult"))
+        answers = []
+        while True:
+            found = []
+            token = _ANSWERS.set(found)
             try:
-                result = impl.function(**args)
-            except Exception as exc:
-                warnings.warn(
-                    f"plugin {impl.plugin_name!r} raised in {hookname}: "
-                    f"{type(exc).__name__}: {exc}; it is skipped",
-                    PluginWarning,
-                )
-                continue
-            if result is not None:
-                results.append((impl.plugin_name, result))
-                if firstresult:
-                    break
-        return results
+                caller(**kwargs)
+            finally:
+                _ANSWERS.reset(token)
+            answers.extend(found)
+            if firstresult or not stops_early or not found:
+                return answers[:1] if firstresult else answers
+            answered = {name for name, _ in answers}
+            caller = self.subset_hook_caller(
+                hookname, [self.get_plugin(name) for name in answered])
 
     def stage_registry(self):
         """``{kind: {name: StageInfo}}`` from every plugin; later plugins override earlier ones."""
@@ -176,17 +227,15 @@ class BHBPluginManager(pluggy.PluginManager):
                               "files like it). `bhbfinder plugins --which FILE` shows the "
                               "claimants; uninstall or block the plugin you do not want",
                               PluginWarning)
-        answers = self.call_isolated(
-            "bhbfinder_get_reader", firstresult=True, path=str(path), head=head
-        )
-        if not answers:
+        reader = self.hook.bhbfinder_get_reader(path=str(path), head=head)
+        if reader is None:
             raise UnknownFormatError(
                 path,
                 "no installed reader recognises this file",
                 "is it a LAMOST or SDSS spectrum? `bhbfinder plugins` lists the readers; "
                 "install a reader plugin for other surveys",
             )
-        return answers[0][1]
+        return reader
 
 
     def which_readers(self, path, head=b"", builtins=True):
@@ -206,8 +255,6 @@ class BHBPluginManager(pluggy.PluginManager):
 def which_readers(path):
     """``[(plugin_name, reader), ...]``: every installed reader that claims ``path``, the one
     that reads it first (see ``bhbfinder plugins --which``)."""
-    from .io.sniff import read_head
-
     return get_plugin_manager().which_readers(path, read_head(path))
 
 
@@ -232,8 +279,6 @@ def get_plugin_manager(reload=False):
 def get_reader(path, head=None):
     """The reader for ``path``; ``head`` (its first decompressed bytes) is read if not given."""
     if head is None:
-        from .io.sniff import read_head
-
         head = read_head(path)
     return get_plugin_manager().get_reader(path, head)
 
@@ -249,8 +294,6 @@ def list_plugins():
         imported, which is listed too), ``hooks`` (the hooks it implements) and ``stages``
         (``kind:name`` it registers).
     """
-    from astropy.table import Table
-
     pm = get_plugin_manager()
     registry = pm.stage_registry()
     rows = []

@@ -33,7 +33,7 @@ import argparse
 import time
 from pathlib import Path
 
-from bhbfinder.params.stage import default_model_path
+from bhbfinder.stages.params import default_model_path
 from bhbfinder.training.params_recipe import train_default_params_model
 
 HERE = Path(__file__).resolve().parent

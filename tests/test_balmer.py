@@ -26,7 +26,7 @@ from bhbfinder.batch import PreparedBatch, meta_table
 from bhbfinder.errors import ConfigurationError
 from bhbfinder.spectra.lines import LINES_VACUUM
 
-# the nominal LAMOST log-linear grid (SCIENCE.md §2)
+# the nominal LAMOST log-linear grid (Luo et al. 2015, RAA 15, 1095)
 GRID = 10 ** (3.5682 + 1e-4 * np.arange(3909))
 HD = LINES_VACUUM["Hdelta"]
 WIN = np.abs(GRID - HD) <= 30.0

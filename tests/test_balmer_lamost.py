@@ -19,10 +19,10 @@ from bhbfinder.balmer.resolution import (
     observe_profile,
     resolution_fwhm,
 )
-from bhbfinder.balmer.stage import DEFAULT_CRITERIA
 from bhbfinder.batch import PreparedBatch, meta_table
 from bhbfinder.errors import ConfigurationError
 from bhbfinder.spectra.lines import C_KMS, LINES_VACUUM
+from bhbfinder.stages.balmer import DEFAULT_CRITERIA
 
 GRID = 10 ** (3.5682 + 1e-4 * np.arange(3909))
 GRID = GRID[(GRID > 3780) & (GRID < 5020)]

@@ -6,7 +6,7 @@ Gaussian of FWHM² = (λ/1800)² − 2.5², i.e. only redward of 4500 Å; at Hδ
 already slightly coarser than LAMOST), moved to vacuum, resampled onto the LAMOST log grid and
 scaled to unit median: the stage's local continuum does the rest.
 
-Classes: BHB = "HB" in the spectral type, or inside the Kiel box of SCIENCE.md §6 (Culpan et al.
+Classes: BHB = "HB" in the spectral type, or inside the Kiel box (Culpan et al.
 2024) with [Fe/H] ≤ −1 (the metal-rich Population I giants in that box are not horizontal-branch
 stars); high-gravity A stars = log g ≥ 4 and 7500 ≤ Teff ≤ 10000 K.
 """

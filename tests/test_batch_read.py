@@ -70,6 +70,25 @@ def test_iter_paths_globs_lists_single(archive):
         list(iter_paths(42))
 
 
+def test_find_bhb_expands_inputs_with_iter_paths(archive):
+    """One input expansion: the pipeline's sources are iter_paths' paths, with errors for a
+    single path that does not exist and a pattern that matches nothing."""
+    from bhbfinder.pipeline import expand_source
+
+    root, made = archive
+    mixed = [made[4][0], root / "a", str(root / "b" / "1" / "*.gz"), root / "missing.fits"]
+    assert [item.name for item in expand_source(mixed)] == list(iter_paths(mixed))
+    assert [item.name for item in expand_source(root)] == list(iter_paths(root))
+    pattern = str(root / "**" / "*.fits.gz")
+    assert [item.name for item in expand_source(pattern)] == list(iter_paths(pattern))
+    with pytest.raises(ConfigurationError, match="no such file or directory"):
+        expand_source(root / "missing.fits")
+    with pytest.raises(ConfigurationError, match="matches no file"):
+        expand_source(str(root / "nomatch*.fits"))
+    with pytest.raises(ConfigurationError, match="matches no file"):
+        list(iter_paths(str(root / "nomatch*.fits"), strict=True))
+
+
 def test_read_batch_stacks_arrays_and_meta(archive):
     root, made = archive
     paths = [m[0] for m in made]

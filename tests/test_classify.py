@@ -391,7 +391,7 @@ def test_default_recipe_library_sources_audit_and_label_space_stars(shared_data,
     recipe["library"].update(n_per_class=30, analytic_per_class=4)
     # the shipped params model as the generator (the recipe fits its own by default)
     from bhbfinder.params.emulator import SlamEmulator
-    from bhbfinder.params.stage import default_model_path
+    from bhbfinder.stages.params import default_model_path
 
     spectra, prov = build_recipe_library(shared_data, recipe, log=None,
                                          generator=SlamEmulator.load(default_model_path()))

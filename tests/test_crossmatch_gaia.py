@@ -274,7 +274,7 @@ def test_no_astroquery_at_import():
     import sys
 
     code = ("import sys, bhbfinder.crossmatch.gaia, bhbfinder.crossmatch.known, "
-            "bhbfinder.crossmatch.stages, bhbfinder.crossmatch.dedup, bhbfinder.crossmatch.cmd; "
+            "bhbfinder.stages.crossmatch, bhbfinder.crossmatch.dedup, bhbfinder.crossmatch.cmd; "
             "bad = [m for m in sys.modules if m.startswith(('astroquery', 'matplotlib'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,10 +10,10 @@ import pytest
 
 from bhbfinder import find_bhb
 from bhbfinder._modelcheck import check_model_file
-from bhbfinder._parts import read_part, write_part
 from bhbfinder._tree import check_asdf_file, open_plain_asdf
 from bhbfinder.errors import ModelFileError, PartFileError
 from bhbfinder.pipeline import Pipeline
+from bhbfinder.pipeline.parts import read_part, write_part
 
 from .test_parts import _chunk
 

@@ -108,7 +108,7 @@ def test_saved_output_basis_is_the_one_load_would_compute(trained, tmp_path):
 
 
 def test_shipped_params_model_carries_its_output_basis():
-    from bhbfinder.params.stage import default_model_path
+    from bhbfinder.stages.params import default_model_path
 
     model = SlamEmulator.load(default_model_path())
     assert model._reduced is not None

@@ -122,8 +122,8 @@ def test_heldout_predictions_use_only_fold_models_that_never_saw_the_star(shared
 
 @pytest.mark.realdata
 def test_fold_models_get_the_calibration_fitted_without_their_fold(shared_data):
-    from bhbfinder.params.stage import ParamsStage
     from bhbfinder.params.training import MilesTrainingConfig, miles_library
+    from bhbfinder.stages.params import ParamsStage
     from bhbfinder.training.folds import plan_digest, train_fold_params
     from bhbfinder.training.heldout import FoldPlan, load_real_templates
 

@@ -1,4 +1,4 @@
-"""The ``params`` stage (bhbfinder.params.stage)."""
+"""The ``params`` stage (bhbfinder.stages.params)."""
 
 import astropy.units as u
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from bhbfinder.batch import PreparedBatch, meta_table
 from bhbfinder.errors import PreprocessingMismatchError
 from bhbfinder.params.emulator import SlamEmulator
-from bhbfinder.params.stage import PARAMS_COLUMNS, ParamsStage
+from bhbfinder.stages.params import PARAMS_COLUMNS, ParamsStage
 
 from ._params_helpers import toy_grid, toy_labels, toy_spectra
 

@@ -1,4 +1,4 @@
-"""Part files of a run (bhbfinder._parts) and the quick plain-tree ASDF reader (bhbfinder._tree)."""
+"""Part files of a run (bhbfinder.pipeline.parts) and the plain-tree ASDF reader (_tree)."""
 
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Column, MaskedColumn, Table
 
-from bhbfinder._parts import PartFiles, read_part, write_part
+from bhbfinder.pipeline.parts import PartFiles, read_part, write_part
 
 
 def _chunk(first=0, n=5):

@@ -148,3 +148,33 @@ def test_parallel_run_stops_on_stage_setup_errors(tmp_path):
                             progress=False)
     assert list(serial["is_bhb_candidate"]) == list(threaded["is_bhb_candidate"])
     assert list(serial["status"]) == list(threaded["status"])
+
+
+def test_a_chunk_is_prepared_once_for_stages_that_share_the_preprocessing():
+    """The classifier names a preprocessing, Balmer none (it takes the classifier's), params
+    the classifier's: the chunk is prepared once, and checked for the stages that name one."""
+    from bhbfinder.batch import RawBatch
+    from bhbfinder.spectra.prepare import PrepareConfig
+
+    from .fakestages import FakeBalmer, FakeClassify, FakePrepare
+
+    config = PrepareConfig()
+    calls = []
+
+    class CountingPrepare(FakePrepare):
+        def run(self, raw):
+            calls.append(len(raw))
+            return super().run(raw)
+
+    class Classify(FakeClassify):
+        prepare_config = config
+
+    class Params(FakeBalmer):
+        prepare_config = config
+
+    arrays = [spectrum_arrays("A", seed=i) for i in range(3)]
+    pipe = Pipeline(stages=dict(STAGES, prepare=CountingPrepare(config), classify=Classify(),
+                                params=Params()), params_classes=None)
+    table = pipe.process(RawBatch.from_records(arrays))
+    assert calls == [3] and len(table) == 3
+    assert list(table["status"]) == ["ok"] * 3

@@ -84,6 +84,40 @@ def test_broken_hook_warns_and_host_continues(pm, tmp_path):
     assert set(registry) == set(STAGE_KINDS)
 
 
+def test_hooks_go_through_pluggy_with_wrappers_and_isolation(pm, tmp_path):
+    """A hook wrapper sees the answer pluggy's call loop produced; a raising implementation is
+    skipped whether the hook is called through the manager or as ``pm.hook.<name>``."""
+    seen = []
+
+    @hookimpl(wrapper=True)
+    def bhbfinder_get_reader(path, head):
+        reader = yield
+        seen.append(type(reader).__name__)
+        return reader
+
+    @hookimpl(tryfirst=True)
+    def raising(path, head):
+        raise RuntimeError("boom")
+
+    @hookimpl
+    def claims(path, head):
+        return _FakeReader()
+
+    pm.register(_module("wrapper", bhbfinder_get_reader=bhbfinder_get_reader), name="wrapper")
+    pm.register(_module("raising", bhbfinder_get_reader=raising), name="raising")
+    pm.register(_module("claims", bhbfinder_get_reader=claims), name="claims")
+    path = str(tmp_path / "x.dat")
+    with pytest.warns(PluginWarning, match="'raising'"):
+        assert isinstance(pm.get_reader(path, b"data"), _FakeReader)
+    seen.clear()
+    with pytest.warns(PluginWarning, match="'raising'"):
+        assert isinstance(pm.hook.bhbfinder_get_reader(path=path, head=b"data"), _FakeReader)
+    assert seen == ["_FakeReader"]
+    with pytest.warns(PluginWarning):
+        answers = pm.call_isolated("bhbfinder_get_reader", path=path, head=b"data")
+    assert [name for name, _ in answers] == ["claims"]  # the built-ins do not claim it
+
+
 def test_stage_registration_and_override(pm):
     class Stage:
         def __init__(self, scale=1):
@@ -146,3 +180,22 @@ def test_cli_plugins_lists_builtins(capsys):
         assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "builtin:lamost" in out
+
+
+@pytest.mark.parametrize("kind", list(STAGE_KINDS))
+def test_every_built_in_stage_provides_its_kinds_protocol(kind):
+    """The pipeline reads only what the protocol of a stage's kind lists."""
+    if kind == "classify":
+        pytest.importorskip("torch")
+    stage = get_stage(kind)
+    assert isinstance(stage, STAGE_KINDS[kind].protocol)
+
+
+def test_stage_kind_registry_is_the_one_list():
+    from bhbfinder import pipeline
+    from bhbfinder.stages import DEFAULT_STAGES
+
+    assert list(DEFAULT_STAGES) == list(STAGE_KINDS)
+    assert pipeline.BATCH_STAGES == tuple(k for k, v in STAGE_KINDS.items() if v.level == "batch")
+    assert pipeline.CATALOG_STAGES == ("crossmatch", "dedup", "known")  # Gaia ids feed dedup
+    assert set(pipeline.ONLINE_STAGES) == {"crossmatch", "known"}

@@ -407,7 +407,7 @@ def test_prepare_stage_is_registered():
     from bhbfinder import plugins
     from bhbfinder.stages import get_stage
 
-    assert "bhbfinder.spectra.stage" in plugins.BUILTIN_PLUGINS
+    assert "bhbfinder.stages.prepare" in plugins.BUILTIN_PLUGINS
     stage = get_stage("prepare")
     assert isinstance(stage, PrepareStage)
     assert stage.config == PrepareConfig()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from bhbfinder import find_bhb
-from bhbfinder._checkpoint import FINGERPRINT_FILE, RunLock
 from bhbfinder.catalog import read_catalog
 from bhbfinder.errors import ConfigurationError, ResumeMismatchError, RunLockedError
 from bhbfinder.io.lamost import write_lamost
+from bhbfinder.pipeline.checkpoint import FINGERPRINT_FILE, RunLock
 
 from .fakestages import STAGES, FakeBalmer, spectrum_arrays
 
@@ -197,7 +197,7 @@ def test_lock_held_by_another_process(data, tmp_path):
     import sys
 
     out = tmp_path / "cat.ecsv"
-    code = ("import sys, time\nfrom bhbfinder._checkpoint import RunLock\n"
+    code = ("import sys, time\nfrom bhbfinder.pipeline.checkpoint import RunLock\n"
             f"lock = RunLock({str(out)!r}).acquire()\nprint('locked', flush=True)\n"
             "sys.stdin.read()\n")
     holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,

@@ -112,7 +112,8 @@ def _widths(label_rows):
 def test_analytic_bhb_lines_narrower_than_a_dwarf():
     (w_bhb, d_bhb, _), (w_a, d_a, _), (w_wd, _, _) = _widths(
         [("BHB", 8500, 3.2, -2.0), ("A", 8500, 4.2, -2.0), ("WD", 15000, 8.0, 0.0)])
-    # SCIENCE.md §5: at one Teff, low-gravity BHB lines are narrower and deeper-cored
+    # Clewley et al. 2002, Xue et al. 2008: at one Teff, low-gravity BHB lines are narrower and
+    # deeper-cored
     assert w_bhb < 0.8 * w_a
     assert d_bhb < d_a
     assert w_wd > 1.5 * w_a

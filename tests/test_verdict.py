@@ -151,7 +151,7 @@ def test_cross_fit_never_sees_the_fold_it_predicts():
 
 
 def test_stage_masks_failed_rows(tmp_path):
-    from bhbfinder.verdict.stage import VerdictStage
+    from bhbfinder.stages.verdict import VerdictStage
 
     X, y = _synthetic()
     model = VerdictModel(features=("feh_z",), l2=0.01).fit(X, y)
@@ -172,7 +172,7 @@ def test_shipped_verdict_is_calibrated_on_held_out_stars():
     models that never saw them), cross-fitted by fold as the model was: the reliability curve
     follows the diagonal within binomial errors (plus a small allowance for the stars'
     correlated renderings)."""
-    from bhbfinder.verdict.stage import default_model_path
+    from bhbfinder.stages.verdict import default_model_path
 
     shipped = VerdictModel.load(default_model_path())
     from bhbfinder.verdict.features import align_features
@@ -226,8 +226,9 @@ def test_pipeline_adds_the_verdict_and_builds_is_new_bhb_from_it(tmp_path):
     assert np.array_equal(np.ma.getmaskarray(cat["is_bhb"]), failed)
     good = np.asarray(p[~failed], float)
     assert np.all((good >= 0) & (good <= 1))
-    threshold = VerdictModel.load(
-        __import__("bhbfinder.verdict.stage", fromlist=["x"]).default_model_path()).threshold_
+    from bhbfinder.stages.verdict import default_model_path
+
+    threshold = VerdictModel.load(default_model_path()).threshold_
     assert np.array_equal(np.asarray(cat["is_bhb"][~failed], bool), good >= threshold)
     # offline: is_new_bhb is False where is_bhb is False, undetermined (masked) where True
     # and where the row failed

@@ -58,7 +58,7 @@ def test_chunk_killed_twice_is_left_for_resume(data, tmp_path):
     assert not out.exists()
     parts = sorted((tmp_path / "cat.ecsv.parts").glob("part-*"))
     assert parts, "the other chunks were kept"
-    from bhbfinder._parts import read_part
+    from bhbfinder.pipeline.parts import read_part
 
     saved = [str(f) for p in parts for f in read_part(p)["file"]]
     assert not any(f.endswith("spec-5.fits") for f in saved), "no final 'failed' rows"

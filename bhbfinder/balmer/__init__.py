@@ -6,7 +6,7 @@ D0.2 / fm, a Ca II K index, named criteria sets, and the ``balmer`` stage ``"ser
 Modules: `~bhbfinder.balmer.profile` (the profile, D0.2, fm), `~bhbfinder.balmer.fit` (batched
 Levenberg–Marquardt and the scipy reference), `~bhbfinder.balmer.windows` (line windows),
 `~bhbfinder.balmer.local_continuum`, `~bhbfinder.balmer.measure`, `~bhbfinder.balmer.flags`,
-`~bhbfinder.balmer.criteria`, `~bhbfinder.balmer.stage` and `~bhbfinder.balmer.plotting`
+`~bhbfinder.balmer.criteria`, `~bhbfinder.stages.balmer` and `~bhbfinder.balmer.plotting`
 (matplotlib, imported on use).
 """
 
@@ -36,7 +36,7 @@ def __getattr__(name):
     # the stage (its pipeline registration) is loaded on use: `import bhbfinder.balmer` gives
     # the science only
     if name == "BalmerStage":
-        from .stage import BalmerStage
+        from ..stages.balmer import BalmerStage
 
         return BalmerStage
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

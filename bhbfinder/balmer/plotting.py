@@ -10,11 +10,11 @@
 
 import numpy as np
 
+from ..stages.balmer import BalmerStage
 from . import flags as F
 from .criteria import get_criteria
 from .measure import normalised_window
 from .profile import sersic_profile
-from .stage import BalmerStage
 from .windows import COLUMN_PREFIX
 
 __all__ = ["plot_line_fits", "plot_criteria_plane"]

@@ -14,8 +14,8 @@ torch). The pieces:
     precision / recall / F1, confusion matrix, precision–recall curve;
 `~bhbfinder.classify.modelfile`
     `save_model` / `load_model` (ASDF, no pickle);
-`~bhbfinder.classify.stage`
-    the pipeline stage.
+`~bhbfinder.stages.classify`
+    the pipeline stage (in the adapters of `bhbfinder.stages`, which import this package).
 """
 
 from .._lazy import lazy_exports

@@ -247,7 +247,7 @@ class TwoStageClassifier:
                 "p_bhb_stage2": pb2, "is_bhb_candidate": cand}
 
     def predict(self, batch, batch_size=None, device=None):
-        """Classify a `~bhbfinder.batch.PreparedBatch`; see `bhbfinder.classify.stage`."""
+        """Classify a `~bhbfinder.batch.PreparedBatch`; see `bhbfinder.stages.classify`."""
         return classify_batch(self, batch, batch_size=batch_size, device=device)
 
     def __repr__(self):

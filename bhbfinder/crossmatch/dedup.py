@@ -80,14 +80,14 @@ def group_rows(ra, dec, source_id=None, radius=DEFAULT_RADIUS_ARCSEC):
     Returns
     -------
     labels : ndarray of int64
-        Group label per row, numbered 0, 1, ... in order of each group's first row.
+        As `friends_of_friends` (which this is without ``source_id``).
     """
+    if source_id is None:
+        return friends_of_friends(ra, dec, radius)
     ra = np.asarray(ra, dtype=float)
     dec = np.asarray(dec, dtype=float)
     n = len(ra)
     radius = to_arcsec(radius)
-    if source_id is None:
-        return _components(n, _sky_pairs(ra, dec, radius))
     sid = np.ma.filled(np.ma.asarray(source_id).astype(np.int64), 0)
     has_id = sid > 0
 

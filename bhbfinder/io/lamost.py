@@ -37,7 +37,7 @@ from ..hookspecs import hookimpl
 from . import _rawfits, checks
 from .base import META_KEYS, META_SCHEMA, UNKNOWN_VALUE, Reader, SpectrumArrays
 from .limits import current_limits
-from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, header_cards, read_head
+from .sniff import FITS_BLOCK, FITS_MAGIC, GZIP_MAGIC, iter_cards, read_head
 
 __all__ = [
     "READER_NAME",
@@ -102,6 +102,7 @@ COADD_EXTNAME = "COADD"
 #: telescope, the pipeline's ORIGIN / AUTHOR, or the layout-A row list only LAMOST writes.
 _SIGNATURES = (("TELESCOP", "LAMOST"), ("ORIGIN", "NAOC-LAMOST"), ("AUTHOR", "LAMOST"),
                ("EXTEN0", "Flux, Inverse, Wavelength"), ("EXTEN0", "Flux Inverse "))
+_SIGNATURE_KEYS = {key for key, _ in _SIGNATURES}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,8 +116,11 @@ def is_lamost_head(head):
     """
     if not head.startswith(FITS_MAGIC):
         return False
-    cards = header_cards(head)
-    return any(str(cards.get(key, "")).strip().startswith(value) for key, value in _SIGNATURES)
+    for key, value in iter_cards(head, keys=_SIGNATURE_KEYS):
+        text = str(value).strip()
+        if any(key == sig_key and text.startswith(sig) for sig_key, sig in _SIGNATURES):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from fnmatch import fnmatch
 
 from ..batch import STATUS_OK, RawBatch
 from ..errors import BHBFinderWarning, ConfigurationError, SpectrumReadError, UnknownFormatError
+from ..plugins import get_plugin_manager
 from . import checks
 from .limits import current_limits, read_limits
-from .sniff import GZIP_MAGIC, read_head
+from .sniff import read_head, sniff_file
 
 __all__ = ["SPECTRUM_PATTERNS", "DEFAULT_BATCH_SIZE", "iter_paths", "read_one", "read_batch",
            "iter_batches"]
@@ -45,8 +46,6 @@ def _matches(name, patterns):
 
 def _claimed_by_a_reader(path):
     """Whether an installed reader recognises a regular file by its content."""
-    from ..plugins import get_plugin_manager
-
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return False  # never open a FIFO or a device just to look at it
@@ -99,7 +98,7 @@ def _walk(folder, patterns, exclude=(), sniff=True):
         log.info("%s: %d files that no reader recognises were not read", folder, skipped)
 
 
-def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True):
+def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True, strict=False):
     """Yield the file paths of ``source`` in a deterministic order.
 
     Parameters
@@ -120,6 +119,10 @@ def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True):
         In walks, also keep files with other names that a reader recognises by content (an
         obsid-named file without suffix, gzip content under another name); only regular
         files are opened for this.
+    strict : bool
+        A single ``source`` path that does not exist, or a glob that matches nothing, raises
+        `~bhbfinder.errors.ConfigurationError` instead (what `~bhbfinder.find_bhb` does with
+        the path it is given); inside an iterable they are yielded as always.
 
     Yields
     ------
@@ -130,10 +133,14 @@ def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True):
     """
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
+        if strict and not os.path.lexists(path) and not _GLOB_CHARS & set(path):
+            raise ConfigurationError(f"{path!r}: no such file or directory")
         if os.path.isdir(path):
             yield from _walk(path, patterns, exclude, sniff)
         elif not os.path.exists(path) and _GLOB_CHARS & set(path):
             matches = sorted(glob.glob(path, recursive=True))
+            if not matches and strict:
+                raise ConfigurationError(f"the pattern {path!r} matches no file")
             if not matches:
                 log.warning("%s matches no file", path)
                 yield path
@@ -146,7 +153,7 @@ def iter_paths(source, patterns=SPECTRUM_PATTERNS, exclude=(), sniff=True):
             yield path
     elif isinstance(source, Iterable) and not isinstance(source, (bytes, dict)):
         for item in source:
-            yield from iter_paths(item, patterns, exclude, sniff)
+            yield from iter_paths(item, patterns, exclude, sniff)  # never strict inside
     else:
         raise TypeError(f"source must be a path, a glob or an iterable of them, "
                         f"not {type(source).__name__}")
@@ -218,13 +225,11 @@ def read_one(path):
         `~bhbfinder.errors.UnknownFormatError` when no installed reader recognises a
         well-formed file.
     """
-    from ..plugins import get_plugin_manager
-
     path = os.fspath(path)
     limits = current_limits()
     _check_file(path, limits)
     try:
-        head = read_head(path)
+        head, gzipped = sniff_file(path)
     except FileNotFoundError:
         raise checks.fail(path, checks.FILE_NOT_FOUND) from None
     except OSError as exc:
@@ -236,8 +241,6 @@ def read_one(path):
     name = getattr(reader, "name", type(reader).__name__)
     try:
         if not getattr(reader, "checks_inflated_size", False):
-            with open(path, "rb") as fh:
-                gzipped = fh.read(2) == GZIP_MAGIC
             if gzipped:
                 try:
                     _check_inflated_size(path, limits.max_inflated_size)

@@ -7,8 +7,8 @@ and so can a reader plugin's ``bhbfinder_get_reader``, on the ``head`` it is giv
 
 import zlib
 
-__all__ = ["GZIP_MAGIC", "FITS_MAGIC", "FITS_BLOCK", "is_gzip", "read_head", "header_cards",
-           "Cards", "scan_cards"]
+__all__ = ["GZIP_MAGIC", "FITS_MAGIC", "FITS_BLOCK", "is_gzip", "read_head", "sniff_file",
+           "header_cards", "iter_cards", "Cards", "scan_cards"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_MAGIC = b"SIMPLE  ="
@@ -67,8 +67,21 @@ class Cards(dict):
         return [(key, self[key]) for key in self]
 
 
-def scan_cards(raw, offset=0):
-    """The header cards of ``raw`` from ``offset`` up to END.
+def _value_cards(raw, offset=0, keys=None):
+    """``(position, keyword bytes)`` of each value card from ``offset`` (only ``keys``, when
+    given); the last item is ``(position, b"END")`` when the bytes hold the END card."""
+    wanted = None if keys is None else {k.encode("ascii").ljust(8) for k in keys}
+    for pos in range(offset, len(raw) - CARD + 1, CARD):
+        key = raw[pos:pos + 8]
+        if key == b"END     ":
+            yield pos, b"END"
+            return
+        if raw[pos + 8:pos + 10] == b"= " and (wanted is None or key in wanted):
+            yield pos, key
+
+
+def scan_cards(raw, offset=0, keys=None):
+    """The header cards of ``raw`` from ``offset`` up to END (only ``keys``, when given).
 
     Returns
     -------
@@ -78,30 +91,40 @@ def scan_cards(raw, offset=0):
         every whole card seen).
     """
     cards = Cards()
-    pos, n = offset, len(raw)
-    while pos + CARD <= n:
-        card = raw[pos:pos + CARD]
-        pos += CARD
-        key = card[:8].rstrip()
-        if key == b"END":
-            return cards, pos
-        if card[8:10] == b"= ":
-            name = key.decode("ascii", "replace")
+    setitem = dict.__setitem__
+    wanted = None if keys is None else {k.encode("ascii").ljust(8) for k in keys}
+    for pos in range(offset, len(raw) - CARD + 1, CARD):  # the hot path: no generator here
+        key = raw[pos:pos + 8]
+        if key == b"END     ":
+            return cards, pos + CARD
+        if raw[pos + 8:pos + 10] == b"= " and (wanted is None or key in wanted):
+            name = key.rstrip().decode("ascii", "replace")
             if name not in cards:
-                dict.__setitem__(cards, name, card[10:])
+                setitem(cards, name, raw[pos + 10:pos + CARD])
     return cards, None
 
 
-def header_cards(raw):
+def iter_cards(raw, keys=None):
+    """Yield ``(keyword, value)`` of the header cards at the start of ``raw`` one by one (only
+    ``keys``, when given), parsed as `Cards` parses them: to stop at the first card that
+    decides."""
+    for pos, key in _value_cards(raw, 0, keys):
+        if key == b"END":
+            return
+        yield key.rstrip().decode("ascii", "replace"), _parse_value(raw[pos + 10:pos + CARD])
+
+
+def header_cards(raw, keys=None):
     """``{keyword: value}`` (a `Cards`) of the FITS header at the start of ``raw``, up to END or
     the end of the bytes: enough to sniff a file from the ``head`` a reader hook is given.
+    ``keys`` (keywords) keeps only those cards, which is faster.
 
     >>> head = b"SIMPLE  =                    T".ljust(80) + b"TELESCOP= 'LAMOST  '".ljust(80)
     >>> cards = header_cards(head)
     >>> cards["SIMPLE"], cards["TELESCOP"], cards.get("NAXIS")
     (True, 'LAMOST', None)
     """
-    return scan_cards(raw)[0]
+    return scan_cards(raw, keys=keys)[0]
 
 
 
@@ -117,11 +140,16 @@ def read_head(path, nbytes=FITS_BLOCK):
     A corrupt or truncated gzip stream gives whatever could be inflated (possibly ``b""``);
     readers report the problem properly when they read the file.
     """
+    return sniff_file(path, nbytes)[0]
+
+
+def sniff_file(path, nbytes=FITS_BLOCK):
+    """``(head, gzipped)``: `read_head` and whether the content is gzip, from one read."""
     with open(path, "rb") as fh:
         raw = fh.read(max(nbytes, 65536))
     if raw[:2] != GZIP_MAGIC:
-        return raw[:nbytes]
+        return raw[:nbytes], False
     try:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, nbytes)
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, nbytes), True
     except zlib.error:
-        return b""
+        return b"", True

@@ -6,7 +6,7 @@
     a faithful per-pixel SVR reference of SLAM (Zhang, Liu & Deng 2020), for tests and comparison.
 `~bhbfinder.params.uncertainty.ErrorModel`
     label errors calibrated on held-out stars (stored in the model file).
-`~bhbfinder.params.stage.ParamsStage`
+`~bhbfinder.stages.params.ParamsStage`
     the pipeline's ``params`` stage (name ``slam-emulator``).
 """
 

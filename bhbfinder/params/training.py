@@ -4,7 +4,7 @@ Every spectrum the emulator learns from goes through exactly what the pipeline d
 LAMOST spectrum: a MILES star (Sánchez-Blázquez et al. 2006; Falcón-Barroso et al. 2011) is
 degraded to LAMOST resolution, sampled on the LAMOST pixel grid with the simulator's instrument
 model (flux-calibration distortion, noise, bad pixels; `bhbfinder.simulate.simulate_rows`), and
-then prepared by the ``prepare`` stage (`bhbfinder.spectra.stage.prepare`) with a given
+then prepared by the ``prepare`` stage (`bhbfinder.stages.prepare.prepare`) with a given
 `~bhbfinder.spectra.prepare.PrepareConfig` (default: the package default). A training spectrum is
 the inverse-variance weighted mean of several such prepared realisations, so it carries the same
 continuum-normalisation behaviour as the spectra the model will see, at a higher S/N.

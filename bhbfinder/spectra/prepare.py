@@ -4,7 +4,7 @@ Every model sees spectra only through this one transformation, and it is fully d
 `PrepareConfig`, which is stored in each model file and compared (`check_prepared`) before a
 model accepts a batch. `prepare_arrays` takes the spectra of a chunk on their native grids (a
 `~bhbfinder.batch.RawBatch`, or any object with the same arrays) and returns `PreparedArrays`;
-the ``prepare`` stage (`bhbfinder.spectra.stage`) wraps it for the pipeline. For each spectrum:
+the ``prepare`` stage (`bhbfinder.stages.prepare`) wraps it for the pipeline. For each spectrum:
 
 1. **Cleaning** (optional): upward spikes on the native grid are masked
    (`bhbfinder.spectra.clean`).
@@ -201,7 +201,7 @@ def check_compatible(expected, actual):
     if actual is None:
         raise PreprocessingMismatchError(
             "the batch carries no preprocessing configuration; prepare it with "
-            "bhbfinder.spectra.stage.prepare(raw, config) using the model's config")
+            "bhbfinder.stages.prepare.prepare(raw, config) using the model's config")
     a = _flatten(_as_config(expected).to_dict())
     b = _flatten(_as_config(actual).to_dict())
     diffs = [f"{key}: model {a.get(key)!r} vs batch {b.get(key)!r}"
@@ -532,11 +532,11 @@ def _add(meta, name, values, unit, description):
 
 
 # `prepare` and `PrepareStage` (the stage, which builds the pipeline's PreparedBatch) live in
-# bhbfinder.spectra.stage; they stay importable from here, loaded on first use.
+# bhbfinder.stages.prepare; they stay importable from here, loaded on first use.
 _STAGE_NAMES = ("prepare", "PrepareStage")
 
 
 def __getattr__(name):
     if name in _STAGE_NAMES:
-        return getattr(importlib.import_module(".stage", __package__), name)
+        return getattr(importlib.import_module("..stages.prepare", __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,11 +27,11 @@ from .._tree import open_plain_asdf
 from ..classify.recipes import _merge
 from ..errors import ConfigurationError
 from ..params.emulator import SlamEmulator
-from ..params.stage import default_model_path
 from ..params.training import DEFAULT_MODEL_HYPERPARAMS
 from ..params.uncertainty import ErrorModel
 from ..pipeline import find_bhb
 from ..simulate import simulate_files
+from ..stages.params import default_model_path
 from .heldout import render_stars
 
 __all__ = ["REDUCED_BUDGET", "train_fold_classifier", "train_fold_params", "run_fold",

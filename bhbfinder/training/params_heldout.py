@@ -4,7 +4,7 @@ A params model is judged on MILES stars (Sánchez-Blázquez et al. 2006; Falcón
 2011) that neither its weights nor its hyper-parameters saw: the stars of each fold of a
 `~bhbfinder.training.heldout.FoldPlan` are rendered as LAMOST spectra through the instrument
 model (`~bhbfinder.training.heldout.render_stars`), prepared by
-`~bhbfinder.spectra.stage.prepare` exactly as the pipeline prepares a user's files, and
+`~bhbfinder.stages.prepare.prepare` exactly as the pipeline prepares a user's files, and
 inverted by the model of their fold.
 
 Renderings (`VARIANTS`):

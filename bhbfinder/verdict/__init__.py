@@ -4,7 +4,7 @@
   errors, [Fe/H], Balmer profiles, Ca II K, the network's probabilities).
 * `bhbfinder.verdict.model`: `VerdictModel` (penalised logistic regression), `cross_fit`,
   `choose_threshold`, `reliability_table`.
-* `bhbfinder.verdict.stage`: the pipeline stage (``verdict:logistic``) adding ``p_bhb`` and
+* `bhbfinder.stages.verdict`: the pipeline stage (``verdict:logistic``) adding ``p_bhb`` and
   ``is_bhb``.
 """
 

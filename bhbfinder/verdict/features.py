@@ -29,8 +29,10 @@ feature pulls the probability neither way.
 """
 
 import numpy as np
+from scipy.special import ndtr
 
 from ..errors import ConfigurationError
+from ..simulate.classes import culpan_kiel_limits
 
 __all__ = ["FEATURE_NAMES", "PHYSICAL_FEATURES", "NETWORK_FEATURES", "ERROR_FLOORS",
            "UNUSED_FEATURES", "BOX_FEH_MAX", "feature_matrix", "align_features"]
@@ -108,10 +110,6 @@ def feature_matrix(columns):
     ndarray, shape (n, len(FEATURE_NAMES))
         NaN where a feature cannot be computed.
     """
-    from scipy.special import ndtr
-
-    from ..simulate.classes import culpan_kiel_limits
-
     names = _names(columns)
     if not names:
         raise ConfigurationError("feature_matrix: no columns given")

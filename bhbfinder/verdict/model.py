@@ -15,10 +15,11 @@ calibration check. Models save to and load from plain ASDF trees (no pickle).
 
 import warnings
 
+import asdf
 import numpy as np
 from scipy import optimize
 
-from .._tree import plain_tree
+from .._tree import plain_tree, read_model_tree
 from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
 from .features import FEATURE_NAMES, PHYSICAL_FEATURES
@@ -177,8 +178,6 @@ class VerdictModel:
     # -------------------------------------------------------------- files
     def save(self, path):
         """Write the model to an ASDF file."""
-        import asdf
-
         self._check_fitted()
         tree = {"format": _FORMAT, "format_version": _FORMAT_VERSION,
                 "bhbfinder_version": __version__, "params": plain_tree(self.get_params()),
@@ -197,21 +196,9 @@ class VerdictModel:
         ModelFileError
             When the file is missing, unreadable or not a verdict model.
         """
-        from .._tree import open_plain_asdf
-
-        try:
-            with open_plain_asdf(str(path)) as af:
-                tree = _copy(af.tree)
-        except FileNotFoundError:
-            raise ModelFileError(f"{path}: no such verdict model file; give a file written by "
-                                 "VerdictModel.save") from None
-        except Exception as exc:
-            raise ModelFileError(f"{path}: cannot read it as ASDF ({exc})") from exc
-        if tree.get("format") != _FORMAT:
-            raise ModelFileError(f"{path}: not a verdict model (format {tree.get('format')!r}, "
-                                 f"expected {_FORMAT!r})")
-        if tree.get("format_version", 0) > _FORMAT_VERSION:
-            raise ModelFileError(f"{path}: written by a newer bhbfinder; upgrade bhbfinder")
+        tree = read_model_tree(path, _FORMAT, _FORMAT_VERSION, what="verdict model",
+                               missing="no such verdict model file; give a file written by "
+                                       "VerdictModel.save")
         params = dict(tree["params"])
         model = cls(features=tuple(params["features"]), l2=params["l2"],
                     precision_target=params["precision_target"],
@@ -227,16 +214,6 @@ class VerdictModel:
         model.calibration_ = tuple(float(c) for c in tree.get("calibration", (1.0, 0.0)))
         model.meta = tree.get("meta") or {}
         return model
-
-
-def _copy(value):
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    if hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
-        return np.array(value)
-    return value
 
 
 def choose_threshold(p, y=None, precision_target=0.98, method="expected"):

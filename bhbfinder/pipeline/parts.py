@@ -19,8 +19,8 @@ import asdf
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
 
-from ._tree import check_asdf_file
-from .errors import PartFileError
+from .._tree import check_asdf_file
+from ..errors import PartFileError
 
 __all__ = ["PartFiles", "write_part", "read_part"]
 

@@ -1,34 +1,34 @@
-"""Pipeline stages: the descriptor plugins register and the registry that looks them up.
+"""Pipeline stages: the descriptor plugins register, the registry that looks them up, and the
+built-in stages.
 
 A *stage* is an object with a ``run(data)`` method; which ``data`` it receives and what it
-returns depends on its *kind* (see `bhbfinder.hookspecs.STAGE_KINDS`). Plugins register stages by
-returning `StageInfo` objects from the ``bhbfinder_register_stages`` hook; users pick them by name::
+returns depends on its *kind* (see `bhbfinder.hookspecs.STAGE_KINDS` and the kind's protocol).
+Plugins register stages by returning `StageInfo` objects from the ``bhbfinder_register_stages``
+hook; users pick them by name::
 
     >>> from bhbfinder.stages import available_stages
     >>> "prepare" in available_stages()
     True
+
+The built-in stages are in the modules of this package, one per stage kind
+(`bhbfinder.stages.prepare`, `~bhbfinder.stages.classify`, `~bhbfinder.stages.balmer`,
+`~bhbfinder.stages.params`, `~bhbfinder.stages.verdict`, `~bhbfinder.stages.crossmatch`,
+`~bhbfinder.stages.dedup`, `~bhbfinder.stages.known`): each turns the science of its package
+into a stage and registers it like any plugin.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import StageNotFoundError
-from .hookspecs import STAGE_KINDS
+from ..errors import StageNotFoundError
+from ..hookspecs import STAGE_KINDS
+from ..plugins import get_plugin_manager
 
 __all__ = ["StageInfo", "available_stages", "get_stage", "get_stage_info", "DEFAULT_STAGES"]
 
-#: The stage used for each kind when the user names none.
-DEFAULT_STAGES = {
-    "prepare": "default",
-    "classify": "msfanet",
-    "balmer": "sersic",
-    "params": "slam-emulator",
-    "verdict": "logistic",
-    "dedup": "sky-fof",
-    "known": "catalogs",
-    "crossmatch": "gaia-dr3",
-}
+#: The stage used for each kind when the user names none (`bhbfinder.hookspecs.StageKind.default`).
+DEFAULT_STAGES = {name: kind.default for name, kind in STAGE_KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,6 @@ def available_stages(kind=None):
     dict
         ``{kind: {name: StageInfo}}``, or ``{name: StageInfo}`` when ``kind`` is given.
     """
-    from .plugins import get_plugin_manager
-
     registry = get_plugin_manager().stage_registry()
     if kind is None:
         return registry

@@ -1,7 +1,7 @@
 """What makes a run resumable safely: its fingerprint, and the lock on its output.
 
 A run that writes ``OUTPUT`` keeps its finished chunks in ``OUTPUT.parts/`` (see
-`bhbfinder._parts`) together with ``run.json``, the run's *fingerprint*: the inputs (their
+`bhbfinder.pipeline.parts`) together with ``run.json``, the run's *fingerprint*: the inputs (their
 number, a hash of their names in order, and the names themselves in ``inputs.json.gz``), the
 classifier model file's content hash, each batch stage's name and options, the stage-1 class
 selections and the package version. ``resume=True`` compares the fingerprint of the new call
@@ -23,7 +23,7 @@ import os
 import time
 from pathlib import Path
 
-from .errors import ResumeMismatchError, RunLockedError
+from ..errors import ResumeMismatchError, RunLockedError
 
 __all__ = ["FINGERPRINT_FILE", "INPUTS_FILE", "fingerprint", "save_fingerprint",
            "check_fingerprint", "RunLock", "file_digest"]

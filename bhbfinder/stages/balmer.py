@@ -19,22 +19,22 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
 
-from ..errors import ConfigurationError
-from ..hookspecs import hookimpl
-from ..stages import StageInfo
-from . import flags as F
-from .cak import CAK_STELLAR_QUANTITIES, ISM_PRIOR, ISM_VELOCITY, measure_cak_stellar
-from .criteria import get_criteria
-from .measure import (
+from ..balmer import flags as F
+from ..balmer.cak import CAK_STELLAR_QUANTITIES, ISM_PRIOR, ISM_VELOCITY, measure_cak_stellar
+from ..balmer.criteria import get_criteria
+from ..balmer.measure import (
     MAX_MASKED_FRACTION,
     QUANTITIES,
     measure_band_ew,
     measure_cak,
     measure_line,
 )
-from .profile import d02_from_params
-from .resolution import REFERENCE_FWHM, correct_to_reference, resolution_fwhm
-from .windows import CAK_WINDOW, COLUMN_PREFIX, DEFAULT_WINDOWS, MGII_WINDOW
+from ..balmer.profile import d02_from_params
+from ..balmer.resolution import REFERENCE_FWHM, correct_to_reference, resolution_fwhm
+from ..balmer.windows import CAK_WINDOW, COLUMN_PREFIX, DEFAULT_WINDOWS, MGII_WINDOW
+from ..errors import ConfigurationError
+from ..hookspecs import STAGE_KINDS, hookimpl
+from . import StageInfo
 
 __all__ = ["BalmerStage", "DEFAULT_LINES", "DEFAULT_CRITERIA", "CORRECTED_QUANTITIES",
            "bhbfinder_register_stages"]
@@ -87,6 +87,9 @@ class BalmerStage:
         Heliocentric velocity (km/s) of the interstellar gas (`bhbfinder.balmer.cak`).
     ism_prior : (float, float)
         Prior mean and σ (Å) of the interstellar K equivalent width.
+    classes : tuple of str or None
+        The stage-1 classes whose spectra the pipeline hands to this stage (others get masked
+        columns); None: every spectrum. Default BHB, A, B.
 
     Examples
     --------
@@ -95,9 +98,16 @@ class BalmerStage:
     ('Hdelta', 'Hgamma', 'Hbeta')
     """
 
+    #: Prepared as the other stages' spectra (the classifier's preprocessing), on any grid that
+    #: holds the lines (see `bhbfinder.hookspecs.BatchStage`).
+    prepare_config = None
+    wavelength = None
+
     def __init__(self, criteria=DEFAULT_CRITERIA, lines=DEFAULT_LINES, windows=None,
                  max_masked_fraction=MAX_MASKED_FRACTION, fit_options=None, resolution="meta",
-                 ism_velocity=ISM_VELOCITY, ism_prior=ISM_PRIOR):
+                 ism_velocity=ISM_VELOCITY, ism_prior=ISM_PRIOR,
+                 classes=STAGE_KINDS["balmer"].classes):
+        self.classes = None if classes is None else tuple(classes)
         self.criteria = get_criteria(criteria)
         self.windows = {**DEFAULT_WINDOWS, **(windows or {})}
         needed = [_PREFIX_TO_LINE[p] for p in self.criteria.lines

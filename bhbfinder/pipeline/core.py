@@ -1,6 +1,8 @@
 """`find_bhb` and `Pipeline`: the stages tied into a streaming, resumable, parallel run.
 
-A run reads its inputs in chunks. Each chunk goes through the *batch* stages (prepare →
+The stage kinds, their order and what each stage provides are those of
+`bhbfinder.hookspecs.STAGE_KINDS`; this module reads nothing of a stage beyond its kind's
+protocol. A run reads its inputs in chunks. Each chunk goes through the *batch* stages (prepare →
 classify → balmer → params) wherever the executor runs it (this process, local processes, or
 Dask workers); only arrays and tables cross process boundaries. Each finished chunk is written
 at once to a part file beside the output, so an interrupted run loses nothing and ``resume=True``
@@ -9,13 +11,10 @@ de-duplication, known objects) run on the assembled catalogue and the output is 
 """
 
 import collections
-import concurrent.futures
-import glob
 import hashlib
 import logging
 import os
 import sys
-import threading
 import time
 import uuid
 import warnings
@@ -25,51 +24,55 @@ from pathlib import Path
 import numpy as np
 from astropy.table import MaskedColumn, QTable, Table, vstack
 
-from ._parts import PartFiles
-from .batch import STATUS_OK, RawBatch
-from .catalog import check_output, ensure_columns, format_summary, summarize, write_catalog
-from .errors import (
+from .._data import default_model_path
+from .._modelcheck import check_model_file
+from .._procpool import MAIN_GUARD_HINT, in_spawn_bootstrap
+from .._version import __version__
+from ..batch import STATUS_OK
+from ..catalog import check_output, ensure_columns, format_summary, summarize, write_catalog
+from ..configfile import read_config
+from ..errors import (
     BHBFinderError,
     BHBFinderWarning,
     ConfigurationError,
     IncompleteRunError,
     ModelFileError,
-    PreprocessingMismatchError,
-    StageNotFoundError,
 )
-from .stages import DEFAULT_STAGES, get_stage, get_stage_info
+from ..hookspecs import NEW_BHB_RULE, STAGE_KINDS, stage_kinds
+from ..io.limits import ReadLimits
+from ..io.read import read_batch
+from ..spectra.prepare import check_prepared
+from ..stages import DEFAULT_STAGES, get_stage, get_stage_info
+from .checkpoint import RunLock, check_fingerprint, fingerprint, save_fingerprint
+from .executors import _INDEX, SETUP_ERRORS, _execute, _failed_chunk, _is_serial
+from .parts import PartFiles
+from .sources import _own_files, _refuse_output_among_inputs, expand_source
 
 log = logging.getLogger("bhbfinder")
 
 __all__ = ["find_bhb", "Pipeline", "BATCH_STAGES", "TABLE_STAGES", "CATALOG_STAGES",
-           "ONLINE_STAGES", "SETUP_ERRORS", "incomplete_stages", "expand_source"]
+           "ONLINE_STAGES", "READ_SECTION", "STAGE_OK", "STAGE_SKIPPED", "STAGE_FAILED",
+           "incomplete_stages"]
 
 #: Stages run chunk by chunk, in this order (``prepare`` runs as each of them needs it).
-BATCH_STAGES = ("classify", "balmer", "params")
+BATCH_STAGES = stage_kinds("batch")
 #: Stages run chunk by chunk after the batch stages, on the columns they produced.
-TABLE_STAGES = ("verdict",)
+TABLE_STAGES = stage_kinds("table")
 #: Stages run once on the assembled catalogue, in this order (Gaia ids feed de-duplication).
-CATALOG_STAGES = ("crossmatch", "dedup", "known")
+CATALOG_STAGES = stage_kinds("catalog")
 #: Stages that need the network by default; they run only with ``online=True`` or when named.
-ONLINE_STAGES = ("crossmatch", "known")
+ONLINE_STAGES = tuple(name for name, kind in STAGE_KINDS.items() if kind.online)
+#: Every stage kind, in pipeline order.
+ALL_STAGES = stage_kinds()
+#: The stages that run chunk by chunk (in the workers), in order.
+CHUNK_STAGES = stage_kinds("prepare") + BATCH_STAGES + TABLE_STAGES
+#: The value of ``params_classes`` / ``balmer_classes`` that leaves the choice to the stage.
+FROM_STAGE = "stage"
 
-_INDEX = "_input_index"
-#: Errors of building a stage (bad name, model file or option) or of a model that does not fit
-#: the data (the same for every chunk): they stop a run.
-SETUP_ERRORS = (ConfigurationError, ModelFileError, StageNotFoundError,
-                PreprocessingMismatchError)
 #: ``config`` sections that are not stage kinds: options of the read step.
 READ_SECTION = "read"
 #: What ``stage_status`` in a catalogue's meta says of a stage (see `Pipeline.run`).
 STAGE_OK, STAGE_SKIPPED, STAGE_FAILED = "ok", "skipped", "failed"
-
-
-@dataclass
-class _Item:
-    """One input: a path, or an in-memory spectrum as arrays."""
-
-    name: str
-    arrays: object = None
 
 
 @dataclass
@@ -95,14 +98,15 @@ class Pipeline:
         Spectra per chunk.
     online : bool
         Run the stages that query remote services (Gaia archive, VizieR).
-    params_classes : tuple of str or None
-        Run the ``params`` stage only on spectra whose stage-1 class is one of these (default
-        the hot stars the shipped parameter model covers: BHB, A, B); others get masked
-        parameters. ``None`` runs it on every spectrum.
-    balmer_classes : tuple of str or None
-        Likewise for the ``balmer`` stage (default BHB, A, B: the stars whose Balmer profiles
-        the criteria compare; F/G/K stars, white dwarfs and hot subdwarfs get masked Balmer
-        columns). ``None`` fits every spectrum.
+    params_classes : tuple of str, None or "stage"
+        Run the ``params`` stage only on spectra whose stage-1 class is one of these; others
+        get masked parameters. ``None`` runs it on every spectrum. ``"stage"`` (default): the
+        stage's own ``classes`` option, which for the built-in stage defaults to the hot stars
+        the shipped parameter model covers (BHB, A, B; `bhbfinder.hookspecs.StageKind.classes`).
+    balmer_classes : tuple of str, None or "stage"
+        Likewise for the ``balmer`` stage (by default BHB, A, B: the stars whose Balmer
+        profiles the criteria compare; F/G/K stars, white dwarfs and hot subdwarfs get masked
+        Balmer columns). ``None`` fits every spectrum.
 
     Examples
     --------
@@ -120,13 +124,11 @@ class Pipeline:
     config: dict = field(default_factory=dict)
     batch_size: int = 256
     online: bool = False
-    params_classes: tuple = ("BHB", "A", "B")
-    balmer_classes: tuple = ("BHB", "A", "B")
+    params_classes: tuple | str | None = FROM_STAGE
+    balmer_classes: tuple | str | None = FROM_STAGE
 
     def __post_init__(self):
         if isinstance(self.config, (str, os.PathLike)):
-            from .configfile import read_config
-
             file_stages, self.config = read_config(self.config)
             self.stages = {**file_stages, **(self.stages or {})}
         self.stages = {kind: _none_if_none(choice) for kind, choice in (self.stages or {}).items()}
@@ -150,8 +152,6 @@ class Pipeline:
                 raise ConfigurationError(
                     f"config gives options for the {kind!r} stage ({sorted(options)}), which "
                     f"does not run: {why}")
-        from .io.limits import ReadLimits
-
         self.read_limits = ReadLimits.from_options(self.config.get(READ_SECTION))
         if int(self.batch_size) < 1:
             raise ConfigurationError(f"batch_size must be >= 1, got {self.batch_size!r}")
@@ -188,8 +188,6 @@ class Pipeline:
             if choice is None or choice is False:
                 self._built[kind] = None
             elif isinstance(choice, str):
-                if kind == "classify" and choice == DEFAULT_STAGES["classify"]:
-                    self._check_model()
                 self._built[kind] = _build_stage(kind, choice, options)
             else:
                 self._built[kind] = choice
@@ -203,17 +201,13 @@ class Pipeline:
         if isinstance(model, (str, os.PathLike)):
             return Path(model)
         if model is None and self.choice("classify") == DEFAULT_STAGES["classify"]:
-            from .classify.modelfile import default_model_path
-
-            return default_model_path()
+            return default_model_path("classify")
         return None
 
-    def _check_model(self):
+    def _check_model(self, networks=True):
         path = self.model_path()
         if path is not None:
-            from ._modelcheck import check_model_file
-
-            check_model_file(path)
+            check_model_file(path, networks=networks)
 
     def check_stages(self):
         """Check, without building them, that every chosen stage exists and the model file is
@@ -223,7 +217,7 @@ class Pipeline:
         ------
         StageNotFoundError, ModelFileError
         """
-        for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES + CATALOG_STAGES:
+        for kind in ALL_STAGES:
             choice = self.choice(kind)
             if isinstance(choice, str):
                 get_stage_info(kind, choice)
@@ -233,7 +227,7 @@ class Pipeline:
             raise ModelFileError(f"{model}: no such model file; pass a path written by "
                                  "bhbfinder.classify.save_model or `bhbfinder train`")
         if self.choice("classify") == DEFAULT_STAGES["classify"]:
-            self._check_model()
+            self._check_model(networks=False)  # the workers load it (torch) and check all
 
     def build_stages(self):
         """Build every stage now (raising configuration errors before any work is done)."""
@@ -262,15 +256,18 @@ class Pipeline:
     # -- steps ------------------------------------------------------------------------------
     def read(self, paths):
         """Read files into a `~bhbfinder.batch.RawBatch` (failures become rows with a reason)."""
-        from .io.read import read_batch
-
         return read_batch([os.fspath(p) for p in paths], limits=self.read_limits)
 
     def prepare(self, raw, prepare_config=None):
         """Prepare a raw batch as the stages' models expect (default: the classifier's)."""
         if prepare_config is None:
-            prepare_config = getattr(self.stage("classify"), "prepare_config", None)
+            prepare_config = self._default_prepare_config()
         return self._prepare_stage(prepare_config).run(raw)
+
+    def _default_prepare_config(self):
+        """The preprocessing of stages that name none: the classifier's (None: the prepare
+        stage's own default)."""
+        return getattr(self.stage("classify"), "prepare_config", None)
 
     def process(self, raw):
         """Run the batch stages on a `~bhbfinder.batch.RawBatch`; one row per spectrum."""
@@ -282,7 +279,9 @@ class Pipeline:
             if stage is None:
                 continue
             config = getattr(stage, "prepare_config", None)
-            key = _config_key(config)
+            # a stage without its own preprocessing takes the classifier's: the same chunk,
+            # prepared once (it used to be prepared again under another key)
+            key = _config_key(config if config is not None else self._default_prepare_config())
             if key not in prepared_by_config:
                 prepared = _guarded("prepare", status, self.prepare, raw, config)
                 prepared_by_config[key] = prepared
@@ -291,7 +290,12 @@ class Pipeline:
             prepared = prepared_by_config[key]
             if prepared is None:
                 continue
-            rows = self._rows_for(kind, table)
+            # the one check that the chunk was prepared as the stage's model expects (a
+            # mismatch is the same for every chunk: PreprocessingMismatchError stops the run)
+            wavelength = getattr(stage, "wavelength", None)
+            if config is not None or wavelength is not None:
+                check_prepared(prepared, config, wavelength, what=f"the {kind} stage")
+            rows = self._rows_for(kind, stage, table)
             columns = _guarded(kind, status, _run_on_rows, stage, prepared, rows)
             if columns is None:
                 continue
@@ -319,9 +323,29 @@ class Pipeline:
             table["status"] = np.array([str(s) for s in status], dtype=str)
         return table
 
-    def _rows_for(self, kind, table):
+    def classes(self, kind, stage=None):
+        """The stage-1 classes the ``kind`` stage runs on (None: every row).
+
+        ``params_classes`` / ``balmer_classes`` when given, else the stage's ``classes``
+        (for a stage not built yet: its ``classes`` option in ``config``), else the kind's
+        default (`bhbfinder.hookspecs.StageKind.classes`).
+        """
+        given = {"params": self.params_classes, "balmer": self.balmer_classes}.get(kind,
+                                                                                  FROM_STAGE)
+        if not (isinstance(given, str) and given == FROM_STAGE):
+            return None if given is None else tuple(given)
+        default = STAGE_KINDS[kind].classes
+        if stage is None:
+            choice = self.choice(kind)
+            stage = choice if not isinstance(choice, str) else None
+            if stage is None:
+                default = (self.config or {}).get(kind, {}).get("classes", default)
+        chosen = getattr(stage, "classes", default) if stage is not None else default
+        return None if chosen is None else tuple(chosen)
+
+    def _rows_for(self, kind, stage, table):
         """Which rows a batch stage runs on (None: all)."""
-        chosen = {"params": self.params_classes, "balmer": self.balmer_classes}.get(kind)
+        chosen = self.classes(kind, stage)
         if chosen is None or "stage1_class" not in table.colnames:
             return None
         col = table["stage1_class"]
@@ -360,21 +384,16 @@ class Pipeline:
         return QTable(table)
 
     def fingerprint(self, items):
-        """The run's fingerprint (see `bhbfinder._checkpoint`) for these inputs."""
-        from ._checkpoint import fingerprint
-        from ._version import __version__
-
+        """The run's fingerprint (see `bhbfinder.pipeline.checkpoint`) for these inputs."""
         stages = {}
-        for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES:
+        for kind in CHUNK_STAGES:
             options = dict((self.config or {}).get(kind, {}))
             if kind == "classify":
                 options.pop("model", None)  # the model file is hashed on its own
             stages[kind] = (_stage_label(self.choice(kind)), options)
-        selections = {
-            "params_classes": None if self.params_classes is None else list(self.params_classes),
-            "balmer_classes": None if self.balmer_classes is None else list(self.balmer_classes),
-            "read": self.read_limits.to_dict(),
-        }
+        selections = {f"{kind}_classes": None if self.classes(kind) is None
+                      else list(self.classes(kind)) for kind in ("params", "balmer")}
+        selections["read"] = self.read_limits.to_dict()
         return fingerprint([item.name for item in items], stages, self.model_path(),
                            selections, __version__)
 
@@ -383,8 +402,6 @@ class Pipeline:
             progress=False, strict=False):
         """Run on every input; see `find_bhb` for the arguments."""
         start = time.perf_counter()
-        from ._procpool import MAIN_GUARD_HINT, in_spawn_bootstrap
-
         if not _is_serial(executor) and in_spawn_bootstrap():
             raise ConfigurationError(f"find_bhb(executor=...) was called while a worker "
                                      f"process was starting; {MAIN_GUARD_HINT}")
@@ -402,8 +419,6 @@ class Pipeline:
             tables, lost = self._run_chunks(items, set(), None, executor, progress)
             return self._finish(tables, items, lost, None, start, progress, strict)
         _refuse_output_among_inputs(output, items)
-        from ._checkpoint import RunLock, check_fingerprint, save_fingerprint
-
         with RunLock(output):
             parts = PartFiles(output, _INDEX)
             current = self.fingerprint(items)
@@ -461,11 +476,9 @@ class Pipeline:
         stage_status = _batch_stage_status(self, catalog)
         stage_status.update(catalog.meta.get("stage_status", {}))
         catalog.meta["stage_status"] = {kind: stage_status[kind] for kind in
-                                        ("prepare",) + BATCH_STAGES + TABLE_STAGES +
-                                        CATALOG_STAGES}
+                                        ALL_STAGES}
         catalog.meta["stages"] = {kind: _stage_label(self.choice(kind))
-                                  for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES +
-                                  CATALOG_STAGES}
+                                  for kind in ALL_STAGES}
         summary = summarize(catalog, elapsed=time.perf_counter() - start)
         catalog.meta["summary"] = summary
         if output is not None:
@@ -496,7 +509,7 @@ def incomplete_stages(meta):
 def _batch_stage_status(pipeline, catalog):
     statuses = collections.Counter(str(s) for s in catalog["status"])
     out = {}
-    for kind in ("prepare",) + BATCH_STAGES + TABLE_STAGES:
+    for kind in CHUNK_STAGES:
         choice = pipeline.choice(kind)
         if choice is None:
             out[kind] = STAGE_SKIPPED
@@ -532,30 +545,9 @@ def _none_if_none(choice):
     return choice
 
 
-def _own_files(output):
-    """The files a run writes beside ``output`` (never inputs of a directory walk)."""
-    if output is None:
-        return ()
-    output = Path(output)
-    return (output, output.with_name(output.name + ".parts"),
-            output.with_name(output.name + ".lock"))
-
-
-def _refuse_output_among_inputs(output, items):
-    target = os.path.realpath(output)
-    name = os.path.basename(target)
-    for item in items:
-        if item.arrays is not None or os.path.basename(item.name) != name:
-            continue
-        if os.path.realpath(item.name) == target:
-            raise ConfigurationError(
-                f"the output {os.fspath(output)!r} is also one of the inputs; writing it would "
-                "destroy an input: choose another output name")
-
-
 def find_bhb(source, *, model=None, stages=None, config=None, output=None, resume=False,
              overwrite=False, executor=None, progress=False, batch_size=256, online=False,
-             params_classes=("BHB", "A", "B"), balmer_classes=("BHB", "A", "B"),
+             params_classes=FROM_STAGE, balmer_classes=FROM_STAGE,
              strict=False):
     """Find BHB stars in survey spectra.
 
@@ -594,8 +586,9 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
         Spectra per chunk.
     online : bool
         Query remote services (Gaia DR3 crossmatch, known BHB catalogues in VizieR).
-    params_classes, balmer_classes : tuple of str or None
-        Stage-1 classes the ``params`` and ``balmer`` stages run on (see `Pipeline`).
+    params_classes, balmer_classes : tuple of str, None or "stage"
+        Stage-1 classes the ``params`` and ``balmer`` stages run on (see `Pipeline`); by
+        default those of the stages (BHB, A, B for the built-in ones).
     strict : bool
         Raise `~bhbfinder.errors.IncompleteRunError` (after writing the catalogue) when a
         stage failed on the catalogue or on some spectra (``meta["stage_status"]``).
@@ -623,345 +616,6 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
                         balmer_classes=balmer_classes)
     return pipeline.run(source, output=output, resume=resume, overwrite=overwrite,
                         executor=executor, progress=progress, strict=strict)
-
-
-# -- inputs ---------------------------------------------------------------------------------
-def expand_source(source, exclude=()):
-    """The list of inputs (`_Item`) a ``source`` stands for, in a deterministic order.
-
-    A single path that does not exist is an error (`ConfigurationError`); a missing path in a
-    list becomes a ``"file not found"`` row. Directory walks skip the paths in ``exclude``
-    (a run's own output, chunk folder and lock file).
-    """
-    from .io.base import SpectrumArrays
-
-    # specutils costs ~3 s to import; a source can only hold its spectra if it is imported
-    specutils = sys.modules.get("specutils")
-    Spectrum = getattr(specutils, "Spectrum", ())
-    SpectrumList = getattr(specutils, "SpectrumList", ())
-    if isinstance(source, Spectrum):
-        return _spectrum_items([source])
-    if isinstance(source, SpectrumList):
-        return _spectrum_items(list(source))
-    if isinstance(source, Table):
-        for name in ("path", "file", "filename"):
-            if name in source.colnames:
-                return [_Item(str(p)) for p in source[name]]
-        raise ConfigurationError(
-            f"the source table has no path column (looked for path, file, filename; "
-            f"it has {source.colnames})"
-        )
-    if isinstance(source, SpectrumArrays):
-        return [_Item("<memory:0>", source)]
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.lexists(path) and not any(ch in path for ch in "*?["):
-            raise ConfigurationError(f"{path!r}: no such file or directory")
-        return [_Item(p) for p in _expand_path(path, exclude=exclude)]
-    if isinstance(source, (list, tuple)):
-        if all(isinstance(s, Spectrum) for s in source) and source:
-            return _spectrum_items(list(source))
-        items = []
-        for entry in source:
-            items.extend(_Item(p) for p in _expand_path(os.fspath(entry), glob_ok=False,
-                                                        exclude=exclude))
-        return items
-    raise ConfigurationError(
-        f"cannot read spectra from a {type(source).__name__}; give a directory, glob, path, "
-        "list of paths, Spectrum/SpectrumList, or a table with a path column"
-    )
-
-
-def _expand_path(path, glob_ok=True, exclude=()):
-    p = Path(path)
-    if p.is_dir():
-        from .io.read import iter_paths
-
-        return [str(x) for x in iter_paths(p, exclude=exclude)]
-    if glob_ok and any(ch in path for ch in "*?["):
-        matches = sorted(glob.glob(path, recursive=True))
-        if not matches:
-            raise ConfigurationError(f"the pattern {path!r} matches no file")
-        out = []
-        for m in matches:
-            out.extend(_expand_path(m, glob_ok=False, exclude=exclude) if Path(m).is_dir()
-                       else [m])
-        return out
-    # a missing file stays in the list: reading it gives a failure row, not a silent skip
-    return [path]
-
-
-def _spectrum_items(spectra):
-    from .io.base import SpectrumArrays
-
-    items = []
-    for spec in spectra:
-        flux = np.asarray(spec.flux)
-        if flux.ndim == 1:
-            items.append(_Item(f"<memory:{len(items)}>", SpectrumArrays.from_spectrum(spec)))
-            continue
-        for row in range(flux.shape[0]):
-            items.append(_Item(f"<memory:{len(items)}>",
-                               SpectrumArrays.from_spectrum(spec[row])))
-    for item in items:
-        given = item.arrays.meta.get("file")
-        if isinstance(given, (str, os.PathLike)) and os.fspath(given):
-            item.name = os.fspath(given)  # Spectrum.meta["file"] names its row
-        item.arrays.meta["file"] = item.name
-    return items
-
-
-# -- one chunk, wherever it runs ------------------------------------------------------------
-def _process_chunk(pipeline, items, indices):
-    """Read and process one chunk; runs in workers, so it takes and returns plain data."""
-    _limit_threads_in_worker()
-    paths = [items[i].name for i in indices if items[i].arrays is None]
-    if len(paths) == len(indices):
-        raw = pipeline.read(paths)
-    else:
-        records = [items[i].arrays for i in indices]
-        raw = RawBatch.from_records(records)
-    table = pipeline.process(raw)
-    table[_INDEX] = np.asarray(indices, dtype=np.int64)
-    return table
-
-
-_THREADS_LIMITED = []
-
-
-def _limit_threads_in_worker():
-    """One compute thread per worker (torch and the BLAS under NumPy/SciPy), once per process.
-
-    Workers are as many as the cores; each one's libraries would start a thread per core, and
-    on 2 cores that oversubscription halved the throughput of a 2-worker run.
-    """
-    if os.environ.get("BHBFINDER_WORKER") != "1" or _THREADS_LIMITED:
-        return
-    _THREADS_LIMITED.append(True)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def _execute(pipeline, items, chunks, executor):
-    """Yield ``(indices, table)`` per chunk as chunks finish; ``table`` is None for a chunk
-    lost to worker processes that died (twice), which is left for ``resume``."""
-    if not chunks:
-        return
-    kind, runner, owned = _resolve_executor(executor)
-    if kind == "serial":
-        for indices in chunks:
-            yield indices, _run_guarded(pipeline, items, indices)
-        return
-    state = {"runner": runner}
-    try:
-        if kind == "dask":
-            yield from _execute_dask(runner, pipeline, items, chunks)
-        else:
-            yield from _execute_futures(state, owned, pipeline, items, chunks)
-    finally:
-        if owned:
-            if kind == "dask":
-                state["runner"].close()
-            else:
-                state["runner"].shutdown(wait=False, cancel_futures=True)
-
-
-def _run_guarded(pipeline, items, indices):
-    try:
-        return _process_chunk(pipeline, items, indices)
-    except Exception as exc:  # a chunk that fails outright still yields one row per input
-        return _failed_chunk(items, indices, f"chunk failed: {type(exc).__name__}: {exc}")
-
-
-def _failed_chunk(items, indices, reason):
-    from .batch import meta_table
-
-    metas = [{"file": items[i].name} for i in indices]
-    table = meta_table(metas, [reason] * len(indices))
-    table[_INDEX] = np.asarray(indices, dtype=np.int64)
-    return table
-
-
-def _submit(runner, pipeline, items, indices):
-    sub_items = {i: items[i] for i in indices}
-    return runner.submit(_run_guarded_subset, pipeline, sub_items, indices)
-
-
-#: How many times a chunk runs again after its local worker process died.
-WORKER_RETRIES = 1
-
-
-def _execute_futures(state, owned, pipeline, items, chunks):
-    """Chunks on a `concurrent.futures` executor; a dead worker's chunks run again once."""
-    from concurrent.futures.process import BrokenProcessPool
-
-    in_flight_max = max(2, 2 * _n_workers("futures", state["runner"]))
-    queue = collections.deque(chunks)
-    attempts = collections.Counter()
-    pending = {}
-    finished_any = False
-    while queue or pending:
-        broken = False
-        while queue and len(pending) < in_flight_max and not broken:
-            indices = queue.popleft()
-            try:
-                pending[_submit(state["runner"], pipeline, items, indices)] = indices
-            except BrokenProcessPool:
-                queue.appendleft(indices)
-                broken = True
-        if pending and not broken:
-            done, _ = concurrent.futures.wait(list(pending),
-                                              return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                indices = pending.pop(future)
-                try:
-                    table = future.result()
-                except SETUP_ERRORS:
-                    raise  # a stage that cannot be built fails every chunk: stop
-                except BrokenProcessPool:
-                    broken = True
-                    queue.appendleft(indices)
-                    attempts[indices[0]] += 1
-                    continue
-                except Exception as exc:  # the chunk could not be shipped or returned
-                    table = _failed_chunk(items, indices,
-                                          f"worker failed: {type(exc).__name__}: {exc}")
-                finished_any = True
-                yield indices, table
-        if not broken:
-            continue
-        # the pool is broken: every chunk still in it is lost with it
-        for indices in pending.values():
-            queue.appendleft(indices)
-            attempts[indices[0]] += 1
-        pending.clear()
-        if not finished_any:
-            from ._procpool import check_pool_starts
-
-            check_pool_starts()  # workers that die while starting: a script without guard
-        warnings.warn("a local worker process died; its chunks are run again once",
-                      BHBFinderWarning)
-        for indices in [q for q in queue if attempts[q[0]] > WORKER_RETRIES]:
-            queue.remove(indices)
-            yield indices, None
-        if not owned:  # someone else's executor cannot be restarted: leave the rest
-            while queue:
-                yield queue.popleft(), None
-            return
-        state["runner"].shutdown(wait=False, cancel_futures=True)
-        from ._procpool import make_pool
-
-        state["runner"] = make_pool(_n_workers("futures", state["runner"]))
-
-
-def _execute_dask(runner, pipeline, items, chunks):
-    from distributed import as_completed
-
-    in_flight_max = max(2, 2 * _n_workers("dask", runner))
-    queue = collections.deque(chunks)
-    pending = {}
-    while queue and len(pending) < in_flight_max:
-        indices = queue.popleft()
-        pending[_submit(runner, pipeline, items, indices)] = indices
-    completed = as_completed(list(pending))
-    for future in completed:
-        indices = pending.pop(future)
-        try:
-            table = future.result()
-        except SETUP_ERRORS:
-            raise
-        except Exception as exc:
-            if type(exc).__name__ == "KilledWorker":  # Dask gave up rescheduling it
-                yield indices, None
-                table = None
-            else:
-                table = _failed_chunk(items, indices,
-                                      f"worker failed: {type(exc).__name__}: {exc}")
-        if table is not None:
-            yield indices, table
-        if queue:
-            indices = queue.popleft()
-            future = _submit(runner, pipeline, items, indices)
-            pending[future] = indices
-            completed.add(future)
-
-
-_WORKER_PIPELINES = {}
-_WORKER_LOCK = threading.Lock()
-
-
-def _worker_pipeline(pipeline):
-    """The worker's own copy of ``pipeline``, whose stages are built once per process.
-
-    Building raises the setup errors (`SETUP_ERRORS`) out of the worker, so the run stops with
-    the same error as a serial run instead of failing chunk after chunk.
-    """
-    with _WORKER_LOCK:  # thread-pool executors share this process
-        cached = _WORKER_PIPELINES.get(pipeline._token)
-        if cached is None:
-            _WORKER_PIPELINES.clear()  # one run at a time per worker: keep memory bounded
-            pipeline.build_stages()
-            _WORKER_PIPELINES[pipeline._token] = cached = pipeline
-    return cached
-
-
-def _run_guarded_subset(pipeline, sub_items, indices):
-    os.environ.setdefault("BHBFINDER_WORKER", "1")
-    return _run_guarded(_worker_pipeline(pipeline), sub_items, indices)
-
-
-def _is_serial(executor):
-    return executor is None or (isinstance(executor, str) and executor == "serial") or \
-        (isinstance(executor, int) and not isinstance(executor, bool) and executor == 1)
-
-
-def _resolve_executor(executor):
-    """``(kind, runner, owned)`` for the ``executor`` argument of `find_bhb`."""
-    if _is_serial(executor):
-        return "serial", None, False
-    if isinstance(executor, bool):
-        raise ConfigurationError("executor must be None, an int, 'processes', an Executor, "
-                                 "a Dask Client or a scheduler address")
-    if isinstance(executor, int) or executor == "processes":
-        from ._procpool import make_pool
-
-        workers = os.cpu_count() if executor == "processes" else int(executor)
-        if workers < 1:
-            raise ConfigurationError(f"executor: the number of workers must be >= 1, "
-                                     f"got {executor!r}")
-        return "futures", make_pool(workers), True
-    if isinstance(executor, str):
-        try:
-            from distributed import Client
-        except ImportError as exc:
-            raise ConfigurationError("a Dask scheduler address needs dask.distributed: "
-                                     "pip install 'bhbfinder[dask]'") from exc
-        return "dask", Client(executor), True
-    module = type(executor).__module__ or ""
-    if module.startswith("distributed"):
-        return "dask", executor, False
-    if isinstance(executor, concurrent.futures.Executor):
-        return "futures", executor, False
-    raise ConfigurationError(f"executor: cannot run chunks on a {type(executor).__name__}")
-
-
-def _n_workers(kind, runner):
-    if kind == "dask":
-        try:
-            return max(1, sum(runner.nthreads().values()))
-        except Exception:
-            return 2
-    return getattr(runner, "_max_workers", None) or os.cpu_count() or 1
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -1028,9 +682,10 @@ def _config_key(config):
 
 
 def _new_bhb(table, known_checked=True):
-    """``is_new_bhb`` in three-valued logic: False where any condition is known to fail, True
-    where all are known to hold, masked where that cannot be told (a condition's column is
-    masked, e.g. the known-catalogue check did not run, and none is known to fail)."""
+    """``is_new_bhb`` by `bhbfinder.hookspecs.NEW_BHB_RULE`, in three-valued logic: False where
+    any condition is known to fail, True where all are known to hold, masked where that cannot
+    be told (a condition's column is masked, e.g. the known-catalogue check did not run, and
+    none is known to fail)."""
     def flag(values, mask):
         return np.asarray(values, dtype=bool), np.asarray(mask, dtype=bool)
 
@@ -1039,14 +694,15 @@ def _new_bhb(table, known_checked=True):
         mask = np.ma.getmaskarray(col)
         return flag(np.ma.getdata(col), mask)
 
-    known = table["known_catalog"]
+    rule = NEW_BHB_RULE
+    known = table[rule["known"]]
     known_mask = np.ma.getmaskarray(known) | (not known_checked)
     unknown = flag(np.asarray(np.ma.getdata(known), dtype=str) == "", known_mask)
     # the final verdict where it ran; else the classifier's candidates confirmed by Balmer
-    verdict_ran = "is_bhb" in table.colnames and not np.ma.getmaskarray(table["is_bhb"]).all()
-    decision = [column("is_bhb")] if verdict_ran else \
-        [column("is_bhb_candidate"), column("balmer_confirmed")]
-    conditions = decision + [column("is_representative"), unknown]
+    ran = all(name in table.colnames and not np.ma.getmaskarray(table[name]).all()
+              for name in rule["decision"])
+    decision = [column(name) for name in (rule["decision"] if ran else rule["fallback"])]
+    conditions = decision + [column(name) for name in rule["also"]] + [unknown]
     false = np.zeros(len(table), bool)
     undetermined = np.zeros(len(table), bool)
     for values, mask in conditions:

@@ -15,26 +15,26 @@ Each stage's own answer (``is_bhb_candidate``, ``balmer_confirmed``, the paramet
 the catalogue beside them.
 """
 
-from pathlib import Path
-
 import numpy as np
 from astropy.table import MaskedColumn, Table
 
-from ..batch import STATUS_OK
+from .. import _data
+from .._data import DEFAULT_MODELS
 from ..hookspecs import hookimpl
-from ..stages import StageInfo
-from .features import feature_matrix
-from .model import VerdictModel
+from ..io.base import STATUS_OK
+from ..verdict.features import feature_matrix
+from ..verdict.model import VerdictModel
+from . import StageInfo
 
 __all__ = ["VerdictStage", "DEFAULT_MODEL", "default_model_path", "bhbfinder_register_stages"]
 
 #: File name of the shipped verdict model in ``bhbfinder/data``.
-DEFAULT_MODEL = "verdict_default.asdf"
+DEFAULT_MODEL = DEFAULT_MODELS["verdict"]
 
 
 def default_model_path():
     """Path of the shipped verdict model."""
-    return Path(__file__).resolve().parent.parent / "data" / DEFAULT_MODEL
+    return _data.default_model_path("verdict")
 
 
 class VerdictStage:

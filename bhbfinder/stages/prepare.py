@@ -10,8 +10,8 @@ from dataclasses import fields
 
 from ..batch import PreparedBatch
 from ..hookspecs import hookimpl
-from ..stages import StageInfo
-from .prepare import _as_config, prepare_arrays
+from ..spectra.prepare import _as_config, prepare_arrays
+from . import StageInfo
 
 __all__ = ["PrepareStage", "prepare", "bhbfinder_register_stages"]
 

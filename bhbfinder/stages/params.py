@@ -13,12 +13,12 @@ from astropy.table import MaskedColumn, Table
 
 from .. import _data
 from .._data import DEFAULT_MODELS
-from ..batch import STATUS_OK
 from ..errors import ConfigurationError, PreprocessingMismatchError
-from ..hookspecs import hookimpl
+from ..hookspecs import STAGE_KINDS, hookimpl
+from ..io.base import STATUS_OK
+from ..params.emulator import FLAG_DESCRIPTIONS, FLAG_FEW_PIXELS, LABEL_NAMES, SlamEmulator
 from ..spectra.prepare import PrepareConfig, check_prepared
-from ..stages import StageInfo
-from .emulator import FLAG_DESCRIPTIONS, FLAG_FEW_PIXELS, LABEL_NAMES, SlamEmulator
+from . import StageInfo
 
 __all__ = ["ParamsStage", "DEFAULT_MODEL", "PARAMS_COLUMNS", "default_model_path"]
 
@@ -58,9 +58,15 @@ class ParamsStage:
         errors from ``<name>_err`` columns when they exist (else ``color_error``).
     color_error : float
         Colour uncertainty (mag) when the meta has no error column.
+    classes : tuple of str or None
+        The stage-1 classes whose spectra the pipeline hands to this stage (others get masked
+        parameters); None: every spectrum. Default BHB, A, B, the stars the shipped model
+        covers.
     """
 
-    def __init__(self, model=None, colors=None, color_error=0.02):
+    def __init__(self, model=None, colors=None, color_error=0.02,
+                 classes=STAGE_KINDS["params"].classes):
+        self.classes = None if classes is None else tuple(classes)
         if model is None:
             model = default_model_path()
         if not isinstance(model, SlamEmulator):

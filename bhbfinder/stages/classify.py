@@ -18,7 +18,7 @@ masked):
 
 from ..hookspecs import hookimpl
 from ..spectra.prepare import PrepareConfig
-from ..stages import StageInfo
+from . import StageInfo
 
 __all__ = ["ClassifyStage", "bhbfinder_register_stages"]
 
@@ -40,11 +40,14 @@ class ClassifyStage:
         Where stage 2 runs: on the rows stage 1 calls BHB (default), or on every row.
     """
 
+    #: Every spectrum is classified (see `bhbfinder.hookspecs.BatchStage`).
+    classes = None
+
     def __init__(self, model=None, device=None, batch_size=None, threshold=None,
                  stage2_rows="bhb"):
         # torch: imported when the stage is built, not when the plugin manager lists it
-        from .classifier import TwoStageClassifier, check_stage2_rows, classify_batch
-        from .modelfile import load_model
+        from ..classify.classifier import TwoStageClassifier, check_stage2_rows, classify_batch
+        from ..classify.modelfile import load_model
 
         self._classify = classify_batch
         if isinstance(model, TwoStageClassifier):
