@@ -239,3 +239,21 @@ def test_pipeline_adds_the_verdict_and_builds_is_new_bhb_from_it(tmp_path):
     assert np.array_equal(np.ma.getmaskarray(new)[is_bhb], np.ones(is_bhb.sum(), bool))
     assert cat.meta["summary"]["bhb"] == int(is_bhb.sum())
     assert cat.meta["stage_status"]["verdict"] == "ok"
+
+
+@pytest.mark.realdata
+def test_no_real_fgk_galaxy_or_dr1_disk_a_file_is_called_bhb(shared_data):
+    """The real LAMOST files: no F/G/K/M star, galaxy or unknown object, and none of the 41
+    disk A stars of DR1 plan B6212, gets is_bhb."""
+    from bhbfinder import find_bhb
+
+    cat = find_bhb(shared_data / "lamost")
+    assert (np.asarray(cat["status"]) == "ok").sum() >= 200
+    is_bhb = np.asarray(cat["is_bhb"].filled(False), bool)
+    sub = np.asarray(cat["subclass"]).astype(str)
+    cls = np.asarray(cat["class"]).astype(str)
+    cool = np.array([s[:1] in "FGKM" for s in sub])
+    assert cool.sum() >= 100 and not is_bhb[cool].any()
+    assert not is_bhb[cls != "STAR"].any()
+    dr1 = np.array(["B6212" in str(f) for f in cat["file"]])
+    assert dr1.sum() >= 40 and not is_bhb[dr1].any()
