@@ -202,10 +202,7 @@ def measure_cak(wavelength, flux, ivar, mask, window=CAK_WINDOW, rows=None,
     dict
         ``ew`` (Å), ``ew_err`` (Å) and ``flags`` arrays of length n.
     """
-    n = len(flux)
-    rows = np.ones(n, bool) if rows is None else np.asarray(rows, bool)
-    wave, y, iv, good, flags = normalised_window(wavelength, flux, ivar, mask, window)
-    flags[~rows] = F.BAD_ROW
+    wave, y, iv, good, flags = _band_pixels(wavelength, flux, ivar, mask, window, rows)
     m = len(wave)
     ngood = good.sum(axis=1)
     flags[(flags == 0) & (1.0 - ngood / max(m, 1) > max_masked_fraction)] |= F.MASKED
@@ -213,8 +210,18 @@ def measure_cak(wavelength, flux, ivar, mask, window=CAK_WINDOW, rows=None,
     with np.errstate(invalid="ignore", divide="ignore"):
         depth = np.where(good, 1.0 - y, 0.0).sum(axis=1) / ngood
         var = np.where(good, 1.0 / np.where(good, iv, 1.0), 0.0).sum(axis=1) / ngood ** 2
-    ew = depth * width
-    ew_err = np.sqrt(var) * width
+    return _ew_result(depth * width, np.sqrt(var) * width, flags)
+
+
+def _band_pixels(wavelength, flux, ivar, mask, window, rows):
+    """`normalised_window` with rows not asked for flagged ``BAD_ROW``."""
+    rows = np.ones(len(flux), bool) if rows is None else np.asarray(rows, bool)
+    wave, y, iv, good, flags = normalised_window(wavelength, flux, ivar, mask, window)
+    flags[~rows] = F.BAD_ROW
+    return wave, y, iv, good, flags
+
+
+def _ew_result(ew, ew_err, flags):
     bad = (flags & F.NO_VALUES) != 0
     return {"ew": np.where(bad, np.nan, ew), "ew_err": np.where(bad, np.nan, ew_err),
             "flags": flags}
@@ -236,10 +243,7 @@ def measure_band_ew(wavelength, flux, ivar, mask, window, rows=None,
     dict
         ``ew`` (Å), ``ew_err`` (Å) and ``flags`` arrays of length n.
     """
-    n = len(flux)
-    rows = np.ones(n, bool) if rows is None else np.asarray(rows, bool)
-    wave, y, iv, good, flags = normalised_window(wavelength, flux, ivar, mask, window)
-    flags[~rows] = F.BAD_ROW
+    wave, y, iv, good, flags = _band_pixels(wavelength, flux, ivar, mask, window, rows)
     dlam = np.gradient(wave) if len(wave) > 1 else np.ones(len(wave))
     total = dlam.sum()
     covered = np.where(good, dlam[None, :], 0.0).sum(axis=1)
@@ -253,6 +257,4 @@ def measure_band_ew(wavelength, flux, ivar, mask, window, rows=None,
         ew = ((1.0 - y) * dlam[None, :]).sum(axis=1)
         var = np.where(good, dlam[None, :] ** 2 / np.where(good, iv, 1.0), 0.0).sum(axis=1)
         ew_err = np.sqrt(var * total / covered)
-    bad = (flags & F.NO_VALUES) != 0
-    return {"ew": np.where(bad, np.nan, ew), "ew_err": np.where(bad, np.nan, ew_err),
-            "flags": flags}
+    return _ew_result(ew, ew_err, flags)
