@@ -1,8 +1,9 @@
 """The ``verdict`` stage ``logistic``: one calibrated BHB probability and the final decision.
 
 It runs per chunk after the batch stages and reads their columns (it measures nothing itself):
-the parameters with their errors, the Balmer-profile and Ca II K measurements, and the network's
-probabilities (`bhbfinder.verdict.features`). Output columns, one row per spectrum:
+the parameters with their errors and the Balmer-profile and Ca II K measurements (the network's
+probabilities are features too, unused by the shipped model; `bhbfinder.verdict.features`).
+Output columns, one row per spectrum:
 
 ``p_bhb``
     The probability that the spectrum is of a BHB star, calibrated on held-out stars (stars no
@@ -64,8 +65,9 @@ class VerdictStage:
                                                             else table))
         out = Table()
         out["p_bhb"] = MaskedColumn(p, mask=~ok, description=(
-            "probability of a BHB star from the parameters, Balmer profiles, Ca II K and the "
-            "network, calibrated on held-out stars"))
+            "probability of a BHB star from the evidence the other stages measured (the "
+            "shipped verdict: parameters, Balmer profiles, Ca II K), calibrated on held-out "
+            "stars"))
         out["is_bhb"] = MaskedColumn(ok & (p >= self.threshold), mask=~ok, description=(
             f"final decision: p_bhb >= {self.threshold:.3g} (threshold chosen on held-out "
             "stars for the model's precision target)"))
