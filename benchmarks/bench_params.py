@@ -6,7 +6,8 @@ star, which does not change the speed) and invert the same LAMOST-like S/N 50 sp
 emulator inverts a batch of ``--n-emulator`` spectra at once (repeats of the library
 observations); the SVR reference (SLAM's recipe: one `sklearn.svm.SVR` per pixel,
 ``least_squares`` per spectrum) inverts ``--n-svr`` of them one by one. The shipped model file
-itself (``bhbfinder/data/slam_hot_default.asdf``, calibrated errors) is timed on the same batch.
+itself (``bhbfinder/data/slam_hot_default.asdf``, calibrated errors) is timed on the same batch,
+and so is the label-grid posterior the params stage adds (``p_bhb_region``).
 Printed: spectra per second of each and the ratio.
 
 Usage::
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bhbfinder.params.emulator import SlamEmulator
+from bhbfinder.params.region import LabelGridPosterior
 from bhbfinder.params.svr_reference import SvrSlam
 from bhbfinder.params.training import (
     DEFAULT_MODEL_HYPERPARAMS,
@@ -30,6 +32,7 @@ from bhbfinder.params.training import (
     miles_observations,
 )
 from bhbfinder.stages.params import default_model_path
+from bhbfinder.verdict.features import in_bhb_region
 
 HERE = Path(__file__).resolve().parent
 
@@ -66,6 +69,14 @@ def main(argv=None):
     t = time.perf_counter()
     shipped.predict(big_f, big_i)
     rate_shipped = args.n_emulator / (time.perf_counter() - t)
+    # the label-grid posterior behind p_bhb_region, which the params stage adds
+    posterior = LabelGridPosterior(shipped)
+    t = time.perf_counter()
+    posterior.depths  # the grid's spectra, computed once per stage
+    grid_setup = time.perf_counter() - t
+    t = time.perf_counter()
+    posterior.region_probability(big_f, big_i, in_bhb_region)
+    rate_region = args.n_emulator / (time.perf_counter() - t)
 
     t = time.perf_counter()
     svr.predict(flux[: args.n_svr], ivar[: args.n_svr])
@@ -78,6 +89,9 @@ def main(argv=None):
           f"SVR {rate_svr:6.3f} spectra/s ({args.n_svr} spectra)")
     print(f"shipped model file ({len(shipped.train_labels_)} stars, calibrated errors): "
           f"{rate_shipped:8.1f} spectra/s")
+    print(f"p_bhb_region ({len(posterior.labels)} grid labels): {rate_region:8.1f} spectra/s "
+          f"(grid spectra computed once in {grid_setup:.1f} s); params stage with it: "
+          f"{1 / (1 / rate_shipped + 1 / rate_region):8.1f} spectra/s")
     print(f"speed-up:  {rate_emu / rate_svr:,.0f}x")
 
 

@@ -17,7 +17,9 @@ from ..errors import ConfigurationError, PreprocessingMismatchError
 from ..hookspecs import STAGE_KINDS, hookimpl
 from ..io.base import STATUS_OK
 from ..params.emulator import FLAG_DESCRIPTIONS, FLAG_FEW_PIXELS, LABEL_NAMES, SlamEmulator
+from ..params.region import DEFAULT_TEMPER, LabelGridPosterior
 from ..spectra.prepare import PrepareConfig, check_prepared
+from ..verdict.features import BOX_FEH_MAX, in_bhb_region
 from . import StageInfo
 
 __all__ = ["ParamsStage", "DEFAULT_MODEL", "PARAMS_COLUMNS", "default_model_path"]
@@ -38,6 +40,10 @@ PARAMS_COLUMNS = {
                        "held-out stars (the model's error model)"),
     "params_flags": (None, "bit flags of the parameter fit: " + "; ".join(
         f"{bit} = {text}" for bit, text in FLAG_DESCRIPTIONS.items())),
+    "p_bhb_region": (None, "posterior probability that Teff, log g, [Fe/H] lie in the BHB "
+                           "region (Culpan et al. 2024 Kiel box, [Fe/H] < "
+                           f"{BOX_FEH_MAX}): the emulator's chi2 over a label grid, "
+                           "tempered (bhbfinder.params.region); not a BHB probability"),
 }
 
 def default_model_path():
@@ -62,10 +68,13 @@ class ParamsStage:
         The stage-1 classes whose spectra the pipeline hands to this stage (others get masked
         parameters); None: every spectrum. Default BHB, A, B, the stars the shipped model
         covers.
+    region_temper : float or None
+        Tempering of the label posterior behind ``p_bhb_region``
+        (`~bhbfinder.params.region.LabelGridPosterior`); ``None`` or 0 leaves the column out.
     """
 
     def __init__(self, model=None, colors=None, color_error=0.02,
-                 classes=STAGE_KINDS["params"].classes):
+                 classes=STAGE_KINDS["params"].classes, region_temper=DEFAULT_TEMPER):
         self.classes = None if classes is None else tuple(classes)
         if model is None:
             model = default_model_path()
@@ -74,6 +83,15 @@ class ParamsStage:
         self.model = model
         self.colors = list(colors) if colors is not None else list(model.color_names_)
         self.color_error = float(color_error)
+        self.region = None
+        if region_temper:
+            try:
+                temper = float(region_temper)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"params region_temper must be a positive number "
+                                         f"(or 0 / None to leave p_bhb_region out), got "
+                                         f"{region_temper!r}") from None
+            self.region = LabelGridPosterior(model, temper=temper)
 
     @property
     def prepare_config(self):
@@ -127,8 +145,9 @@ class ParamsStage:
         Returns
         -------
         `~astropy.table.Table`
-            One row per spectrum, columns `PARAMS_COLUMNS`; masked where the row's status is not
-            ``"ok"`` or the spectrum had too few usable pixels.
+            One row per spectrum, columns `PARAMS_COLUMNS` (``p_bhb_region`` only with
+            ``region_temper``); masked where the row's status is not ``"ok"`` or the spectrum
+            had too few usable pixels.
         """
         self.check(prepared)
         n = len(prepared)
@@ -136,6 +155,7 @@ class ParamsStage:
         labels = np.full((n, 3), np.nan)
         errors = np.full((n, 3), np.nan)
         flags = np.zeros(n, np.int64)
+        p_region = np.full(n, np.nan)
         if rows.any():
             colors, color_ivar = self._colors(prepared.meta, rows)
             lab, err, fl = self.model.predict(
@@ -143,6 +163,10 @@ class ParamsStage:
                 mask=prepared.mask[rows],
             )
             labels[rows], errors[rows], flags[rows] = lab, err, fl
+            if self.region is not None:
+                p_region[rows] = self.region.region_probability(
+                    prepared.flux[rows], prepared.ivar[rows], in_bhb_region,
+                    mask=prepared.mask[rows], min_pixels=self.model.min_pixels)
         missing = ~rows | (flags & FLAG_FEW_PIXELS).astype(bool)
         table = Table()
         for j, name in enumerate(LABEL_NAMES):
@@ -152,6 +176,10 @@ class ParamsStage:
                                           description=description)
         unit, description = PARAMS_COLUMNS["params_flags"]
         table["params_flags"] = MaskedColumn(flags, mask=~rows, description=description)
+        if self.region is not None:
+            _, description = PARAMS_COLUMNS["p_bhb_region"]
+            table["p_bhb_region"] = MaskedColumn(p_region, mask=missing | ~np.isfinite(p_region),
+                                                 description=description)
         return table
 
 

@@ -1,0 +1,173 @@
+"""How much of a spectrum's label posterior lies in a region of label space.
+
+The best-fit labels of `SlamEmulator.predict` and their Gaussian errors describe one χ²
+minimum. A star's χ² surface can have two: the Balmer lines are strongest near 9,000–9,500 K,
+so a cooler low-gravity star (a BHB star) and a hotter higher-gravity one (a main-sequence A
+star) can both fit its lines (the degeneracy the two-sided Balmer criteria of Xue et al. 2008
+and Clewley et al. 2002 address with line shapes). Where the fit lands on the wrong side, the
+best-fit labels say "not BHB" with confidence although the other minimum is nearly as good.
+
+`LabelGridPosterior` evaluates the emulator's χ² over a fixed grid of labels and turns it into
+a posterior over the grid (flat in log Teff, log g and [Fe/H]), tempered: the χ² is divided by
+``temper`` times the best fit's reduced χ² (at least 1). The emulator's errors are star
+specific and several times larger than the formal χ² curvature says (the held-out errors of
+`~bhbfinder.params.uncertainty` are calibrated to that), so an untempered posterior would be a
+point at the best fit. `LabelGridPosterior.region_probability` returns the posterior mass in a
+region, e.g. the BHB box of Culpan et al. (2024) with [Fe/H] < −0.8.
+
+The χ² of every grid point is computed for a whole batch with two matrix products,
+``Σ w d² − 2 S (w d) + S² w`` (``S`` the grid spectra and ``d`` the data, both minus the
+continuum level 1 so that the three terms stay small and float32 keeps the difference exact
+to ~1e-5; ``w`` the inverse variances), the emulator's own per-pixel model error added to
+the data variance as in its inversion.
+"""
+
+import numpy as np
+
+from ..errors import ConfigurationError
+
+__all__ = ["DEFAULT_GRID", "DEFAULT_TEMPER", "LabelGridPosterior"]
+
+#: The label grid: log-spaced Teff (K), log g and [Fe/H] (dex), clipped to the model's bounds.
+DEFAULT_GRID = {
+    "teff": tuple(np.round(np.exp(np.linspace(np.log(6500.0), np.log(14000.0), 56)), 1)),
+    "logg": tuple(np.round(np.arange(1.5, 5.0001, 0.125), 3)),
+    "feh": tuple(np.round(np.arange(-3.0, 0.5001, 0.25), 3)),
+}
+
+#: The default tempering of the χ² (chosen on held-out stars among 3, 10 and 20: the verdict's
+#: average precision with this feature was 0.932, 0.935 and 0.932).
+DEFAULT_TEMPER = 10.0
+
+_CHUNK = 512  # spectra per χ² block: bounds the (n_grid, chunk) work array
+
+
+class LabelGridPosterior:
+    """The tempered label posterior of spectra on a grid of labels.
+
+    Parameters
+    ----------
+    model : `~bhbfinder.params.SlamEmulator`
+        A fitted emulator; its spectra on the grid are computed on first use and kept.
+    grid : dict, optional
+        ``teff``, ``logg``, ``feh`` grid values (default `DEFAULT_GRID`); values outside the
+        model's inversion bounds are dropped.
+    temper : float
+        χ² divisor, in units of the best fit's reduced χ² (`DEFAULT_TEMPER`).
+
+    Attributes
+    ----------
+    labels : ndarray, shape (n_grid, 3)
+        The grid's Teff, log g, [Fe/H].
+    """
+
+    def __init__(self, model, grid=None, temper=DEFAULT_TEMPER):
+        if not model.is_fitted:
+            raise ConfigurationError("LabelGridPosterior needs a fitted SlamEmulator")
+        if not np.isfinite(temper) or temper <= 0:
+            raise ConfigurationError(f"temper must be a positive number, got {temper!r}")
+        grid = DEFAULT_GRID if grid is None else grid
+        lower, upper = np.asarray(model.bounds_, float)
+        axes = []
+        for j, name in enumerate(("teff", "logg", "feh")):
+            values = np.asarray(grid[name], float)
+            values = values[(values >= lower[j]) & (values <= upper[j])]
+            if values.size == 0:
+                raise ConfigurationError(f"the {name} grid lies outside the model's bounds "
+                                         f"{lower[j]}–{upper[j]}")
+            axes.append(values)
+        self.labels = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+        self.model = model
+        self.temper = float(temper)
+        self._depths = None
+
+    @property
+    def depths(self):
+        """The emulated spectra of the grid minus 1, ``(n_grid, npix)`` float32 (computed
+        once)."""
+        if self._depths is None:
+            self._depths = np.vstack([
+                (self.model.predict_spectra(self.labels[i:i + 2048]) - 1.0).astype(np.float32)
+                for i in range(0, len(self.labels), 2048)])
+        return self._depths
+
+    def chi2(self, flux, ivar, mask=None):
+        """χ² of every spectrum at every grid point.
+
+        Parameters
+        ----------
+        flux, ivar : array-like, shape (m, npix)
+            Normalised spectra on the model's grid and their inverse variances.
+        mask : array-like of bool, shape (m, npix), optional
+            True where a pixel is bad.
+
+        Returns
+        -------
+        chi2 : ndarray, shape (n_grid, m)
+        n_good : ndarray of int, shape (m,)
+            Usable pixels of each spectrum.
+        """
+        flux = np.atleast_2d(np.asarray(flux, float))
+        ivar = np.atleast_2d(np.asarray(ivar, float))
+        npix = self.model.n_pixels
+        if flux.shape != ivar.shape or flux.shape[1] != npix:
+            raise ConfigurationError(f"flux and ivar must be (m, {npix}) arrays on the "
+                                     f"model's grid; got {flux.shape} and {ivar.shape}")
+        good = (ivar > 0) & np.isfinite(flux) & np.isfinite(ivar)
+        if mask is not None:
+            good &= ~np.asarray(mask, bool)
+        with np.errstate(divide="ignore"):
+            var = np.where(good, 1.0 / np.where(good, ivar, 1.0), np.inf)
+        if self.model.model_error:
+            var = var + self.model.model_error_[:npix] ** 2
+        w = np.where(good, 1.0 / var, 0.0)
+        d = np.where(good, flux - 1.0, 0.0)
+        S = self.depths
+        wd = (w * d).astype(np.float32)
+        out = ((w * d * d).sum(axis=1)[None, :]
+               - 2.0 * (S @ wd.T).astype(float)
+               + (np.square(S) @ w.astype(np.float32).T).astype(float))
+        return np.maximum(out, 0.0), good.sum(axis=1)
+
+    def region_probability(self, flux, ivar, region, mask=None, min_pixels=50):
+        """Posterior probability that each spectrum's labels lie in ``region``.
+
+        Parameters
+        ----------
+        flux, ivar, mask
+            As for `chi2`.
+        region : array of bool, shape (n_grid,), or callable
+            The region's grid points, or a function of ``(teff, logg, feh)`` arrays that
+            returns them.
+        min_pixels : int
+            Spectra with fewer usable pixels get NaN.
+
+        Returns
+        -------
+        ndarray, shape (m,)
+            Probabilities in [0, 1]; NaN where a spectrum has too few pixels.
+        """
+        inside = self._region(region)
+        m = np.atleast_2d(np.asarray(flux)).shape[0]
+        p = np.full(m, np.nan)
+        for start in range(0, m, _CHUNK):
+            sl = slice(start, start + _CHUNK)
+            chi2, n_good = self.chi2(np.atleast_2d(flux)[sl], np.atleast_2d(ivar)[sl],
+                                     None if mask is None else np.atleast_2d(mask)[sl])
+            best = chi2.min(axis=0)
+            reduced = np.maximum(best / np.maximum(n_good - 3, 1), 1.0)
+            weight = np.exp(-(chi2 - best) / (2.0 * self.temper * reduced))
+            prob = weight[inside].sum(axis=0) / weight.sum(axis=0)
+            p[sl] = np.where(n_good >= min_pixels, prob, np.nan)
+        return p
+
+    def _region(self, region):
+        if callable(region):
+            inside = region(self.labels[:, 0], self.labels[:, 1], self.labels[:, 2])
+        else:
+            inside = region
+        inside = np.asarray(inside)
+        if inside.shape != (len(self.labels),):
+            raise ConfigurationError(f"region must mark the {len(self.labels)} grid points; "
+                                     f"got shape {inside.shape}")
+        return np.nan_to_num(inside.astype(float)).astype(bool)
