@@ -31,7 +31,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/params_heldout.py [--data DIR] [--per-star 8]
         [--no-before] [--attribution] [--analytic] [--out DIR]
-        [--split-teff LO HI [--split-pad K]]
+        [--split-teff LO HI [--split-pad K]] [--hyperparams JSON]
 
 ``--split-teff`` evaluates the shipped recipe with separate cool and hot kernels blended over
 ``LO``–``HI`` K of the first-pass Teff (`bhbfinder.params.SlamEmulator`'s ``split_teff``,
@@ -41,6 +41,7 @@ About 4 minutes on one core for before + after, 2 more with ``--attribution``.
 """
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -181,6 +182,8 @@ def main(argv=None):
     parser.add_argument("--split-teff", type=float, nargs=2, default=None,
                         help="after recipe with separate cool / hot kernels (0 0: one kernel)")
     parser.add_argument("--split-pad", type=float, default=None)
+    parser.add_argument("--hyperparams", default=None,
+                        help="JSON object updating the after recipe's emulator parameters")
     args = parser.parse_args(argv)
     data = Path(args.data)
     t0 = time.perf_counter()
@@ -196,6 +199,8 @@ def main(argv=None):
             else args.split_teff
     if args.split_pad is not None:
         hyperparams["split_pad"] = args.split_pad
+    if args.hyperparams:
+        hyperparams.update(json.loads(args.hyperparams))
     print(f"after recipe: {hyperparams}")
     after = heldout_validation(plan, libs, library, hyperparams, variants=after_variants,
                                per_star=args.per_star, seed=args.seed)
