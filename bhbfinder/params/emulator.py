@@ -842,7 +842,8 @@ class SlamEmulator:
         conv = np.ones(m, bool)
         todo = np.flatnonzero(fit)
         (labels[todo], errors[todo], start[todo], rchi2[todo], conv[todo],
-         n_iter[todo]) = self._invert_rows(data[todo], var[todo], npix_ok[todo])
+         n_iter[todo]) = self._invert_rows(data[todo], var[todo], npix_ok[todo],
+                                           first_pass=self.kernels_ is not None)
         hot_weight = None
         if self.kernels_ is not None:
             hot_weight = np.full(m, np.nan)
@@ -865,12 +866,14 @@ class SlamEmulator:
                                    hot_weight)
         return labels, errors, flags
 
-    def _invert_rows(self, data, var, npix_ok, start_labels=None):
+    def _invert_rows(self, data, var, npix_ok, start_labels=None, first_pass=False):
         """Invert spectra (data and variance with ``inf`` where a pixel is bad) with this kernel.
 
         Starts from the lowest-χ² training stars, or from ``start_labels`` (clipped to the
         bounds). Returns labels, formal errors, starting labels, reduced χ², converged and
-        iterations, one row per spectrum.
+        iterations, one row per spectrum. ``first_pass``: only the float32 search, to a
+        tolerance of `_POLISH_TOL` (labels to choose the kernels of a split model by; errors,
+        χ² and convergence are left NaN / False).
         """
         m = len(data)
         merr2 = self.model_error_**2 if self.model_error else 0.0
@@ -883,12 +886,19 @@ class SlamEmulator:
         conv = np.zeros(m, bool)
         n_iter = np.zeros(m, int)
         settings = InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
+        if first_pass:
+            settings = replace(settings, xtol=_POLISH_TOL)
         for c0 in range(0, m, _PREDICT_CHUNK):  # bounds the (m, 3, npix) Jacobians
             rows = slice(c0, c0 + _PREDICT_CHUNK)
             d, w = data[rows], weight[rows]
             z_start = None if start_labels is None else np.clip(
                 self._to_z(start_labels[rows]), self._z_bounds[0], self._z_bounds[1])
-            z0, z, conv[rows], n_iter[rows] = self._multi_start(d, w, settings, z_start)
+            z0, z, conv[rows], n_iter[rows] = self._multi_start(d, w, settings, z_start,
+                                                                polish=not first_pass)
+            start[rows] = self._from_z(z0)
+            if first_pass:
+                labels[rows] = self._from_z(z)
+                continue
             f, jac_z = self._model_z_reduced(z)
             chi2 = (w * (d - f) ** 2).sum(axis=1)
             rchi2[rows] = chi2 / np.maximum(npix_ok[rows] - 3, 1)
@@ -898,7 +908,6 @@ class SlamEmulator:
             x = self._from_z(z)
             labels[rows] = x
             errors[rows] = err_z * self._dlabel_dz(x)
-            start[rows] = self._from_z(z0)
         return labels, errors, start, rchi2, conv, n_iter
 
     def _refine_split(self, data, var, npix_ok, first):
@@ -939,12 +948,13 @@ class SlamEmulator:
             second[both] += wb * (1.0 - wb) * (x["hot"] - x["cool"]) ** 2
         return labels, np.sqrt(second), rchi2, conv, n_iter, w
 
-    def _multi_start(self, data, weight, settings, z_start=None):
+    def _multi_start(self, data, weight, settings, z_start=None, polish=True):
         """Invert from the ``n_starts`` lowest-χ² training stars; keep the lowest-cost fit.
 
         Balmer lines peak near 9000–9500 K, so a spectrum can have a χ² minimum on each side
         of the peak: several starts keep the fit from stopping in the wrong one. ``z_start``
-        (``(m, 3)``): start there instead (one start).
+        (``(m, 3)``): start there instead (one start). ``polish=False``: return the float32
+        search's best fit without the float64 steps.
         """
         m = len(data)
         if z_start is None:
@@ -959,6 +969,8 @@ class SlamEmulator:
                                        data[rep], weight[rep], z0,
                                        self._z_bounds[0], self._z_bounds[1], settings)
         best = np.argmin(cost.reshape(k, m), axis=0) * m + np.arange(m)
+        if not polish:
+            return z0[:m], z[best], conv[best], n_iter[best]
         # polish the best fit of each spectrum with the float64 model
         z_best, conv_best, n_polish, _ = invert(
             self._model_z_reduced, data, weight, z[best], self._z_bounds[0], self._z_bounds[1],
