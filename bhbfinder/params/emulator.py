@@ -22,6 +22,10 @@ inversion adds to the data variance, as SLAM does with its cross-validated model
 
 Optional colours (e.g. Gaia BP−RP, G−RP; Ju et al. 2025) are extra output columns of the same
 emulator with their own errors, so they constrain the labels like extra pixels.
+
+With ``split_teff`` the model also holds separate cool and hot kernels, each fitted and tuned
+on its side of the split: the whole-library kernel gives a first-pass Teff, and the kernel of
+that side refits the spectrum (both, blended linearly in that Teff, near the split).
 """
 
 import math
