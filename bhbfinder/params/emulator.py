@@ -209,7 +209,8 @@ class SlamEmulator:
         whole-library kernel gives a first-pass Teff; spectra below ``split_teff[0]`` are then
         refitted by the cool kernel, above ``split_teff[1]`` by the hot one, and in between by
         both, their labels blended linearly in the first-pass Teff (the formal errors as those
-        of the mixture of the two fits). ``None``: one kernel.
+        of the mixture of the two fits). The sides take the model's other parameters (with
+        ``optimize=False``, its ``length_scale`` and ``alpha``). ``None``: one kernel.
     split_pad : float
         How far (K) each side's training stars reach beyond the blend zone ``split_teff``.
 
