@@ -31,11 +31,17 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/params_heldout.py [--data DIR] [--per-star 8]
         [--no-before] [--attribution] [--analytic] [--out DIR]
+        [--split-teff LO HI [--split-pad K]] [--hyperparams JSON]
+
+``--split-teff`` evaluates the shipped recipe with separate cool and hot kernels blended over
+``LO``–``HI`` K of the first-pass Teff (`bhbfinder.params.SlamEmulator`'s ``split_teff``,
+``split_pad``) instead of the shipped hyper-parameters'; ``--split-teff 0 0`` one kernel.
 
 About 4 minutes on one core for before + after, 2 more with ``--attribution``.
 """
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -43,6 +49,7 @@ import numpy as np
 
 from bhbfinder.params.training import (
     ANALYTIC_BOX,
+    DEFAULT_MODEL_HYPERPARAMS,
     TRAINING_SPREAD,
     MilesTrainingConfig,
     analytic_library,
@@ -172,6 +179,11 @@ def main(argv=None):
     parser.add_argument("--attribution", action="store_true")
     parser.add_argument("--analytic", action="store_true")
     parser.add_argument("--out", default=None, help="write the held-out rows here (ECSV)")
+    parser.add_argument("--split-teff", type=float, nargs=2, default=None,
+                        help="after recipe with separate cool / hot kernels (0 0: one kernel)")
+    parser.add_argument("--split-pad", type=float, default=None)
+    parser.add_argument("--hyperparams", default=None,
+                        help="JSON object updating the after recipe's emulator parameters")
     args = parser.parse_args(argv)
     data = Path(args.data)
     t0 = time.perf_counter()
@@ -181,7 +193,16 @@ def main(argv=None):
 
     library, _, _ = params_training_material(data)
     after_variants = variants + (tuple(ATTRIBUTION) if args.attribution else ())
-    after = heldout_validation(plan, libs, library, variants=after_variants,
+    hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS)
+    if args.split_teff is not None:
+        hyperparams["split_teff"] = None if args.split_teff[0] == args.split_teff[1] \
+            else args.split_teff
+    if args.split_pad is not None:
+        hyperparams["split_pad"] = args.split_pad
+    if args.hyperparams:
+        hyperparams.update(json.loads(args.hyperparams))
+    print(f"after recipe: {hyperparams}")
+    after = heldout_validation(plan, libs, library, hyperparams, variants=after_variants,
                                per_star=args.per_star, seed=args.seed)
     _, after, _ = calibrate_errors(after)
     print(f"after: {len(library.labels)} training stars ({time.perf_counter() - t0:.0f} s)")

@@ -18,15 +18,18 @@ defaults):
    copies and as training-like renderings, and inverted by their fold's model.
 4. The error model fitted on the field residuals (68.3 % coverage per fitted-Teff bin, scale of
    the formal errors chosen across S/N bins); its coverage measured by cross-fitting.
-5. `SlamEmulator(robust_clip=1.5, objective="flux", max_reduced_chi2=2)` fitted on all 247
-   stars, with the error model, the per-fold calibrations and the validation tables in its file.
+5. `SlamEmulator(robust_clip=1.5, objective="flux", max_reduced_chi2=2, tune_teff=(7000, 13000),
+   split_teff=(9000, 10000), split_pad=1000)` fitted on all 247 stars — the kernel of the whole
+   library (first pass), a cool kernel on the stars up to 11000 K and a hot one on those from
+   8000 K — with the error model, the per-fold calibrations and the validation tables in its
+   file.
 
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/train_slam_default.py [--data DIR] [--out PATH]
         [--results FILE.ecsv]
 
-Takes about three minutes on one core.
+Takes about two minutes on one core; the file it writes is the same byte for byte on every run.
 """
 
 import argparse

@@ -121,6 +121,36 @@ def test_default_stage_on_prepared_miles_stars(shared_data):
 
 
 @pytest.mark.realdata
+def test_shipped_model_infers_hot_stars_through_its_hot_kernel(shared_data):
+    """Known answer: the shipped model has separate cool and hot kernels (split at
+    ``split_teff``); a MILES star well above the blend zone is fitted by the hot kernel alone,
+    one well below by the cool kernel alone, and each lands on its own side."""
+    from bhbfinder.simulate import SimulationConfig, load_miles, simulate_rows
+    from bhbfinder.spectra.prepare import PrepareConfig, prepare
+
+    model = ParamsStage().model
+    assert model.kernels_ is not None
+    lo, hi = model.split_teff
+    lib = load_miles(shared_data / "miles")
+    teff = np.asarray(lib.labels["teff"], float)
+    hot = np.flatnonzero(teff > hi + 1500)[:3]
+    cool = np.flatnonzero((teff > 7000) & (teff < lo - 1500))[:3]
+    rows = np.r_[hot, cool]
+    sims = simulate_rows(lib, rows, 7, SimulationConfig(rv=0.0), rv=np.zeros(rows.size),
+                         snr=np.full(rows.size, 80.0))
+    prepared = prepare(sims.to_raw_batch(), PrepareConfig())
+    res = model.predict(prepared.flux, prepared.ivar, mask=prepared.mask, return_details=True)
+    side = np.r_[np.ones(hot.size), np.zeros(cool.size)]
+    assert np.array_equal(res.hot_weight, side)
+    assert np.all(res.labels[: hot.size, 0] > hi) and np.all(res.labels[hot.size:, 0] < lo)
+    # each side's labels are that kernel's fit: its own inversion (from its own start) agrees
+    for name, part in (("hot", slice(0, hot.size)), ("cool", slice(hot.size, None))):
+        own = model.kernels_[name].predict(prepared.flux[part], prepared.ivar[part],
+                                           mask=prepared.mask[part])[0]
+        assert np.all(np.abs(res.labels[part] - own) <= [150.0, 0.1, 0.1]), name
+
+
+@pytest.mark.realdata
 def test_default_stage_on_real_lamost_a_stars(shared_data):
     """Real DR1 A stars through read → prepare → params, against the LAMOST pipeline (LASP)."""
     from astropy.table import Table

@@ -135,9 +135,11 @@ def _shares(rec):
 def default_generator(data_dir, hyperparams=None):
     """The label-space generator of the recipes: the params emulator fitted to the params
     stage's training library (`bhbfinder.training.params_recipe.params_training_material`;
-    ``hyperparams`` default to the shipped params model's)."""
+    ``hyperparams`` default to the shipped params model's with one kernel, ``split_teff=None``:
+    the shipped classifier was trained on that generator's spectra)."""
     library, _, _ = params_training_material(data_dir)
-    hp = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
+    hp = dict(DEFAULT_MODEL_HYPERPARAMS, split_teff=None) if hyperparams is None \
+        else dict(hyperparams)
     return SlamEmulator(**hp).fit(library.flux, library.ivar, library.labels,
                                   wavelength=library.wavelength,
                                   prepare_config=library.prepare_config,

@@ -22,6 +22,10 @@ inversion adds to the data variance, as SLAM does with its cross-validated model
 
 Optional colours (e.g. Gaia BP−RP, G−RP; Ju et al. 2025) are extra output columns of the same
 emulator with their own errors, so they constrain the labels like extra pixels.
+
+With ``split_teff`` the model also holds separate cool and hot kernels, each fitted and tuned
+on its side of the split: the whole-library kernel gives a first-pass Teff, and the kernel of
+that side refits the spectrum (both, blended linearly in that Teff, near the split).
 """
 
 import math
@@ -86,6 +90,8 @@ DEFAULT_EMULATOR_HYPERPARAMS = {
     "n_starts": 1,
     "tune_teff": None,
     "rank_tol": 0.01,
+    "split_teff": None,
+    "split_pad": 1000.0,
 }
 
 _FILL_ITERATIONS = 30
@@ -100,7 +106,10 @@ _REDUCE_SAMPLES = 4000  # labels scattered about the training stars when choosin
 _REDUCE_RANKS = (10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100, 120, 140, 160, 200, 250, 300)
 _PREDICT_CHUNK = 1024  # spectra inverted together (memory ~ chunk x 3 x npix x 8 bytes x few)
 _FORMAT = "bhbfinder.params.slam-emulator"
-_FORMAT_VERSION = 1
+#: Newest format version read; files of single-kernel models are still written as version 1
+#: (readable by earlier versions), files with hot and cool kernels (``split_teff``) as 2.
+_FORMAT_VERSION = 2
+_KERNELS = ("cool", "hot")
 
 
 @dataclass
@@ -120,6 +129,10 @@ class InversionResult:
     formal_err : ndarray, shape (m, 3)
         The formal errors ``(J^T W J)^{-1}``; ``label_err`` are these calibrated by the
         model's `~bhbfinder.params.uncertainty.ErrorModel` when it has one.
+    hot_weight : ndarray, shape (m,), optional
+        With separate hot and cool kernels (``split_teff``): the weight of the hot kernel's fit
+        in the result (0: the cool kernel alone, 1: the hot kernel alone); ``None`` for a
+        single-kernel model.
     """
 
     labels: np.ndarray
@@ -129,6 +142,7 @@ class InversionResult:
     n_iter: np.ndarray
     start: np.ndarray
     formal_err: np.ndarray | None = None
+    hot_weight: np.ndarray | None = None
 
 
 class SlamEmulator:
@@ -186,6 +200,19 @@ class SlamEmulator:
         below ``rank_tol`` times the smallest per-pixel model error. Each evaluation then costs
         ``n_train × rank + rank × npix`` instead of ``n_train × npix`` (SLAM's spectra span a
         few dozen dimensions). ``None`` or 0: the full weights.
+    split_teff : (float, float), optional
+        Separate hot and cool kernels: besides the kernel of the whole library, a *cool* kernel
+        fitted on the training stars with Teff up to ``split_teff[1] + split_pad`` and a *hot*
+        one on those from ``split_teff[0] - split_pad`` (K), each with its own length scales,
+        ridge term and model error (tuned on the stars of its side: ``tune_teff`` clipped at
+        ``split_teff[1]`` for the cool kernel, at ``split_teff[0]`` for the hot one). The
+        whole-library kernel gives a first-pass Teff; spectra below ``split_teff[0]`` are then
+        refitted by the cool kernel, above ``split_teff[1]`` by the hot one, and in between by
+        both, their labels blended linearly in the first-pass Teff (the formal errors as those
+        of the mixture of the two fits). The sides take the model's other parameters (with
+        ``optimize=False``, its ``length_scale`` and ``alpha``). ``None``: one kernel.
+    split_pad : float
+        How far (K) each side's training stars reach beyond the blend zone ``split_teff``.
 
     Attributes
     ----------
@@ -200,6 +227,9 @@ class SlamEmulator:
         Calibration of the errors `predict` returns (set after `fit`, e.g. from held-out
         residuals with `~bhbfinder.params.uncertainty.fit_error_model`; saved with the model).
         ``None``: the formal Jacobian errors.
+    kernels_ : dict or None
+        With ``split_teff``: ``{"cool": SlamEmulator, "hot": SlamEmulator}``, the two
+        single-kernel emulators of the sides (saved in the same file); else ``None``.
     meta : dict
         Free-form metadata saved with the model: ``prepare_config``, ``wavelength``,
         ``validation``, ``provenance``.
@@ -209,7 +239,7 @@ class SlamEmulator:
                  log_teff=True,
                  optimize=True, domain_margin=0.05, f_scale=3.0, max_iter=50, min_pixels=50,
                  max_reduced_chi2=10.0, model_error=True, robust_clip=None, objective="flux",
-                 n_starts=1, tune_teff=None, rank_tol=0.01):
+                 n_starts=1, tune_teff=None, rank_tol=0.01, split_teff=None, split_pad=1000.0):
         self.length_scale = length_scale
         self.alpha = alpha
         self.linear_variance = linear_variance
@@ -230,7 +260,15 @@ class SlamEmulator:
         self.n_starts = n_starts
         self.tune_teff = None if tune_teff is None else [float(t) for t in tune_teff]
         self.rank_tol = rank_tol
+        if split_teff is not None:
+            split_teff = [float(t) for t in split_teff]
+            if len(split_teff) != 2 or not split_teff[0] < split_teff[1]:
+                raise ConfigurationError(f"split_teff={split_teff}: give (low, high) in K, "
+                                         "low < high")
+        self.split_teff = split_teff
+        self.split_pad = float(split_pad)
         self.error_model_ = None
+        self.kernels_ = None
         self.meta = {}
 
     # -- scikit-learn conventions ------------------------------------------------------------
@@ -338,6 +376,7 @@ class SlamEmulator:
         flux = np.asarray(flux, dtype=float)
         ivar = np.asarray(ivar, dtype=float)
         labels = np.asarray(labels, dtype=float)
+        given = (flux, ivar, colors, color_names, tuning_data)
         if flux.ndim != 2 or flux.shape != ivar.shape:
             raise ConfigurationError(f"flux and ivar must be (n, npix) arrays of one shape; got "
                                      f"{flux.shape} and {ivar.shape}")
@@ -447,7 +486,47 @@ class SlamEmulator:
         }
         self.meta["validation"]["loo_flux_rms"] = float(np.sqrt(np.nanmean(
             resid[:, : flux.shape[1] - len(color_names)] ** 2)))
+        self.kernels_ = None if self.split_teff is None else self._fit_kernels(labels, *given)
         return self
+
+    def _side_rows(self, labels):
+        """Training rows and tuning Teff range of the cool and the hot kernel (``split_teff``)."""
+        lo, hi = self.split_teff
+        teff = labels[:, 0]
+        tlo, thi = self.tune_teff if self.tune_teff is not None else (teff.min(), teff.max())
+        return {"cool": (teff <= hi + self.split_pad, (float(tlo), float(min(thi, hi)))),
+                "hot": (teff >= lo - self.split_pad, (float(max(tlo, lo)), float(thi)))}
+
+    def _fit_kernels(self, labels, flux, ivar, colors, color_names, tuning_data):
+        """The single-kernel emulators of the cool and the hot side (``split_teff``)."""
+        params = dict(self.get_params(), split_teff=None)
+        kernels = {}
+        for name, (rows, tune) in self._side_rows(labels).items():
+            teff = labels[rows, 0]
+            n_tune = int(((teff >= tune[0]) & (teff <= tune[1])).sum())
+            if n_tune < 10:
+                raise ConfigurationError(
+                    f"split_teff={self.split_teff}: the {name} kernel would have {n_tune} "
+                    f"training stars in its tuning range {tune[0]:g}-{tune[1]:g} K; need 10")
+            sub = SlamEmulator(**dict(params, tune_teff=list(tune)))
+            sub.fit(flux[rows], ivar[rows], labels[rows],
+                    colors=None if colors is None else np.atleast_2d(colors)[rows],
+                    color_names=color_names,
+                    tuning_data=None if tuning_data is None
+                    else (np.asarray(tuning_data[0])[rows], np.asarray(tuning_data[1])[rows]))
+            sub.meta = {}
+            kernels[name] = sub
+        return kernels
+
+    def hot_weight(self, teff):
+        """Weight of the hot kernel at (first-pass) Teff ``teff`` (``split_teff``).
+
+        0 below ``split_teff[0]``, 1 above ``split_teff[1]``, linear in between; NaN stays NaN.
+        """
+        if self.split_teff is None:
+            raise ConfigurationError("this SlamEmulator has one kernel (split_teff is None)")
+        lo, hi = self.split_teff
+        return np.clip((np.asarray(teff, float) - lo) / (hi - lo), 0.0, 1.0)
 
     def n_pixels_in(self, flux):
         """Flux pixels of a (possibly colour-extended) training array."""
@@ -646,19 +725,60 @@ class SlamEmulator:
         jac = both[:, 1:] * self.flux_scale_
         return f, jac
 
-    def predict_spectra(self, labels, colors=False):
+    def _kernel_choice(self, kernel):
+        if kernel not in (None, "whole") + _KERNELS:
+            raise ConfigurationError(f"kernel={kernel!r}; use None, 'whole', 'cool' or 'hot'")
+        if kernel in _KERNELS and self.kernels_ is None:
+            raise ConfigurationError(f"kernel={kernel!r}: this SlamEmulator has one kernel "
+                                     "(fit it with split_teff)")
+        return kernel
+
+    def predict_spectra(self, labels, colors=False, kernel=None):
         """The emulated normalised spectra at ``labels`` (``(m, 3)``): ``(m, npix)``.
 
-        With ``colors=True`` the emulated colours are appended as the last columns.
+        Parameters
+        ----------
+        labels : array-like, shape (m, 3)
+        colors : bool
+            Append the emulated colours as the last columns.
+        kernel : {None, "whole", "cool", "hot"}
+            With separate kernels (``split_teff``): ``None`` blends the cool and hot kernels'
+            spectra with the weight `hot_weight` of each label's Teff (the model `predict`
+            inverts); ``"whole"`` the kernel of the whole library, ``"cool"`` / ``"hot"`` one
+            side's. A single-kernel model has only ``None`` (= ``"whole"``).
         """
         self._check_fitted()
-        out = self._predict_z(self._to_z(np.atleast_2d(labels)))
+        kernel = self._kernel_choice(kernel)
+        labels = np.atleast_2d(np.asarray(labels, float))
+        if kernel in _KERNELS:
+            return self.kernels_[kernel].predict_spectra(labels, colors)
+        if kernel is None and self.kernels_ is not None:
+            w = self.hot_weight(labels[:, 0])[:, None]
+            return ((1.0 - w) * self.kernels_["cool"].predict_spectra(labels, colors)
+                    + w * self.kernels_["hot"].predict_spectra(labels, colors))
+        out = self._predict_z(self._to_z(labels))
         return out if colors else out[:, : self.n_pixels]
 
-    def jacobian(self, labels, colors=False):
-        """Analytic d flux / d labels (physical units) at ``labels``: ``(m, 3, npix)``."""
+    def jacobian(self, labels, colors=False, kernel=None):
+        """Analytic d flux / d labels (physical units) at ``labels``: ``(m, 3, npix)``.
+
+        ``kernel`` as in `predict_spectra` (the blend's derivative includes that of the
+        weight).
+        """
         self._check_fitted()
+        kernel = self._kernel_choice(kernel)
         labels = np.atleast_2d(np.asarray(labels, float))
+        if kernel in _KERNELS:
+            return self.kernels_[kernel].jacobian(labels, colors)
+        if kernel is None and self.kernels_ is not None:
+            cool, hot = self.kernels_["cool"], self.kernels_["hot"]
+            w = self.hot_weight(labels[:, 0])[:, None, None]
+            jac = (1.0 - w) * cool.jacobian(labels, colors) + w * hot.jacobian(labels, colors)
+            lo, hi = self.split_teff
+            inside = (labels[:, 0] > lo) & (labels[:, 0] < hi)
+            diff = hot.predict_spectra(labels, colors) - cool.predict_spectra(labels, colors)
+            jac[:, 0] += np.where(inside, 1.0 / (hi - lo), 0.0)[:, None] * diff
+            return jac
         _, jac = self._model_z(self._to_z(labels))
         jac = jac / self._dlabel_dz(labels)[:, :, None]
         return jac if colors else jac[:, :, : self.n_pixels]
@@ -715,9 +835,6 @@ class SlamEmulator:
         data = np.where(ok, flux, 0.0)
         with np.errstate(divide="ignore"):
             var = np.where(ok, 1.0 / np.where(ok, ivar, 1.0), np.inf)
-        if self.model_error:
-            var = var + self.model_error_**2
-        weight = np.where(ok, 1.0 / var, 0.0)
 
         npix_ok = ok[:, : self.n_pixels].sum(axis=1)
         fit = npix_ok >= self.min_pixels
@@ -727,12 +844,66 @@ class SlamEmulator:
         flags = np.where(fit, 0, FLAG_FEW_PIXELS).astype(np.int64)
         rchi2 = np.full(m, np.nan)
         n_iter = np.zeros(m, int)
-        settings = InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
+        conv = np.ones(m, bool)
         todo = np.flatnonzero(fit)
-        for c0 in range(0, todo.size, _PREDICT_CHUNK):  # bounds the (m, 3, npix) Jacobians
-            rows = todo[c0:c0 + _PREDICT_CHUNK]
+        (labels[todo], errors[todo], start[todo], rchi2[todo], conv[todo],
+         n_iter[todo]) = self._invert_rows(data[todo], var[todo], npix_ok[todo],
+                                           first_pass=self.kernels_ is not None)
+        hot_weight = None
+        if self.kernels_ is not None:
+            hot_weight = np.full(m, np.nan)
+            (labels[todo], errors[todo], rchi2[todo], conv[todo], extra,
+             hot_weight[todo]) = self._refine_split(data[todo], var[todo], npix_ok[todo],
+                                                    labels[todo])
+            n_iter[todo] += extra
+        z = self._to_z(labels[todo])
+        tol = 1e-3 * (self._z_range[1] - self._z_range[0])
+        edge = ((z < self._z_range[0] + tol) | (z > self._z_range[1] - tol)).any(axis=1)
+        fl = np.where(edge, FLAG_EDGE, 0) | np.where(conv[todo], 0, FLAG_NOT_CONVERGED)
+        fl |= np.where(rchi2[todo] > self.max_reduced_chi2, FLAG_BAD_FIT, 0)
+        flags[todo] = fl
+        formal = errors
+        if self.error_model_ is not None:
+            errors = np.where(np.isfinite(labels), self.error_model_.apply(labels, formal),
+                              np.nan)
+        if return_details:
+            return InversionResult(labels, errors, flags, rchi2, n_iter, start, formal,
+                                   hot_weight)
+        return labels, errors, flags
+
+    def _invert_rows(self, data, var, npix_ok, start_labels=None, first_pass=False):
+        """Invert spectra (data and variance with ``inf`` where a pixel is bad) with this kernel.
+
+        Starts from the lowest-χ² training stars, or from ``start_labels`` (clipped to the
+        bounds). Returns labels, formal errors, starting labels, reduced χ², converged and
+        iterations, one row per spectrum. ``first_pass``: only the float32 search, to a
+        tolerance of `_POLISH_TOL` (labels to choose the kernels of a split model by; errors,
+        χ² and convergence are left NaN / False).
+        """
+        m = len(data)
+        merr2 = self.model_error_**2 if self.model_error else 0.0
+        with np.errstate(divide="ignore"):
+            weight = 1.0 / (var + merr2)  # 0 where var is inf
+        labels = np.full((m, 3), np.nan)
+        errors = np.full((m, 3), np.nan)
+        start = np.full((m, 3), np.nan)
+        rchi2 = np.full(m, np.nan)
+        conv = np.zeros(m, bool)
+        n_iter = np.zeros(m, int)
+        settings = InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
+        if first_pass:
+            settings = replace(settings, xtol=_POLISH_TOL)
+        for c0 in range(0, m, _PREDICT_CHUNK):  # bounds the (m, 3, npix) Jacobians
+            rows = slice(c0, c0 + _PREDICT_CHUNK)
             d, w = data[rows], weight[rows]
-            z0, z, conv, n_iter[rows] = self._multi_start(d, w, settings)
+            z_start = None if start_labels is None else np.clip(
+                self._to_z(start_labels[rows]), self._z_bounds[0], self._z_bounds[1])
+            z0, z, conv[rows], n_iter[rows] = self._multi_start(d, w, settings, z_start,
+                                                                polish=not first_pass)
+            start[rows] = self._from_z(z0)
+            if first_pass:
+                labels[rows] = self._from_z(z)
+                continue
             f, jac_z = self._model_z_reduced(z)
             chi2 = (w * (d - f) ** 2).sum(axis=1)
             rchi2[rows] = chi2 / np.maximum(npix_ok[rows] - 3, 1)
@@ -742,36 +913,69 @@ class SlamEmulator:
             x = self._from_z(z)
             labels[rows] = x
             errors[rows] = err_z * self._dlabel_dz(x)
-            start[rows] = self._from_z(z0)
-            tol = 1e-3 * (self._z_range[1] - self._z_range[0])
-            edge = ((z < self._z_range[0] + tol) | (z > self._z_range[1] - tol)).any(axis=1)
-            fl = np.where(edge, FLAG_EDGE, 0) | np.where(conv, 0, FLAG_NOT_CONVERGED)
-            fl |= np.where(rchi2[rows] > self.max_reduced_chi2, FLAG_BAD_FIT, 0)
-            flags[rows] = fl
-        formal = errors
-        if self.error_model_ is not None:
-            errors = np.where(np.isfinite(labels), self.error_model_.apply(labels, formal),
-                              np.nan)
-        if return_details:
-            return InversionResult(labels, errors, flags, rchi2, n_iter, start, formal)
-        return labels, errors, flags
+        return labels, errors, start, rchi2, conv, n_iter
 
-    def _multi_start(self, data, weight, settings):
+    def _refine_split(self, data, var, npix_ok, first):
+        """Refit with the cool and / or hot kernel chosen by the first-pass labels ``first``.
+
+        Each side's fit starts from the first pass. In the blend zone the labels are
+        ``(1 - w) x_cool + w x_hot`` and the formal variance that of the mixture of the two
+        fits, ``(1 - w) σ_cool² + w σ_hot² + w (1 - w) (x_hot - x_cool)²``.
+        Returns labels, formal errors, reduced χ², converged, extra iterations and ``w``.
+        """
+        m = len(data)
+        w = self.hot_weight(first[:, 0])
+        labels = np.zeros((m, 3))
+        second = np.zeros((m, 3))
+        rchi2 = np.zeros(m)
+        conv = np.ones(m, bool)
+        n_iter = np.zeros(m, int)
+        fits = {}
+        for name, share in (("cool", 1.0 - w), ("hot", w)):
+            rows = np.flatnonzero(share > 0)
+            if not rows.size:
+                continue
+            lab, err, _, rc, cv, it = self.kernels_[name]._invert_rows(
+                data[rows], var[rows], npix_ok[rows], start_labels=first[rows])
+            fits[name] = (rows, lab)
+            s = share[rows, None]
+            labels[rows] += s * lab
+            second[rows] += s * err**2
+            rchi2[rows] += s[:, 0] * rc
+            conv[rows] &= cv
+            n_iter[rows] += it
+        both = np.flatnonzero((w > 0) & (w < 1))
+        if both.size:  # rows fitted by both sides: the spread of the two fits
+            x = {}
+            for name, (rows, lab) in fits.items():
+                x[name] = lab[np.searchsorted(rows, both)]
+            wb = w[both, None]
+            second[both] += wb * (1.0 - wb) * (x["hot"] - x["cool"]) ** 2
+        return labels, np.sqrt(second), rchi2, conv, n_iter, w
+
+    def _multi_start(self, data, weight, settings, z_start=None, polish=True):
         """Invert from the ``n_starts`` lowest-χ² training stars; keep the lowest-cost fit.
 
         Balmer lines peak near 9000–9500 K, so a spectrum can have a χ² minimum on each side
-        of the peak: several starts keep the fit from stopping in the wrong one.
+        of the peak: several starts keep the fit from stopping in the wrong one. ``z_start``
+        (``(m, 3)``): start there instead (one start). ``polish=False``: return the float32
+        search's best fit without the float64 steps.
         """
         m = len(data)
-        k = max(1, min(int(self.n_starts), len(self.train_z_)))
-        starts = nearest_neighbour_start(data, weight, self.train_flux_, n_best=k)
-        starts = starts.reshape(m, k)
-        z0 = self.train_z_[starts.T.reshape(-1)]  # start j of every spectrum, then j + 1
+        if z_start is None:
+            k = max(1, min(int(self.n_starts), len(self.train_z_)))
+            starts = nearest_neighbour_start(data, weight, self.train_flux_, n_best=k)
+            starts = starts.reshape(m, k)
+            z0 = self.train_z_[starts.T.reshape(-1)]  # start j of every spectrum, then j + 1
+        else:
+            k, z0 = 1, np.asarray(z_start, float)
         rep = np.tile(np.arange(m), k)
         z, conv, n_iter, cost = invert(lambda zz, idx: self._model_z_reduced(zz, single=True),
                                        data[rep], weight[rep], z0,
                                        self._z_bounds[0], self._z_bounds[1], settings)
         best = np.argmin(cost.reshape(k, m), axis=0) * m + np.arange(m)
+        if not polish:
+            return z0[:m], z[best], conv[best], n_iter[best]
         # polish the best fit of each spectrum with the float64 model
         z_best, conv_best, n_polish, _ = invert(
             self._model_z_reduced, data, weight, z[best], self._z_bounds[0], self._z_bounds[1],
@@ -789,18 +993,41 @@ class SlamEmulator:
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path, overwrite=True):
-        """Write the fitted model to an ASDF file (arrays + metadata; no pickle)."""
+        """Write the fitted model to an ASDF file (arrays + metadata; no pickle).
+
+        A model with separate hot and cool kernels (``split_teff``) stores them under
+        ``kernels`` and is written as format version 2; a single-kernel model as version 1,
+        which earlier versions of bhbfinder read.
+        """
         self._check_fitted()
-        params = {k: (None if v is None else (np.asarray(v, float).tolist()
-                                              if k == "length_scale" else v))
-                  for k, v in self.get_params().items()}
         meta = self.meta or {}
         tree = {
             "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
+            "format_version": 1 if self.kernels_ is None else 2,
             "bhbfinder_version": __version__,
             "label_names": list(LABEL_NAMES),
             "label_units": list(LABEL_UNITS),
+            **self._kernel_tree(),
+            "prepare_config": plain_tree(meta.get("prepare_config")),
+            "wavelength": meta.get("wavelength"),
+            "validation": plain_tree(meta.get("validation") or {}),
+            "provenance": plain_tree(meta.get("provenance") or {}),
+            "error_model": (None if self.error_model_ is None
+                            else plain_tree(self.error_model_.to_dict())),
+        }
+        if self.kernels_ is not None:
+            tree["kernels"] = {name: self.kernels_[name]._kernel_tree() for name in _KERNELS}
+        tree = {k: v for k, v in tree.items() if v is not None}
+        if not overwrite and __import__("os").path.exists(path):
+            raise ConfigurationError(f"{path} exists; pass overwrite=True to replace it")
+        asdf.AsdfFile(tree).write_to(path, all_array_compression="zlib")
+
+    def _kernel_tree(self):
+        """The hyper-parameters and arrays of this one kernel (a part of the file's tree)."""
+        params = {k: (None if v is None else (np.asarray(v, float).tolist()
+                                              if k == "length_scale" else v))
+                  for k, v in self.get_params().items()}
+        tree = {
             "color_names": list(self.color_names_),
             "hyperparams": params,
             "length_scale": np.asarray(self.length_scale_, float),
@@ -816,23 +1043,15 @@ class SlamEmulator:
             "star_noise": self.star_noise_,
             "z_bounds": self._z_bounds,
             "z_range": self._z_range,
-            "prepare_config": plain_tree(meta.get("prepare_config")),
-            "wavelength": meta.get("wavelength"),
-            "validation": plain_tree(meta.get("validation") or {}),
-            "provenance": plain_tree(meta.get("provenance") or {}),
-            "error_model": (None if self.error_model_ is None
-                            else plain_tree(self.error_model_.to_dict())),
             # the output basis (`rank_tol`), saved so that loading needs no SVD (seconds)
             "output_basis": None if not getattr(self, "_reduced", None) else self._reduced[0],
         }
-        tree = {k: v for k, v in tree.items() if v is not None}
-        if not overwrite and __import__("os").path.exists(path):
-            raise ConfigurationError(f"{path} exists; pass overwrite=True to replace it")
-        asdf.AsdfFile(tree).write_to(path, all_array_compression="zlib")
+        return {k: v for k, v in tree.items() if v is not None}
 
     @classmethod
     def load(cls, path):
-        """Read a model written by `save`.
+        """Read a model written by `save` (format version 1: one kernel, or 2: hot and cool
+        kernels).
 
         Raises
         ------
@@ -842,30 +1061,21 @@ class SlamEmulator:
         tree = read_model_tree(path, _FORMAT, _FORMAT_VERSION, what="SLAM-emulator model",
                                missing="no such model file; give the path of a file written "
                                        "by SlamEmulator.save")
-        params = dict(tree["hyperparams"])
-        model = cls(**{k: v for k, v in params.items() if k in DEFAULT_EMULATOR_HYPERPARAMS})
-        model.length_scale_ = np.asarray(tree["length_scale"], float)
-        model.alpha_ = float(tree["alpha"])
-        for key in ("label_mean", "label_scale", "train_z", "train_labels", "flux_mean",
-                    "flux_scale", "weights", "model_error"):
-            setattr(model, key + "_", np.asarray(tree[key], float))
-        model.star_noise_ = np.asarray(tree.get("star_noise", np.ones(len(model.train_z_))), float)
-        model._z_bounds = np.asarray(tree["z_bounds"], float)
-        model._z_range = np.asarray(tree["z_range"], float)
-        model.color_names_ = list(tree.get("color_names", []))
+        model = cls._from_kernel_tree(tree, path)
         if tree.get("error_model") is not None:
             try:
                 model.error_model_ = ErrorModel.from_dict(tree["error_model"])
             except ConfigurationError as exc:
                 raise ModelFileError(f"{path}: bad error_model ({exc})") from exc
-        model.bounds_ = model._from_z(model._z_bounds)
-        model.train_flux_ = model._predict_z(model.train_z_)
-        basis = tree.get("output_basis")
-        if basis is not None and model.rank_tol and \
-                np.ndim(basis) == 2 and np.shape(basis)[1] == model.weights_.shape[1]:
-            model._set_basis(np.asarray(basis, float))
-        else:  # a file written before the basis was saved: compute it
-            model._reduce()
+        kernels = tree.get("kernels")
+        if (kernels is None) != (model.split_teff is None):
+            raise ModelFileError(f"{path}: split_teff is {model.split_teff} but the file has "
+                                 f"{'no' if kernels is None else 'the'} hot and cool kernels")
+        if kernels is not None:
+            if not isinstance(kernels, dict) or set(kernels) != set(_KERNELS):
+                raise ModelFileError(f"{path}: kernels must be the 'cool' and 'hot' kernels")
+            model.kernels_ = {name: cls._from_kernel_tree(kernels[name], path)
+                              for name in _KERNELS}
         wave = tree.get("wavelength")
         model.meta = {
             "prepare_config": tree.get("prepare_config"),
@@ -874,4 +1084,32 @@ class SlamEmulator:
             "provenance": tree.get("provenance", {}),
             "bhbfinder_version": tree.get("bhbfinder_version"),
         }
+        return model
+
+    @classmethod
+    def _from_kernel_tree(cls, tree, path):
+        """One kernel from its part of the file's tree (`_kernel_tree`)."""
+        try:
+            params = dict(tree["hyperparams"])
+            model = cls(**{k: v for k, v in params.items() if k in DEFAULT_EMULATOR_HYPERPARAMS})
+            model.length_scale_ = np.asarray(tree["length_scale"], float)
+            model.alpha_ = float(tree["alpha"])
+            for key in ("label_mean", "label_scale", "train_z", "train_labels", "flux_mean",
+                        "flux_scale", "weights", "model_error"):
+                setattr(model, key + "_", np.asarray(tree[key], float))
+            model._z_bounds = np.asarray(tree["z_bounds"], float)
+            model._z_range = np.asarray(tree["z_range"], float)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: incomplete SLAM-emulator kernel ({exc})") from exc
+        model.star_noise_ = np.asarray(tree.get("star_noise", np.ones(len(model.train_z_))),
+                                       float)
+        model.color_names_ = list(tree.get("color_names", []))
+        model.bounds_ = model._from_z(model._z_bounds)
+        model.train_flux_ = model._predict_z(model.train_z_)
+        basis = tree.get("output_basis")
+        if basis is not None and model.rank_tol and \
+                np.ndim(basis) == 2 and np.shape(basis)[1] == model.weights_.shape[1]:
+            model._set_basis(np.asarray(basis, float))
+        else:  # a file written before the basis was saved: compute it
+            model._reduce()
         return model

@@ -38,8 +38,14 @@ from .emulator import LABEL_NAMES, SlamEmulator
 #: 2-3 times more than the others' and their errors cover the truth in a third of the cases).
 #: The tuning counts only the training stars of 7000–13000 K (``tune_teff``): the cooler and
 #: hotter ones are there to keep the domain's edges away from the stars the model is for.
+#: Separate cool and hot kernels (``split_teff``; issue 16): besides the kernel of the whole
+#: library, one fitted on the stars up to 11000 K and one on those from 8000 K, each tuned on
+#: its side of 9000–10000 K (cool: 7000–10000 K, hot: 9000–13000 K), chosen by the whole
+#: kernel's first-pass Teff and blended over 9000–10000 K (on held-out stars, field S/N ≥ 30:
+#: log g 0.32 → 0.22 dex at 10000–13000 K, 0.39 → 0.33 dex at 7000–10000 K; ``docs/params.rst``).
 DEFAULT_MODEL_HYPERPARAMS = {"robust_clip": 1.5, "objective": "flux", "max_reduced_chi2": 2.0,
-                             "tune_teff": (7000.0, 13000.0)}
+                             "tune_teff": (7000.0, 13000.0), "split_teff": (9000.0, 10000.0),
+                             "split_pad": 1000.0}
 
 __all__ = ["DEFAULT_MODEL_HYPERPARAMS", "TRAINING_SPREAD", "DEFAULT_TRAINING",
            "MilesTrainingConfig", "MilesLibrary", "miles_library",

@@ -16,8 +16,9 @@
 3. the error model (`calibrate_errors`): `~bhbfinder.params.uncertainty.fit_error_model` on the
    field residuals of every fold; the coverage it reaches is measured by cross-fitting (the
    calibration applied to a fold is fitted on the other folds' residuals);
-4. the model fitted on the whole library, with the error model and the validation tables in
-   its file.
+4. the model fitted on the whole library (with the separate cool and hot kernels of
+   `~bhbfinder.params.training.DEFAULT_MODEL_HYPERPARAMS`), with the error model and the
+   validation tables in its file.
 """
 
 import numpy as np
