@@ -9,8 +9,10 @@ and runs `find_bhb` on them. Then it prints precision and recall of each decisio
 ``is_bhb_candidate``, ``balmer_confirmed``, the parameters' Kiel box, and the calibrated
 ``is_bhb`` where a verdict is given), pooled, per real BHB star, per S/N and per Teff bin.
 
-Everything a fold makes is kept under ``--workdir`` (``fold<k>/``), so a rerun reuses finished
-folds; ``--fresh`` retrains.
+Everything a fold makes is kept under ``--workdir`` (``fold<k>/``: ``classifier.asdf``,
+``params.asdf`` the params model with the shipped settings, ``generator.asdf`` the one-kernel
+emulator the classifier's label-space stars come from), so a rerun reuses finished folds;
+``--fresh`` retrains.
 
 Usage::
 
@@ -190,21 +192,26 @@ def main(argv=None):
         else:
             from bhbfinder.params.emulator import SlamEmulator
 
-            if args.fresh or not par_path.is_file():
-                if params_lib is None:
-                    params_lib = _params_material(data, libs)
-                library, star_ids, tuning = params_lib
-                train_fold_params(plan, k, library, star_ids, tuning).save(par_path)
-                _log(f"fold {k}: params model fitted")
+            gen_path = fdir / "generator.asdf"
+            for path, hyper, what in ((par_path, None, "params model"),
+                                      (gen_path, _one_kernel(), "label-space generator")):
+                if args.fresh or not path.is_file():
+                    if params_lib is None:
+                        params_lib = _params_material(data, libs)
+                    library, star_ids, tuning = params_lib
+                    train_fold_params(plan, k, library, star_ids, tuning,
+                                      hyperparams=hyper).save(path)
+                    _log(f"fold {k}: {what} fitted")
             if args.fresh or not clf_path.is_file():
                 from bhbfinder.classify.modelfile import save_model
                 from bhbfinder.classify.recipes import RECIPES, _shares, prepared_arrays
 
                 recipe = RECIPES[args.recipe]
                 if _shares(recipe["library"])[1] > 0:
-                    # label-space stars from this fold's emulator, fitted without its stars
+                    # label-space stars from this fold's one-kernel emulator (as the shipped
+                    # recipe's generator), fitted without its stars
                     arrays = prepared_arrays(data, recipe, args.cache, log=_log,
-                                             generator=SlamEmulator.load(par_path))
+                                             generator=SlamEmulator.load(gen_path))
                 elif arrays is None:
                     arrays = prepared_arrays(data, recipe, args.cache, log=_log)
                 t0 = time.time()
@@ -349,6 +356,14 @@ def fit_verdict(cat, path, l2=1.0, plan=None, recipe=None, budget=None, tag=None
         also["is_bhb"] = ok_a & (np.nan_to_num(pa) >= np.array(
             [fold_models[k].threshold_ if k in fold_models else 2.0 for k in fa]))
     return cat, also
+
+
+def _one_kernel():
+    """The shipped params hyper-parameters with one kernel: the classifier recipes' label-space
+    generator (`~bhbfinder.classify.recipes`), which the fold classifiers are trained on."""
+    from bhbfinder.params.training import DEFAULT_MODEL_HYPERPARAMS
+
+    return dict(DEFAULT_MODEL_HYPERPARAMS, split_teff=None)
 
 
 def _params_material(data, libs):

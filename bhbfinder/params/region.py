@@ -19,7 +19,8 @@ The χ² of every grid point is computed for a whole batch with two matrix produ
 ``Σ w d² − 2 S (w d) + S² w`` (``S`` the grid spectra and ``d`` the data, both minus the
 continuum level 1 so that the three terms stay small and float32 keeps the difference exact
 to ~1e-5; ``w`` the inverse variances), the emulator's own per-pixel model error added to
-the data variance as in its inversion.
+the data variance as in its inversion (with separate cool and hot kernels, each side's own,
+blended in between like the spectra).
 """
 
 import numpy as np
@@ -118,16 +119,32 @@ class LabelGridPosterior:
             good &= ~np.asarray(mask, bool)
         with np.errstate(divide="ignore"):
             var = np.where(good, 1.0 / np.where(good, ivar, 1.0), np.inf)
-        if self.model.model_error:
-            var = var + self.model.model_error_[:npix] ** 2
-        w = np.where(good, 1.0 / var, 0.0)
         d = np.where(good, flux - 1.0, 0.0)
         S = self.depths
-        wd = (w * d).astype(np.float32)
-        out = ((w * d * d).sum(axis=1)[None, :]
-               - 2.0 * (S @ wd.T).astype(float)
-               + (np.square(S) @ w.astype(np.float32).T).astype(float))
+        out = np.empty((len(S), len(d)))
+        for rows, model_var in self._model_variance():
+            w = np.where(good, 1.0 / (var + model_var), 0.0)
+            wd = (w * d).astype(np.float32)
+            out[rows] = ((w * d * d).sum(axis=1)[None, :]
+                         - 2.0 * (S[rows] @ wd.T).astype(float)
+                         + (np.square(S[rows]) @ w.astype(np.float32).T).astype(float))
         return np.maximum(out, 0.0), good.sum(axis=1)
+
+    def _model_variance(self):
+        """``(grid rows, per-pixel model variance)`` groups: the emulator's leave-one-out
+        model error, which the inversion adds to the data variance. With separate cool and hot
+        kernels (``split_teff``) each side has its own, blended like the spectra in between."""
+        npix = self.model.n_pixels
+        if not self.model.model_error:
+            return [(slice(None), 0.0)]
+        kernels = getattr(self.model, "kernels_", None)
+        if not kernels:
+            return [(slice(None), self.model.model_error_[:npix] ** 2)]
+        cool = kernels["cool"].model_error_[:npix] ** 2
+        hot = kernels["hot"].model_error_[:npix] ** 2
+        weight = self.model.hot_weight(self.labels[:, 0])
+        return [(np.flatnonzero(weight == w), (1.0 - w) * cool + w * hot)
+                for w in np.unique(weight)]
 
     def region_probability(self, flux, ivar, region, mask=None, min_pixels=50):
         """Posterior probability that each spectrum's labels lie in ``region``.
