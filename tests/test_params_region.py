@@ -109,3 +109,22 @@ def test_params_stage_rejects_a_bad_temper(model):
         ParamsStage(model=model, region_temper="warm")
     with pytest.raises(ConfigurationError, match="temper"):
         ParamsStage(model=model, region_temper=-1)
+
+
+def test_chi2_of_a_two_kernel_model_uses_each_kernels_model_error():
+    wave = toy_grid(150)
+    labels = toy_labels(160, seed=2)
+    flux = toy_spectra(labels, wave)
+    model = SlamEmulator(split_teff=(8500.0, 9500.0), split_pad=500.0).fit(
+        flux, np.full_like(flux, 1e4), labels, wavelength=wave)
+    post = LabelGridPosterior(model, grid=GRID)
+    data, ivar = _noisy(model, [[8000, 3.2, -1.6], [10000, 4.0, -0.5]], 50)
+    chi2, _ = post.chi2(data, ivar)
+    cool = model.kernels_["cool"].model_error_[:model.n_pixels] ** 2
+    hot = model.kernels_["hot"].model_error_[:model.n_pixels] ** 2
+    for teff in (7000.0, 9000.0, 11000.0):  # cool side, the blend, hot side
+        g = np.flatnonzero(np.isclose(post.labels[:, 0], teff))[5]
+        w = model.hot_weight(teff)
+        var = 1 / ivar + (1 - w) * cool + w * hot
+        direct = ((data - model.predict_spectra(post.labels[g])[0]) ** 2 / var).sum(axis=1)
+        assert np.allclose(chi2[g], direct, rtol=1e-4)
