@@ -9,8 +9,10 @@ folds of the held-out evaluation (`FoldPlan`, 5 folds, seed 0) the set is derive
 of four folds (`derive_teff_criteria`, settings `DERIVATION`) and applied to the fifth; the
 pooled verdicts on held-out stars at S/N ≥ 20 are printed for ``lamost`` and ``xue2008``, by Teff
 bin, for the standard and the coarse resolution, with the resolution assumed (as for LAMOST
-files, which record none) and known (``resolution_fwhm`` in the batch meta). The shipped set is
-then derived on every star and written, with this record in its ``meta``.
+files, which record none) and known (``resolution_fwhm`` in the batch meta); and, for the
+comparison, for the same derivation without the gravity index (``lamost-no-gravity``: the cuts
+of the set before the index was added). The shipped set is then derived on every star and
+written, with this record in its ``meta``.
 
 Run (about two minutes on one core)::
 
@@ -27,7 +29,7 @@ from astropy.table import vstack
 
 from bhbfinder.balmer import BalmerStage, get_criteria
 from bhbfinder.balmer.criteria import LAMOST_DESCRIPTION, LAMOST_REFERENCES
-from bhbfinder.balmer.derive import derive_teff_criteria
+from bhbfinder.balmer.derive import LAMOST_CUTS, derive_teff_criteria
 from bhbfinder.spectra.prepare import prepare
 from bhbfinder.training.heldout import (
     COARSE_SIMULATION,
@@ -81,12 +83,16 @@ def _values(table, key):
     return np.asarray(np.ma.filled(np.ma.asarray(table[key], dtype=float), np.nan), float)
 
 
-def derive(table, name="lamost", meta=None):
+#: The cuts of the set before the gravity index (scored for the comparison only).
+CUTS_NO_GRAVITY = {k: v for k, v in LAMOST_CUTS.items() if k != "gravity_index"}
+
+
+def derive(table, name="lamost", meta=None, cuts=None):
     labels = np.asarray(table["true_label"]).astype(str)
     return derive_teff_criteria(
         table, labels, _values(table, "true_teff"), _values(table, "true_feh"),
         star_ids=np.asarray(table["true_star_id"]).astype(str),
-        rows=_values(table, "true_snr_target") >= MIN_SNR_DERIVE, name=name,
+        rows=_values(table, "true_snr_target") >= MIN_SNR_DERIVE, name=name, cuts=cuts,
         description=LAMOST_DESCRIPTION, references=LAMOST_REFERENCES, meta=meta, **DERIVATION)
 
 
@@ -132,13 +138,18 @@ def main(argv=None):
     train = tables[("standard", "assumed")]
     results = {}
     held = {key: np.zeros(len(t), bool) for key, t in tables.items()}
+    before = {key: np.zeros(len(t), bool) for key, t in tables.items()}
     for k in range(plan.n_folds):
-        cset = derive(train[np.asarray(train["fold"]) != k], name=f"lamost-fold{k}")
+        fit_on = train[np.asarray(train["fold"]) != k]
+        cset = derive(fit_on, name=f"lamost-fold{k}")
+        old = derive(fit_on, name=f"lamost-no-gravity-fold{k}", cuts=CUTS_NO_GRAVITY)
         for key, t in tables.items():
             m = np.asarray(t["fold"]) == k
             held[key][m] = cset.evaluate(t[m])[0]
+            before[key][m] = old.evaluate(t[m])[0]
     for key, t in tables.items():
         results[f"lamost {key[0]} resolution-{key[1]}"] = score(t, held[key])
+        results[f"lamost-no-gravity {key[0]} resolution-{key[1]}"] = score(t, before[key])
         results[f"xue2008 {key[0]} resolution-{key[1]}"] = score(
             t, get_criteria("xue2008").evaluate(t)[0])
     for name, res in results.items():
@@ -152,9 +163,11 @@ def main(argv=None):
                 "spEigenStar templates; labels audited by bhbfinder.training.heldout."
                 "LABEL_AUDIT, the doubtful star left out) rendered through the instrument model "
                 "(HELD_OUT_SIMULATION), prepared and measured with the resolution assumed; "
-                "derive_teff_criteria on renderings with S/N >= 15; held-out figures from the "
+                "derive_teff_criteria (teff_balmer, cak_excess and gravity_index fitted on the "
+                "same stars) on renderings with S/N >= 15; held-out figures from the "
                 "5 folds of FoldPlan(n_folds=5, seed=0), each fold scored by the set derived "
-                "on the other four; the shipped set is derived on every star"),
+                "on the other four ('lamost-no-gravity': the same without the gravity_index "
+                "cut); the shipped set is derived on every star"),
         "script": "scripts/derive_balmer_lamost.py",
         "derivation": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
                        DERIVATION.items()},

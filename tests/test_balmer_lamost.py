@@ -7,8 +7,13 @@ import pytest
 from bhbfinder.balmer import BalmerStage, CriteriaSet, Cut, get_criteria, load_criteria
 from bhbfinder.balmer import flags as F
 from bhbfinder.balmer.cak import measure_cak_stellar
-from bhbfinder.balmer.derive import derive_teff_criteria, weighted_quantile
-from bhbfinder.balmer.derived import CaKExcess, TeffModel
+from bhbfinder.balmer.derive import (
+    GRAVITY_FEATURES,
+    derive_teff_criteria,
+    fit_gravity_index,
+    weighted_quantile,
+)
+from bhbfinder.balmer.derived import CaKExcess, GravityIndex, TeffModel
 from bhbfinder.balmer.fit import fit_batched
 from bhbfinder.balmer.profile import sersic_profile
 from bhbfinder.balmer.resolution import (
@@ -73,16 +78,20 @@ def test_resolution_from_meta_given_or_assumed():
         BalmerStage(resolution=0)
 
 
-def _star(fwhm=2.5, snr=150.0, seed=0, cak_ew=0.25, ism=None, n=1):
-    """A BHB-like spectrum at instrumental FWHM ``fwhm``: every default Balmer line, a stellar
-    Ca II K line of equivalent width ``cak_ew`` (Å) and optionally an interstellar K line
+#: Sérsic (a, b, c) of the BHB-like star of `_star`.
+BHB_LINES = {"Hdelta": (0.75, 8.0, 1.0), "Hgamma": (0.75, 9.0, 1.0), "Hbeta": (0.7, 10.0, 1.0),
+             "Hepsilon": (0.7, 6.0, 1.2), "H8": (0.65, 5.0, 1.3), "H9": (0.6, 4.5, 1.3)}
+
+
+def _star(fwhm=2.5, snr=150.0, seed=0, cak_ew=0.25, ism=None, n=1, width=1.0, shape=1.0):
+    """A BHB-like spectrum at instrumental FWHM ``fwhm``: every default Balmer line (`BHB_LINES`,
+    the scale widths *b* times ``width``, the shapes *c* times ``shape``), a stellar Ca II K line
+    of equivalent width ``cak_ew`` (Å) and optionally an interstellar K line
     ``ism = (ew, offset Å)`` of the same (instrumental) width."""
     rng = np.random.default_rng(seed)
     flux = np.ones(GRID.size)
-    for name, (a, b, c) in {"Hdelta": (0.75, 8.0, 1.0), "Hgamma": (0.75, 9.0, 1.0),
-                            "Hbeta": (0.7, 10.0, 1.0), "Hepsilon": (0.7, 6.0, 1.2),
-                            "H8": (0.65, 5.0, 1.3), "H9": (0.6, 4.5, 1.3)}.items():
-        flux *= sersic_profile(GRID, a, b, c, LINES_VACUUM[name])
+    for name, (a, b, c) in BHB_LINES.items():
+        flux *= sersic_profile(GRID, a, b * width, c * shape, LINES_VACUUM[name])
     sig = fwhm / 2.3548
     gauss = np.exp(-0.5 * ((GRID - K) / sig) ** 2) / (np.sqrt(2 * np.pi) * sig)
     flux = flux * (1 - cak_ew * gauss)
@@ -235,6 +244,74 @@ def test_derive_teff_criteria_follows_a_temperature_trend():
     assert [d.kind for d in cset.derived] == ["teff_linear", "cak_excess"]
 
 
+# --- the gravity index ------------------------------------------------------------------------
+
+def test_gravity_index_known_answer_and_round_trip(tmp_path):
+    g = GravityIndex(("hdelta_d02", "hgamma_c_corr"), (25.0, 1.0), (2.0, 0.1), (1.5, -0.5), -1.0)
+    table = {"hdelta_d02": np.array([25.0, 29.0, 21.0, 25.0, 125.0]),
+             "hgamma_c_corr": np.array([1.0, 1.0, 1.2, np.nan, 1.0]), "hdelta_flags": np.zeros(5),
+             "hgamma_flags": np.zeros(5)}
+    out = g.compute(table)["gravity_index"]
+    # z = (0, 0), (2, 0), (-2, 2), NaN, (clipped to 4, 0)
+    np.testing.assert_allclose(out, [-1.0, 2.0, -5.0, np.nan, 5.0])
+    cset = CriteriaSet("test-gravity", (Cut("gravity_index", None, 0.5),), derived=(g,))
+    confirmed, reason = cset.evaluate(table)
+    assert list(confirmed) == [True, False, True, False, False]
+    assert "gravity_index=2>0.5" in reason[1]
+    back = load_criteria(cset.save(tmp_path / "g.json"))
+    assert back.derived == (g,)
+    np.testing.assert_array_equal(back.evaluate(table)[0], confirmed)
+    assert cset.measured_columns == ("hdelta_d02", "hgamma_c_corr")
+    with pytest.raises(ConfigurationError, match="same length"):
+        GravityIndex(("a", "b"), (0.0,), (1.0,), (1.0,), 0.0)
+
+
+def test_fit_gravity_index_finds_the_gravity_direction():
+    """Negatives broader in one column, the other column noise: the fit weighs the first, and
+    agrees with scikit-learn's LogisticRegression (C = 1 / l2) on the same balanced weights."""
+    rng = np.random.default_rng(3)
+    n_pos, n_neg = 300, 900
+    labels = np.r_[np.full(n_pos, "BHB"), np.full(n_neg // 2, "A"), np.full(n_neg // 2, "B")]
+    neg = labels != "BHB"
+    table = {"hdelta_d02": 24.0 + 3.0 * neg + rng.normal(0, 1.5, labels.size),
+             "hgamma_d02": rng.normal(24.0, 1.5, labels.size)}
+    g = fit_gravity_index(table, labels, features=("hdelta_d02", "hgamma_d02"), l2=1.0)
+    assert g.coef[0] > 1.0 and abs(g.coef[1]) < 0.3 * g.coef[0]
+    idx = g.compute(table)["gravity_index"]
+    # balanced classes: a star halfway between the class means has log-odds near 0
+    assert idx[neg].mean() > 1.0 and idx[~neg].mean() < -1.0
+    mid = g.compute({"hdelta_d02": np.array([25.5]), "hgamma_d02": np.array([24.0])})
+    assert abs(mid["gravity_index"][0]) < 0.3
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    z = np.column_stack([(table[f] - c) / s for f, c, s in zip(g.features, g.center, g.scale,
+                                                               strict=True)])
+    w = np.where(neg, labels.size / neg.sum(), labels.size / (~neg).sum())
+    ref = sklearn.LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit(z, neg,
+                                                                            sample_weight=w)
+    np.testing.assert_allclose(g.coef, ref.coef_[0], rtol=1e-3, atol=1e-4)
+    assert g.intercept == pytest.approx(ref.intercept_[0], abs=1e-3)
+    with pytest.raises(ConfigurationError, match="usable rows"):
+        fit_gravity_index(table, np.full(labels.size, "A"), features=("hdelta_d02",))
+
+
+def test_lamost_gravity_index_grows_with_the_injected_line_widths():
+    """Injected Balmer profiles of known widths: the shipped set's gravity index rises with every
+    line's scale width b (0.8-1.3 times `BHB_LINES`, depth and shape fixed), and the gravity
+    reason is given exactly where the index is above the set's bound."""
+    widths = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
+    flux = np.vstack([_star(width=w, cak_ew=0.1, seed=i)[0] for i, w in enumerate(widths)])
+    ivar = np.full(flux.shape, 150.0 ** 2, np.float32)
+    rv = np.full(len(widths), 200.0)
+    t = BalmerStage().run(_batch(flux, ivar, rv=rv, rv_source="catalog"))
+    idx = np.asarray(t["gravity_index"], float)
+    assert np.all(np.diff(idx) > 0)
+    gcut = next(c for c in get_criteria("lamost").cuts if c.column == "gravity_index")
+    _, hi = gcut.bounds(np.asarray(t["teff_balmer"], float))
+    said = np.array(["high-gravity A or B star" in r for r in t["balmer_reason"]])
+    np.testing.assert_array_equal(said, idx > hi)
+    assert said.any()
+
+
 def test_weighted_quantile():
     v = np.array([1.0, 2.0, 3.0, np.nan])
     assert weighted_quantile(v, np.ones(4), 0.5) == pytest.approx(2.0)
@@ -247,8 +324,10 @@ def test_weighted_quantile():
 def test_lamost_is_the_default_and_records_its_derivation():
     cset = get_criteria("lamost")
     assert DEFAULT_CRITERIA == "lamost" and BalmerStage().criteria is cset
-    assert {"hdelta_d02", "hgamma_d02", "cak_excess"} <= set(cset.columns)
+    assert {"hdelta_d02", "hgamma_d02", "cak_excess", "gravity_index"} <= set(cset.columns)
     assert all(c.by == "teff_balmer" for c in cset.cuts)
+    assert [d.kind for d in cset.derived] == ["teff_linear", "cak_excess", "logistic_index"]
+    assert cset.derived[-1].features == GRAVITY_FEATURES
     assert "derive_balmer_lamost.py" in cset.meta["script"]
     held = cset.meta["held_out"]
     assert {"lamost standard resolution-assumed", "xue2008 coarse resolution-known"} <= set(held)

@@ -14,10 +14,12 @@ Built-in sets
     S/N 8–80 (`bhbfinder.training.heldout`), measured by the stage with the resolution assumed
     (as for LAMOST files, which record none), and fitted by
     `~bhbfinder.balmer.derive.derive_teff_criteria`: bounds on Hδ and Hγ D0.2, the
-    resolution-corrected Hγ and Hδ shapes *c*, H8 D0.2 and the Ca II K excess over a star of
-    [Fe/H] = −0.8 (Ju et al. 2024), each moving with the Balmer-line temperature estimate
-    ``teff_balmer``. The set's ``meta`` records how it was derived and its scores on held-out
-    stars (``scripts/derive_balmer_lamost.py`` rebuilds it).
+    resolution-corrected Hγ and Hδ shapes *c*, H8 D0.2, the Ca II K excess over a star of
+    [Fe/H] = −0.8 (Ju et al. 2024) and a gravity index (the log-odds of a high-gravity A or B
+    star from the widths, depths and shapes of six Balmer lines taken together), each moving
+    with the Balmer-line temperature estimate ``teff_balmer``. The set's ``meta`` records how
+    it was derived and its scores on held-out stars (``scripts/derive_balmer_lamost.py``
+    rebuilds it).
 ``"xue2008"``
     The classical BHB box of Xue et al. (2008, ApJ 684, 1143; also Xue et al. 2011, ApJ 738, 79),
     after Sirko et al. (2004, AJ 127, 899) and Clewley et al. (2002, MNRAS 337, 87):
@@ -683,9 +685,11 @@ del _cset
 LAMOST_DESCRIPTION = (
     "BHB criteria derived for LAMOST low-resolution spectra from labelled real stars (MILES and "
     "SDSS stellar templates rendered through the instrument model at blue-arm FWHM 2-4 A, "
-    "S/N 8-80): Hdelta and Hgamma D0.2, resolution-corrected Hgamma/Hdelta shape c, H8 D0.2 and "
-    "the Ca II K excess over a star of [Fe/H] = -0.8, with bounds that move with the "
-    "Balmer-line temperature estimate teff_balmer. See meta['how'] and meta['held_out'].")
+    "S/N 8-80): Hdelta and Hgamma D0.2, resolution-corrected Hgamma/Hdelta shape c, H8 D0.2, "
+    "the Ca II K excess over a star of [Fe/H] = -0.8 and a gravity index (log-odds of a "
+    "high-gravity A/B star from six Balmer lines' widths, depths and shapes), with bounds that "
+    "move with the Balmer-line temperature estimate teff_balmer. See meta['how'] and "
+    "meta['held_out'].")
 
 #: References of the ``"lamost"`` set.
 LAMOST_REFERENCES = _XUE_REFS + (

@@ -12,7 +12,12 @@ rendered through the instrument model, `bhbfinder.training.heldout`) into a
    ``log10 Teff`` plus terms in [Fe/H] and [Fe/H]·log10 Teff, over the stars with a known
    [Fe/H]; evaluated at [Fe/H] = −0.8 it gives the K line a star at that metallicity shows
    (the criterion of Ju et al. 2024), and ``cak_excess`` the measured stellar line above it.
-3. **Boundaries**: for each cut column (`LAMOST_CUTS`), lower and upper bounds at knots of
+3. **Gravity** (`fit_gravity_index`, where the cuts use ``gravity_index``): a class-balanced
+   logistic regression, ridge-penalised, of "high-gravity A or B star" against "BHB star" on
+   standardised Balmer-profile measurements (`GRAVITY_FEATURES`: D0.2 of Hδ, Hγ, Hβ, Hε, H8,
+   H9, equivalent widths of Hδ, Hγ, Hβ, H8, H9, corrected depths and shapes of Hδ and Hγ),
+   each star weighing the same. Output column ``gravity_index``, the log-odds of high gravity.
+4. **Boundaries**: for each cut column (`LAMOST_CUTS`), lower and upper bounds at knots of
    ``teff_balmer`` (`TEFF_KNOTS`), each the weighted quantile of the positives' values with
    Gaussian weights in ``teff_balmer`` about the knot (σ = ``kernel`` K), so that every knot
    borrows from the stars nearby. The quantile level of each bound is chosen by coordinate
@@ -26,15 +31,21 @@ import numpy as np
 
 from ..errors import ConfigurationError
 from .criteria import CriteriaSet, Cut
-from .derived import CaKExcess, TeffModel, column_values
+from .derived import CaKExcess, GravityIndex, TeffModel, column_values
 
-__all__ = ["TEFF_FEATURES", "TEFF_KNOTS", "LAMOST_CUTS", "fit_teff_model",
-           "fit_cak_expectation", "derive_teff_criteria", "weighted_quantile"]
+__all__ = ["TEFF_FEATURES", "GRAVITY_FEATURES", "TEFF_KNOTS", "LAMOST_CUTS", "fit_teff_model",
+           "fit_cak_expectation", "fit_gravity_index", "derive_teff_criteria", "weighted_quantile"]
 
 #: Measurements the temperature model uses (resolution-robust ones first).
 TEFF_FEATURES = ("hdelta_d02", "hgamma_d02", "hbeta_d02", "hdelta_ew", "hgamma_ew", "hbeta_ew",
                  "hdelta_a_corr", "hgamma_a_corr", "hbeta_a_corr", "hdelta_c_corr",
                  "hgamma_c_corr", "hbeta_c_corr")
+
+#: Measurements the gravity index weighs: the widths of all six Balmer lines, equivalent widths,
+#: and the resolution-corrected depths and shapes of Hδ and Hγ.
+GRAVITY_FEATURES = ("hdelta_d02", "hgamma_d02", "hbeta_d02", "h8_d02", "h9_d02", "hepsilon_d02",
+                    "hdelta_c_corr", "hgamma_c_corr", "hdelta_a_corr", "hgamma_a_corr",
+                    "hdelta_ew", "hgamma_ew", "hbeta_ew", "h8_ew", "h9_ew")
 
 #: Knots (K, in ``teff_balmer``) of the temperature-dependent bounds.
 TEFF_KNOTS = (7000.0, 8000.0, 9000.0, 10000.0, 11000.0, 12000.0)
@@ -67,6 +78,9 @@ LAMOST_CUTS = {
                    "Ca II K stronger than a star of [Fe/H] = -0.8 shows at this temperature "
                    "(after removing the interstellar line): a metal-rich disk star, not a halo "
                    "BHB star"),
+    "gravity_index": ("high", "",
+                      "Balmer lines, taken together, those of a high-gravity A or B star (a "
+                      "main-sequence star or blue straggler), not a BHB star"),
 }
 
 _DEFAULT_QUANTILES = (0.0, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15)
@@ -169,6 +183,85 @@ def fit_cak_expectation(table, teff, feh, weights=None, feh_ref=-0.8,
     return CaKExcess(p, offset, feh_ref, teff_column, ew_column, meta=meta)
 
 
+def fit_gravity_index(table, labels, positive="BHB", negatives=("A", "B"), weights=None,
+                      features=GRAVITY_FEATURES, l2=1.0, n_iter=50, name="gravity_index"):
+    """Logistic regression of high gravity (``negatives``) against ``positive`` (module doc).
+
+    Minimises ``Σ w_i [ln(1 + e^η_i) − y_i η_i] + l2/2 Σ_j β_j²`` (``y`` = 1 for the negatives,
+    intercept not penalised) by Newton steps with step halving, on inputs standardised by their
+    median and MAD and clipped to ±4. The rows' weights are rescaled so that each class weighs
+    as many rows as are used: the index is balanced between the classes, and ``l2`` is the
+    inverse of scikit-learn's ``C``.
+
+    Parameters
+    ----------
+    table : Table or dict of arrays
+        Balmer measurements (every column of ``features``).
+    labels : array of str
+        Class of each row; rows of other classes are not used.
+    positive : str
+    negatives : sequence of str
+    weights : array, optional
+        Row weights (e.g. one per star in total; 0 leaves a row out).
+    features : sequence of str
+    l2 : float
+        Ridge penalty on the standardised coefficients.
+    n_iter : int
+        Newton iterations at most.
+    name : str
+        Output column.
+
+    Returns
+    -------
+    `~bhbfinder.balmer.derived.GravityIndex`
+    """
+    X = np.stack([column_values(table, f) for f in features], axis=1)
+    labels = np.asarray(labels).astype(str)
+    w = np.ones(len(labels)) if weights is None else np.asarray(weights, float)
+    y_all = np.isin(labels, tuple(negatives))
+    use = np.all(np.isfinite(X), axis=1) & (w > 0) & (y_all | (labels == positive))
+    y = y_all[use].astype(float)
+    if y.sum() < 10 or (1 - y).sum() < 10:
+        raise ConfigurationError(f"fit_gravity_index: {int((1 - y).sum())} {positive} and "
+                                 f"{int(y.sum())} {'/'.join(negatives)} usable rows; need 10 "
+                                 "of each")
+    center = np.median(X[use], axis=0)
+    scale = 1.4826 * np.median(np.abs(X[use] - center), axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    A = np.column_stack([np.clip((X[use] - center) / scale, -4.0, 4.0), np.ones(len(y))])
+    ww = w[use].copy()
+    for cls in (0.0, 1.0):
+        ww[y == cls] *= len(y) / ww[y == cls].sum()
+    pen = np.full(A.shape[1], float(l2))
+    pen[-1] = 0.0
+
+    def loss(beta):
+        eta = A @ beta
+        return float(np.sum(ww * (np.logaddexp(0.0, eta) - y * eta)) +
+                     0.5 * np.sum(pen * beta * beta))
+
+    beta = np.zeros(A.shape[1])
+    current = loss(beta)
+    for _ in range(n_iter):
+        p = 0.5 * (1.0 + np.tanh(0.5 * (A @ beta)))         # the logistic function, overflow-free
+        grad = A.T @ (ww * (p - y)) + pen * beta
+        hess = A.T @ (A * (ww * p * (1.0 - p))[:, None]) + np.diag(pen + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while t > 1e-4 and loss(beta - t * step) > current:
+            t *= 0.5
+        new = loss(beta - t * step)
+        beta = beta - t * step
+        if current - new < 1e-10 * max(1.0, abs(current)):
+            current = new
+            break
+        current = new
+    meta = (("n_rows", int(use.sum())), ("l2", float(l2)), ("positive", positive),
+            ("negatives", "/".join(negatives)), ("loss", current))
+    return GravityIndex(tuple(features), tuple(center), tuple(scale), tuple(beta[:-1]),
+                        float(beta[-1]), name=name, meta=meta)
+
+
 def derive_teff_criteria(table, labels, teff, feh, star_ids=None, positive="BHB",
                          negatives=("A", "B"), cuts=None, knots=TEFF_KNOTS, kernel=700.0,
                          quantiles=_DEFAULT_QUANTILES, min_completeness=0.9, n_pass=3,
@@ -191,7 +284,8 @@ def derive_teff_criteria(table, labels, teff, feh, star_ids=None, positive="BHB"
     negatives : sequence of str
         The classes the boundaries are optimised against (others are ignored).
     cuts : dict, optional
-        ``{column: (bounds, why_low, why_high)}`` (default `LAMOST_CUTS`).
+        ``{column: (bounds, why_low, why_high)}`` (default `LAMOST_CUTS`). Where it holds
+        ``gravity_index``, the gravity model is fitted (`fit_gravity_index`) on ``rows``.
     knots : sequence of float
         ``teff_balmer`` knots of the bounds (K).
     kernel : float
@@ -227,9 +321,13 @@ def derive_teff_criteria(table, labels, teff, feh, star_ids=None, positive="BHB"
     derived = (tmodel, kmodel)
     view = dict(tmodel.compute(table))
     view.update(kmodel.compute({**_as_dict(table, kmodel.inputs), **view}))
+    rows = classes.copy() if rows is None else np.asarray(rows, bool) & classes
+    if "gravity_index" in cuts:
+        gmodel = fit_gravity_index(table, labels, positive, negatives, weights=w_star * rows)
+        derived += (gmodel,)
+        view.update(gmodel.compute(table))
     tb = view[tmodel.name]
     values = {c: view[c] if c in view else column_values(table, c) for c in cuts}
-    rows = classes.copy() if rows is None else np.asarray(rows, bool) & classes
     pos = rows & (labels == positive)
     neg = rows & ~(labels == positive)
     if pos.sum() < 10:

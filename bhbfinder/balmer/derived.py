@@ -15,6 +15,13 @@ outputs become columns of the Balmer table and can be cut on like measured ones:
     ``cak_ew_expected = exp(p0 + p1 x + p2 x²) − offset`` with ``x = log10(T) − 3.95``, and
     ``cak_excess = cak_star_ew − cak_ew_expected`` (Å); calibrated on stars of known Teff and
     [Fe/H].
+`GravityIndex`
+    A gravity index from the Balmer profiles (``gravity_index``): the log-odds, from a
+    class-balanced logistic regression on standardised widths, depths and shapes of Hδ, Hγ,
+    Hβ and the higher Balmer lines (Hε, H8, H9), that a spectrum belongs to a high-gravity A or
+    B star rather than a BHB star. Each line's D0.2 and shape carry some of the gravity signal
+    (Clewley et al. 2002; Xue et al. 2008); the index weighs them together, so that a star whose
+    every line is a little too broad fails where each cut alone lets it pass.
 
 Each model is plain data (`to_dict` / `from_dict`), saved with its criteria set; no pickle.
 """
@@ -25,7 +32,8 @@ import numpy as np
 
 from ..errors import ConfigurationError
 
-__all__ = ["TeffModel", "CaKExcess", "DERIVED_KINDS", "derived_from_dict", "column_values"]
+__all__ = ["TeffModel", "CaKExcess", "GravityIndex", "DERIVED_KINDS", "derived_from_dict",
+           "column_values"]
 
 
 def column_values(table, name):
@@ -178,8 +186,79 @@ class CaKExcess:
                    tuple(tuple(m) for m in d.get("meta", ())))
 
 
+@dataclass(frozen=True)
+class GravityIndex:
+    """``index = intercept + Σ coef_j z_j``, ``z_j = clip((x_j − center_j) / scale_j)``.
+
+    The log-odds (natural logarithm) that a spectrum is a high-gravity A or B star rather than
+    a BHB star, from a logistic regression on Balmer-profile measurements
+    (`bhbfinder.balmer.derive.fit_gravity_index`). Larger is higher gravity; NaN where an input
+    is undefined.
+
+    Parameters
+    ----------
+    features : tuple of str
+        Input columns.
+    center, scale, coef : tuple of float
+        One per feature.
+    intercept : float
+    clip : float
+        Standardised inputs are clipped to ±clip.
+    name : str
+        Output column.
+    meta : tuple
+        How it was fitted.
+    """
+
+    features: tuple
+    center: tuple
+    scale: tuple
+    coef: tuple
+    intercept: float
+    clip: float = 4.0
+    name: str = "gravity_index"
+    meta: tuple = ()
+
+    kind = "logistic_index"
+
+    def __post_init__(self):
+        for key in ("features", "center", "scale", "coef", "meta"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        if not len(self.features) == len(self.center) == len(self.scale) == len(self.coef):
+            raise ConfigurationError("GravityIndex: features, center, scale and coef must have "
+                                     "the same length")
+
+    @property
+    def inputs(self):
+        return self.features
+
+    @property
+    def outputs(self):
+        return {self.name: ("", "log-odds that the Balmer profiles are those of a high-gravity "
+                                "A/B star rather than a BHB star (logistic regression)")}
+
+    def compute(self, table):
+        X = np.stack([column_values(table, f) for f in self.features], axis=-1)
+        z = np.clip((X - np.asarray(self.center)) / np.asarray(self.scale), -self.clip, self.clip)
+        return {self.name: self.intercept + z @ np.asarray(self.coef)}
+
+    def to_dict(self):
+        return {"kind": self.kind, "name": self.name, "features": list(self.features),
+                "center": [float(v) for v in self.center],
+                "scale": [float(v) for v in self.scale],
+                "coef": [float(v) for v in self.coef], "intercept": float(self.intercept),
+                "clip": float(self.clip), "meta": [list(m) for m in self.meta]}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(tuple(d["features"]), tuple(d["center"]), tuple(d["scale"]), tuple(d["coef"]),
+                   float(d["intercept"]), float(d.get("clip", 4.0)),
+                   d.get("name", "gravity_index"), tuple(tuple(m) for m in d.get("meta", ())))
+
+
 #: Kinds of derived quantities, by their ``kind`` tag.
-DERIVED_KINDS = {TeffModel.kind: TeffModel, CaKExcess.kind: CaKExcess}
+DERIVED_KINDS = {TeffModel.kind: TeffModel, CaKExcess.kind: CaKExcess,
+                 GravityIndex.kind: GravityIndex}
 
 
 def derived_from_dict(d):
