@@ -69,9 +69,12 @@ def main():
         simulate(folder, n)
         sim = time.perf_counter() - t0
         out = Path(args.cache) / f"catalog-n{n}.fits"
+        out.unlink(missing_ok=True)  # find_bhb does not replace an existing catalogue
         result = subprocess.run(
             [sys.executable, "-c", CHILD, str(folder), str(out), str(args.workers),
-             str(args.batch_size)], capture_output=True, text=True, check=True)
+             str(args.batch_size)], capture_output=True, text=True)
+        if result.returncode:
+            sys.exit(f"the run of N={n} failed:\n{result.stderr[-3000:]}")
         stats = json.loads(result.stdout.strip().splitlines()[-1])
         peak = max(stats["peak_mb"], stats["peak_child_mb"])
         print(f"{stats['n']:>7} {stats['n'] / stats['elapsed']:>10.1f} "
