@@ -32,10 +32,18 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/params_heldout.py [--data DIR] [--per-star 8]
         [--no-before] [--attribution] [--analytic] [--out DIR]
         [--split-teff LO HI [--split-pad K]] [--hyperparams JSON]
+        [--grid NAME] [--continuum-degree N] [--default-masks]
 
 ``--split-teff`` evaluates the shipped recipe with separate cool and hot kernels blended over
 ``LO``–``HI`` K of the first-pass Teff (`bhbfinder.params.SlamEmulator`'s ``split_teff``,
 ``split_pad``) instead of the shipped hyper-parameters'; ``--split-teff 0 0`` one kernel.
+
+``--grid`` trains and evaluates the after recipe on another wavelength range (a key of
+`bhbfinder.training.params_recipe.PARAMS_GRIDS`: ``3800-5600``, ``3700-5600``; default the
+shipped ``blue-3800-5000``), with the continuum masks of
+`~bhbfinder.training.params_recipe.params_prepare_config` (``--default-masks``: the package's
+masks only, without H11, H12 and Mg b) and ``--continuum-degree`` if given;
+everything else (kernels, tuning, error model, folds, renderings) as shipped.
 
 About 4 minutes on one core for before + after, 2 more with ``--attribution``.
 """
@@ -56,6 +64,7 @@ from bhbfinder.params.training import (
     miles_library,
     miles_observations,
 )
+from bhbfinder.spectra.continuum import DEFAULT_LINE_MASKS
 from bhbfinder.training.heldout import FoldPlan, load_real_templates, star_table
 from bhbfinder.training.params_heldout import (
     ATTRIBUTION,
@@ -64,8 +73,10 @@ from bhbfinder.training.params_heldout import (
     render_prepared,
 )
 from bhbfinder.training.params_recipe import (
+    PARAMS_GRIDS,
     calibrate_errors,
     heldout_validation,
+    params_prepare_config,
     params_training_material,
 )
 
@@ -184,6 +195,12 @@ def main(argv=None):
     parser.add_argument("--split-pad", type=float, default=None)
     parser.add_argument("--hyperparams", default=None,
                         help="JSON object updating the after recipe's emulator parameters")
+    parser.add_argument("--grid", default="blue-3800-5000", choices=sorted(PARAMS_GRIDS),
+                        help="wavelength range of the after recipe's params model")
+    parser.add_argument("--continuum-degree", type=int, default=None,
+                        help="Legendre degree of the continuum fit (default 5)")
+    parser.add_argument("--default-masks", action="store_true",
+                        help="the package's continuum masks only, on any grid")
     args = parser.parse_args(argv)
     data = Path(args.data)
     t0 = time.perf_counter()
@@ -191,7 +208,14 @@ def main(argv=None):
     plan = FoldPlan.build(libs, n_folds=5, seed=0)
     variants = ("field", "noiseless", "lab")
 
-    library, _, _ = params_training_material(data)
+    prepare_config = params_prepare_config(
+        args.grid, args.continuum_degree,
+        line_masks=DEFAULT_LINE_MASKS if args.default_masks else None)
+    print(f"params grid: {prepare_config.grid.name} ({prepare_config.grid.npix} pixels "
+          f"{prepare_config.grid.wavelength[0]:.1f}-{prepare_config.grid.wavelength[-1]:.1f} A), "
+          f"continuum degree {prepare_config.continuum.degree}, masks "
+          f"{[m[0] for m in prepare_config.continuum.line_masks]}")
+    library, _, _ = params_training_material(data, prepare_config=prepare_config)
     after_variants = variants + (tuple(ATTRIBUTION) if args.attribution else ())
     hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS)
     if args.split_teff is not None:

@@ -27,7 +27,12 @@ defaults):
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/train_slam_default.py [--data DIR] [--out PATH]
-        [--results FILE.ecsv]
+        [--results FILE.ecsv] [--grid NAME] [--continuum-degree N]
+
+``--grid`` (a key of `bhbfinder.training.params_recipe.PARAMS_GRIDS`, default the shipped
+``blue-3800-5000``) trains the params model on another wavelength range
+(`bhbfinder.training.params_recipe.params_prepare_config`); the pipeline then prepares the
+params stage's spectra on that grid, the classifier's on its own.
 
 Takes about two minutes on one core; the file it writes is the same byte for byte on every run.
 """
@@ -37,7 +42,11 @@ import time
 from pathlib import Path
 
 from bhbfinder.stages.params import default_model_path
-from bhbfinder.training.params_recipe import train_default_params_model
+from bhbfinder.training.params_recipe import (
+    PARAMS_GRIDS,
+    params_prepare_config,
+    train_default_params_model,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -62,13 +71,21 @@ def main(argv=None):
     parser.add_argument("--out", default=str(default_model_path()), help="output ASDF file")
     parser.add_argument("--results", default=None,
                         help="write the held-out rows (ECSV) here, outside the repository")
+    parser.add_argument("--grid", default="blue-3800-5000", choices=sorted(PARAMS_GRIDS),
+                        help="wavelength range of the params model (default: the shipped one)")
+    parser.add_argument("--continuum-degree", type=int, default=None,
+                        help="Legendre degree of the continuum fit (default 5)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
 
     def log(message):
         print(f"{time.perf_counter() - start:6.0f} s  {message}", flush=True)
 
-    model, results = train_default_params_model(args.data, args.out, log=log)
+    prepare_config = params_prepare_config(args.grid, args.continuum_degree)
+    if prepare_config == params_prepare_config():
+        prepare_config = None  # the package default, stored as the shipped file stores it
+    model, results = train_default_params_model(args.data, args.out, log=log,
+                                                prepare_config=prepare_config)
     log(f"trained on {len(model.train_labels_)} stars; length scales "
         f"{model.length_scale_.round(3).tolist()}, alpha {model.alpha_:.3g}")
     _print_scores(model.meta["validation"]["scores"])

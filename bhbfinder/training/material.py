@@ -17,6 +17,10 @@ def params_training_material(data_dir, config=None, prepare_config=None):
         A folder in the ``../shared/data`` layout (``miles/``, ``miles_more/``).
     config : `~bhbfinder.params.training.MilesTrainingConfig`, optional
         Default `~bhbfinder.params.training.DEFAULT_TRAINING`.
+    prepare_config : `~bhbfinder.spectra.prepare.PrepareConfig` or dict, optional
+        The preprocessing of the library's spectra (default: the package default; see
+        `bhbfinder.training.params_recipe.params_prepare_config` for the params model's
+        wavelength options).
 
     Returns
     -------

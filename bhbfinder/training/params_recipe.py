@@ -19,7 +19,16 @@
 4. the model fitted on the whole library (with the separate cool and hot kernels of
    `~bhbfinder.params.training.DEFAULT_MODEL_HYPERPARAMS`), with the error model and the
    validation tables in its file.
+
+The params model's wavelength range is an option of the recipe (`params_prepare_config`,
+`PARAMS_GRIDS`): the shipped model uses the package's default preparation
+(``blue-3800-5000``, the classifier's); ``"3800-5600"`` adds the Mg b triplet and the metal
+lines of 5000–5600 Å (issue 16) and ``"3700-5600"`` the blue end too. The pipeline prepares
+every stage's spectra with that stage's own ``prepare_config``, so a params model on a wider
+grid runs beside a classifier on the default one.
 """
+
+import dataclasses
 
 import numpy as np
 from astropy.table import vstack
@@ -28,6 +37,9 @@ from ..errors import ConfigurationError
 from ..params.emulator import SlamEmulator
 from ..params.training import DEFAULT_MODEL_HYPERPARAMS, DEFAULT_TRAINING
 from ..params.uncertainty import DEFAULT_SNR_EDGES, fit_error_model
+from ..spectra.continuum import DEFAULT_LINE_MASKS
+from ..spectra.grid import ModelGrid, get_grid
+from ..spectra.prepare import PrepareConfig
 from .folds import plan_digest, train_fold_params
 from .heldout import FoldPlan, load_real_templates
 from .material import params_training_material
@@ -39,12 +51,66 @@ from .params_heldout import (
 )
 
 __all__ = ["params_training_material", "heldout_validation", "calibrate_errors",
-           "validation_tables", "train_default_params_model", "VALIDATION_VARIANTS"]
+           "validation_tables", "train_default_params_model", "VALIDATION_VARIANTS",
+           "PARAMS_GRIDS", "WIDE_LINE_MASKS", "params_prepare_config"]
 
 #: Renderings of the validation (see `bhbfinder.training.params_heldout.VARIANTS`).
 VALIDATION_VARIANTS = ("field", "noiseless", "lab")
 
 _LABELS = ("teff", "logg", "feh")
+
+#: Wavelength ranges the params recipe can train on (vacuum Å, Δlog10 λ = 1e-4);
+#: ``"blue-3800-5000"`` is the package default (the shipped model's and the classifier's grid).
+PARAMS_GRIDS = {
+    "blue-3800-5000": get_grid("blue-3800-5000"),
+    "3800-5600": ModelGrid("params-3800-5600", 3800.0, 5600.0, 1e-4),
+    "3700-5600": ModelGrid("params-3700-5600", 3700.0, 5600.0, 1e-4),
+}
+
+#: Fixed continuum masks added on the wider grids (name, vacuum centre Å, half width Å):
+#: H11 and H12 at the blue end and the Mg b triplet (vacuum 5168.8, 5174.1, 5185.0 Å).
+WIDE_LINE_MASKS = (
+    ("H12", 3751.22, 10.0),
+    ("H11", 3771.70, 10.0),
+    ("Mg_b", 5176.9, 16.0),
+)
+
+
+def params_prepare_config(grid="blue-3800-5000", continuum_degree=None, line_masks=None):
+    """The preprocessing of a params model on one of `PARAMS_GRIDS` (or any grid).
+
+    Parameters
+    ----------
+    grid : str, dict or `~bhbfinder.spectra.grid.ModelGrid`
+        A key of `PARAMS_GRIDS`, else anything `~bhbfinder.spectra.grid.get_grid` takes.
+    continuum_degree : int, optional
+        Legendre degree of the continuum fit (default: the package default, 5).
+    line_masks : tuple of (str, float, float), optional
+        Fixed continuum masks. Default: the package's, plus `WIDE_LINE_MASKS` on a grid that
+        reaches beyond 3800–5000 Å (masks outside the grid change nothing).
+
+    Returns
+    -------
+    `~bhbfinder.spectra.prepare.PrepareConfig`
+        The package default for ``"blue-3800-5000"`` with no other option.
+
+    Examples
+    --------
+    >>> params_prepare_config("3800-5600").grid.name
+    'params-3800-5600'
+    >>> params_prepare_config() == PrepareConfig()
+    True
+    """
+    grid = PARAMS_GRIDS[grid] if isinstance(grid, str) and grid in PARAMS_GRIDS \
+        else get_grid(grid)
+    base = PrepareConfig()
+    wider = grid.wave_min < base.grid.wave_min or grid.wave_max > base.grid.wave_max
+    if line_masks is None:
+        line_masks = DEFAULT_LINE_MASKS + (WIDE_LINE_MASKS if wider else ())
+    continuum = dataclasses.replace(
+        base.continuum, line_masks=tuple(line_masks),
+        degree=base.continuum.degree if continuum_degree is None else int(continuum_degree))
+    return dataclasses.replace(base, grid=grid, continuum=continuum)
 
 
 def heldout_validation(plan, libraries, library, hyperparams=None, variants=VALIDATION_VARIANTS,
@@ -166,7 +232,7 @@ def validation_tables(results, teff_ranges=((7000.0, 10000.0), (6000.0, 7000.0),
 
 
 def train_default_params_model(data_dir, path=None, config=None, hyperparams=None, n_folds=5,
-                               seed=0, per_star=8, log=None):
+                               seed=0, per_star=8, log=None, prepare_config=None):
     """Build the shipped params model (see the module docstring) and optionally save it.
 
     Parameters
@@ -185,6 +251,12 @@ def train_default_params_model(data_dir, path=None, config=None, hyperparams=Non
         seeds the renderings.
     per_star : int
         Renderings of each test star per variant.
+    log : callable, optional
+        ``log(message)`` for progress.
+    prepare_config : `~bhbfinder.spectra.prepare.PrepareConfig` or dict, optional
+        The params model's preprocessing (`params_prepare_config`; default: the package
+        default, ``blue-3800-5000``): the training library, the held-out renderings and the
+        model file's ``meta["prepare_config"]`` all use it.
 
     Returns
     -------
@@ -195,7 +267,7 @@ def train_default_params_model(data_dir, path=None, config=None, hyperparams=Non
     """
     config = config or DEFAULT_TRAINING
     hyperparams = dict(DEFAULT_MODEL_HYPERPARAMS if hyperparams is None else hyperparams)
-    library, _, _ = params_training_material(data_dir, config)
+    library, _, _ = params_training_material(data_dir, config, prepare_config)
     if log:
         log(f"library: {len(library.labels)} stars")
     libraries = load_real_templates(data_dir)
