@@ -72,7 +72,7 @@ def main(argv=None):
     # the label-grid posterior behind p_bhb_region, which the params stage adds
     posterior = LabelGridPosterior(shipped)
     t = time.perf_counter()
-    posterior.depths  # the grid's spectra, computed once per stage
+    _ = posterior.depths  # the grid's spectra, computed once per stage
     grid_setup = time.perf_counter() - t
     t = time.perf_counter()
     posterior.region_probability(big_f, big_i, in_bhb_region)

@@ -116,8 +116,8 @@ def feature_matrix(columns):
     ----------
     columns : `~astropy.table.Table` or mapping
         Catalogue columns (any missing one gives NaN features): ``teff``, ``logg``, ``feh``
-        and ``*_err``; ``p_bhb_region``; ``hdelta_d02``, ``hdelta_fm``, ``hgamma_b``, ``hgamma_c``, ``h8_d02``,
-        ``cak_star_ew`` (or ``cak_ew``);
+        and ``*_err``; ``p_bhb_region``; ``hdelta_d02``, ``hdelta_fm``, ``hgamma_b``,
+        ``hgamma_c``, ``h8_d02``, ``cak_star_ew`` (or ``cak_ew``);
         ``p_bhb_stage1``, ``p_bhb_stage2``. Masked values count as missing.
 
     Returns
