@@ -45,7 +45,46 @@ def column_values(table, name):
 
 
 @dataclass(frozen=True)
-class TeffModel:
+class _StandardisedLinear:
+    """``intercept + Σ coef_j z_j`` with ``z_j = clip((x_j − center_j) / scale_j, ±clip)``: the
+    linear predictor `TeffModel` and `GravityIndex` share."""
+
+    features: tuple
+    center: tuple
+    scale: tuple
+    coef: tuple
+    intercept: float
+    clip: float = 4.0
+
+    def __post_init__(self):
+        for key in ("features", "center", "scale", "coef", "meta") + self._tuple_fields:
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        if not len(self.features) == len(self.center) == len(self.scale) == len(self.coef):
+            raise ConfigurationError(f"{type(self).__name__}: features, center, scale and coef "
+                                     "must have the same length")
+
+    _tuple_fields = ()
+
+    @property
+    def inputs(self):
+        return self.features
+
+    def linear(self, table):
+        """The linear predictor of every row of ``table`` (NaN where an input is)."""
+        X = np.stack([column_values(table, f) for f in self.features], axis=-1)
+        z = np.clip((X - np.asarray(self.center)) / np.asarray(self.scale), -self.clip, self.clip)
+        return self.intercept + z @ np.asarray(self.coef)
+
+    def _linear_dict(self):
+        return {"kind": self.kind, "name": self.name, "features": list(self.features),
+                "center": [float(v) for v in self.center],
+                "scale": [float(v) for v in self.scale],
+                "coef": [float(v) for v in self.coef], "intercept": float(self.intercept),
+                "clip": float(self.clip), "meta": [list(m) for m in self.meta]}
+
+
+@dataclass(frozen=True)
+class TeffModel(_StandardisedLinear):
     """``Teff = 10 ** (intercept + Σ coef_j z_j)``, ``z_j = clip((x_j − center_j) / scale_j)``.
 
     Parameters
@@ -65,28 +104,12 @@ class TeffModel:
         How it was fitted.
     """
 
-    features: tuple
-    center: tuple
-    scale: tuple
-    coef: tuple
-    intercept: float
-    clip: float = 4.0
     name: str = "teff_balmer"
     valid_range: tuple = (6000.0, 20000.0)
     meta: tuple = ()
 
     kind = "teff_linear"
-
-    def __post_init__(self):
-        for key in ("features", "center", "scale", "coef", "valid_range", "meta"):
-            object.__setattr__(self, key, tuple(getattr(self, key)))
-        if not len(self.features) == len(self.center) == len(self.scale) == len(self.coef):
-            raise ConfigurationError("TeffModel: features, center, scale and coef must have "
-                                     "the same length")
-
-    @property
-    def inputs(self):
-        return self.features
+    _tuple_fields = ("valid_range",)
 
     @property
     def outputs(self):
@@ -94,18 +117,10 @@ class TeffModel:
                                  "log10 Teff; scatter ~500-1000 K)")}
 
     def compute(self, table):
-        X = np.stack([column_values(table, f) for f in self.features], axis=-1)
-        z = np.clip((X - np.asarray(self.center)) / np.asarray(self.scale), -self.clip, self.clip)
-        teff = 10 ** (self.intercept + z @ np.asarray(self.coef))
-        return {self.name: np.clip(teff, *self.valid_range)}
+        return {self.name: np.clip(10 ** self.linear(table), *self.valid_range)}
 
     def to_dict(self):
-        return {"kind": self.kind, "name": self.name, "features": list(self.features),
-                "center": [float(v) for v in self.center],
-                "scale": [float(v) for v in self.scale],
-                "coef": [float(v) for v in self.coef], "intercept": float(self.intercept),
-                "clip": float(self.clip), "valid_range": [float(v) for v in self.valid_range],
-                "meta": [list(m) for m in self.meta]}
+        return dict(self._linear_dict(), valid_range=[float(v) for v in self.valid_range])
 
     @classmethod
     def from_dict(cls, d):
@@ -187,7 +202,7 @@ class CaKExcess:
 
 
 @dataclass(frozen=True)
-class GravityIndex:
+class GravityIndex(_StandardisedLinear):
     """``index = intercept + Σ coef_j z_j``, ``z_j = clip((x_j − center_j) / scale_j)``.
 
     The log-odds (natural logarithm) that a spectrum is a high-gravity A or B star rather than
@@ -210,27 +225,10 @@ class GravityIndex:
         How it was fitted.
     """
 
-    features: tuple
-    center: tuple
-    scale: tuple
-    coef: tuple
-    intercept: float
-    clip: float = 4.0
     name: str = "gravity_index"
     meta: tuple = ()
 
     kind = "logistic_index"
-
-    def __post_init__(self):
-        for key in ("features", "center", "scale", "coef", "meta"):
-            object.__setattr__(self, key, tuple(getattr(self, key)))
-        if not len(self.features) == len(self.center) == len(self.scale) == len(self.coef):
-            raise ConfigurationError("GravityIndex: features, center, scale and coef must have "
-                                     "the same length")
-
-    @property
-    def inputs(self):
-        return self.features
 
     @property
     def outputs(self):
@@ -238,16 +236,10 @@ class GravityIndex:
                                 "A/B star rather than a BHB star (logistic regression)")}
 
     def compute(self, table):
-        X = np.stack([column_values(table, f) for f in self.features], axis=-1)
-        z = np.clip((X - np.asarray(self.center)) / np.asarray(self.scale), -self.clip, self.clip)
-        return {self.name: self.intercept + z @ np.asarray(self.coef)}
+        return {self.name: self.linear(table)}
 
     def to_dict(self):
-        return {"kind": self.kind, "name": self.name, "features": list(self.features),
-                "center": [float(v) for v in self.center],
-                "scale": [float(v) for v in self.scale],
-                "coef": [float(v) for v in self.coef], "intercept": float(self.intercept),
-                "clip": float(self.clip), "meta": [list(m) for m in self.meta]}
+        return self._linear_dict()
 
     @classmethod
     def from_dict(cls, d):
