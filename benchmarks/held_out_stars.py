@@ -193,8 +193,10 @@ def main(argv=None):
             from bhbfinder.params.emulator import SlamEmulator
 
             gen_path = fdir / "generator.asdf"
+            from bhbfinder.classify.recipes import GENERATOR_HYPERPARAMS
+
             for path, hyper, what in ((par_path, None, "params model"),
-                                      (gen_path, _one_kernel(), "label-space generator")):
+                                      (gen_path, GENERATOR_HYPERPARAMS, "label-space generator")):
                 if args.fresh or not path.is_file():
                     if params_lib is None:
                         params_lib = _params_material(data, libs)
@@ -356,14 +358,6 @@ def fit_verdict(cat, path, l2=1.0, plan=None, recipe=None, budget=None, tag=None
         also["is_bhb"] = ok_a & (np.nan_to_num(pa) >= np.array(
             [fold_models[k].threshold_ if k in fold_models else 2.0 for k in fa]))
     return cat, also
-
-
-def _one_kernel():
-    """The shipped params hyper-parameters with one kernel: the classifier recipes' label-space
-    generator (`~bhbfinder.classify.recipes`), which the fold classifiers are trained on."""
-    from bhbfinder.params.training import DEFAULT_MODEL_HYPERPARAMS
-
-    return dict(DEFAULT_MODEL_HYPERPARAMS, split_teff=None)
 
 
 def _params_material(data, libs):

@@ -52,7 +52,7 @@ from ..spectra.prepare import PrepareConfig, prepare
 from ..training.heldout import load_real_templates
 from ..training.material import params_training_material
 
-__all__ = ["DEFAULT_RECIPE", "RECIPE_V1", "RECIPES", "default_generator",
+__all__ = ["DEFAULT_RECIPE", "RECIPE_V1", "RECIPES", "default_generator", "GENERATOR_HYPERPARAMS",
            "build_recipe_library", "prepared_arrays", "train_from_recipe", "train_from_labelled"]
 
 #: The recipe of the previous shipped model (``v1``): MILES hot stars, SDSS templates and
@@ -132,14 +132,17 @@ def _shares(rec):
     return float(rec.get("empirical_share", 0.5)), 0.0
 
 
+#: The label-space generator's emulator settings: the shipped params model's with one kernel
+#: (``split_teff=None``): the shipped classifier was trained on that generator's spectra.
+GENERATOR_HYPERPARAMS = dict(DEFAULT_MODEL_HYPERPARAMS, split_teff=None)
+
+
 def default_generator(data_dir, hyperparams=None):
     """The label-space generator of the recipes: the params emulator fitted to the params
     stage's training library (`bhbfinder.training.params_recipe.params_training_material`;
-    ``hyperparams`` default to the shipped params model's with one kernel, ``split_teff=None``:
-    the shipped classifier was trained on that generator's spectra)."""
+    ``hyperparams`` default to `GENERATOR_HYPERPARAMS`)."""
     library, _, _ = params_training_material(data_dir)
-    hp = dict(DEFAULT_MODEL_HYPERPARAMS, split_teff=None) if hyperparams is None \
-        else dict(hyperparams)
+    hp = dict(GENERATOR_HYPERPARAMS if hyperparams is None else hyperparams)
     return SlamEmulator(**hp).fit(library.flux, library.ivar, library.labels,
                                   wavelength=library.wavelength,
                                   prepare_config=library.prepare_config,
