@@ -33,3 +33,14 @@ def toy_labels(n, seed=0):
     rng = np.random.default_rng(seed)
     return np.column_stack([rng.uniform(7000, 11000, n), rng.uniform(2.5, 4.5, n),
                             rng.uniform(-2.5, 0.0, n)])
+
+
+def toy_model(n, seed=0, npix=150, **emulator_options):
+    """A `~bhbfinder.params.SlamEmulator` fitted to ``n`` toy stars (ivar 1e4) on `toy_grid`."""
+    from bhbfinder.params.emulator import SlamEmulator
+
+    wave = toy_grid(npix)
+    labels = toy_labels(n, seed=seed)
+    flux = toy_spectra(labels, wave)
+    return SlamEmulator(**emulator_options).fit(flux, np.full_like(flux, 1e4), labels,
+                                                wavelength=wave)

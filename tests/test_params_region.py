@@ -5,12 +5,11 @@ import pytest
 
 from bhbfinder.batch import PreparedBatch, meta_table
 from bhbfinder.errors import ConfigurationError
-from bhbfinder.params.emulator import SlamEmulator
 from bhbfinder.params.region import LabelGridPosterior
 from bhbfinder.stages.params import PARAMS_COLUMNS, ParamsStage
 from bhbfinder.verdict.features import FEATURE_NAMES, feature_matrix, in_bhb_region
 
-from ._params_helpers import toy_grid, toy_labels, toy_spectra
+from ._params_helpers import toy_model, toy_spectra
 
 #: A coarse grid over the toy model's domain (7000-11000 K, log g 2.5-4.5, [Fe/H] -2.5-0).
 GRID = {"teff": np.linspace(7000, 11000, 21), "logg": np.linspace(2.5, 4.5, 17),
@@ -19,10 +18,7 @@ GRID = {"teff": np.linspace(7000, 11000, 21), "logg": np.linspace(2.5, 4.5, 17),
 
 @pytest.fixture(scope="module")
 def model():
-    wave = toy_grid(150)
-    labels = toy_labels(120, seed=1)
-    flux = toy_spectra(labels, wave)
-    return SlamEmulator().fit(flux, np.full_like(flux, 1e4), labels, wavelength=wave)
+    return toy_model(120, seed=1)
 
 
 def _noisy(model, labels, snr, seed=0):
@@ -112,11 +108,7 @@ def test_params_stage_rejects_a_bad_temper(model):
 
 
 def test_chi2_of_a_two_kernel_model_uses_each_kernels_model_error():
-    wave = toy_grid(150)
-    labels = toy_labels(160, seed=2)
-    flux = toy_spectra(labels, wave)
-    model = SlamEmulator(split_teff=(8500.0, 9500.0), split_pad=500.0).fit(
-        flux, np.full_like(flux, 1e4), labels, wavelength=wave)
+    model = toy_model(160, seed=2, split_teff=(8500.0, 9500.0), split_pad=500.0)
     post = LabelGridPosterior(model, grid=GRID)
     data, ivar = _noisy(model, [[8000, 3.2, -1.6], [10000, 4.0, -0.5]], 50)
     chi2, _ = post.chi2(data, ivar)

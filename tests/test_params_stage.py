@@ -9,15 +9,12 @@ from bhbfinder.errors import PreprocessingMismatchError
 from bhbfinder.params.emulator import SlamEmulator
 from bhbfinder.stages.params import PARAMS_COLUMNS, ParamsStage
 
-from ._params_helpers import toy_grid, toy_labels, toy_spectra
+from ._params_helpers import toy_grid, toy_labels, toy_model, toy_spectra
 
 
 @pytest.fixture(scope="module")
 def model():
-    wave = toy_grid(150)
-    labels = toy_labels(90, seed=0)
-    flux = toy_spectra(labels, wave)
-    return SlamEmulator().fit(flux, np.full_like(flux, 1e4), labels, wavelength=wave)
+    return toy_model(90, seed=0)
 
 
 def _batch(wave, labels, statuses):
