@@ -36,7 +36,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from ..errors import ConfigurationError
-from ..simulate.classes import culpan_kiel_limits
+from ..simulate.classes import culpan_kiel_box, culpan_kiel_limits
 
 __all__ = ["FEATURE_NAMES", "PHYSICAL_FEATURES", "NETWORK_FEATURES", "ERROR_FLOORS",
            "UNUSED_FEATURES", "BOX_FEH_MAX", "in_bhb_region", "feature_matrix", "align_features"]
@@ -51,10 +51,8 @@ def in_bhb_region(teff, logg, feh):
     """True where labels lie in the BHB region: the Kiel box of Culpan et al. (2024) at
     ``teff`` and ``feh`` below `BOX_FEH_MAX` (the region ``p_bhb_region`` of the params stage
     integrates over)."""
-    teff, logg, feh = (np.asarray(v, float) for v in (teff, logg, feh))
     with np.errstate(invalid="ignore"):
-        lo, hi = culpan_kiel_limits(teff)
-        return np.nan_to_num((logg >= lo) & (logg <= hi) & (feh < BOX_FEH_MAX)).astype(bool)
+        return culpan_kiel_box(teff, logg) & (np.asarray(feh, float) < BOX_FEH_MAX)
 
 
 #: The features, in column order of `feature_matrix`.
