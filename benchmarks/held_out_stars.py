@@ -72,7 +72,7 @@ def decisions(cat):
 
 
 def report(cat, title, min_snr=10.0):
-    from bhbfinder.training.heldout import score_decisions, star_recall_table
+    from bhbfinder.training.heldout import bootstrap_by_star, score_decisions, star_recall_table
 
     keep = (_value(cat, "true_snr") >= min_snr) & ~np.asarray(cat["true_doubtful"], bool)
     sub = cat[keep]
@@ -115,6 +115,14 @@ def report(cat, title, min_snr=10.0):
     s20 = score_decisions(truth[hi], decisions(sub)[main][hi], ok=ok[hi])["pooled"]
     print(f"{main} at S/N >= 20: precision {s20['precision']:.3f} recall {s20['recall']:.3f} "
           f"(FP {s20['fp']}, BHB {s20['n_bhb']})")
+    for label, rows in ((f"S/N >= {min_snr:g}", np.ones(len(sub), bool)), ("S/N >= 20", hi)):
+        boot = bootstrap_by_star(truth[rows], decisions(sub)[main][rows],
+                                 sub["true_star_id"][rows], ok=ok[rows])
+        print(f"{main}, {label}, stars resampled ({boot['n_stars'][0]} BHB, "
+              f"{boot['n_stars'][1]} others; 68 % / 95 % intervals): " + "; ".join(
+                  f"{key} {boot[key]['value']:.3f} ({boot[key][0.68][0]:.3f}-"
+                  f"{boot[key][0.68][1]:.3f} / {boot[key][0.95][0]:.3f}-{boot[key][0.95][1]:.3f})"
+                  for key in ("precision", "recall")))
     doubtful = np.asarray(cat["true_doubtful"], bool) & (_value(cat, "true_snr") >= min_snr)
     if doubtful.any():
         print("doubtful stars (left out above; published class, share called BHB):")

@@ -10,6 +10,7 @@ from bhbfinder.training.heldout import (
     LABEL_AUDIT,
     FoldPlan,
     assign_folds,
+    bootstrap_by_star,
     load_real_templates,
     render_stars,
     score_decisions,
@@ -101,6 +102,43 @@ def test_score_decisions_known_answers():
 
 
 @pytest.mark.realdata
+def test_bootstrap_by_star_known_distributions():
+    # two BHB stars of 10 renderings: one always found, one never; the resampled recall is
+    # 1 or 0 (each with probability 1/4) or 1/2 (probability 1/2)
+    ids = np.repeat(["s1", "s2"], 10)
+    truth = np.ones(20, bool)
+    decision = np.r_[np.ones(10, bool), np.zeros(10, bool)]
+    out = bootstrap_by_star(truth, decision, ids, n_boot=4000, levels=(0.4, 0.95))
+    assert out["n_stars"] == (2, 0)
+    assert out["recall"]["value"] == 0.5
+    assert out["recall"][0.4] == (0.5, 0.5)
+    assert out["recall"][0.95] == (0.0, 1.0)
+    # one BHB star always found; two others, one with 2 false positives in 10, one with none:
+    # the precision is 10/14, 10/12 or 1 with probabilities 1/4, 1/2, 1/4
+    ids = np.repeat(["b", "a1", "a2"], 10)
+    truth = np.r_[np.ones(10, bool), np.zeros(20, bool)]
+    decision = np.r_[np.ones(10, bool), np.ones(2, bool), np.zeros(18, bool)]
+    out = bootstrap_by_star(truth, decision, ids, n_boot=4000, levels=(0.4, 0.95))
+    assert out["n_stars"] == (1, 2)
+    assert out["precision"]["value"] == pytest.approx(10 / 12)
+    assert out["precision"][0.4] == pytest.approx((10 / 12, 10 / 12))
+    assert out["precision"][0.95] == pytest.approx((10 / 14, 1.0))
+    assert out["recall"][0.95] == (1.0, 1.0)
+
+
+def test_bootstrap_by_star_identical_stars_and_failed_rows():
+    # every BHB star found in 3 of its 4 renderings: no spread, whatever is drawn
+    ids = np.repeat([f"s{i}" for i in range(5)], 4)
+    truth = np.ones(20, bool)
+    decision = np.tile([True, True, True, False], 5)
+    out = bootstrap_by_star(truth, decision, ids, n_boot=200)
+    assert out["recall"][0.68] == (0.75, 0.75) and out["recall"][0.95] == (0.75, 0.75)
+    # a failed row is a miss even where its decision says BHB
+    ok = np.tile([True, True, False, True], 5)
+    out = bootstrap_by_star(truth, np.ones(20, bool), ids, ok=ok, n_boot=200)
+    assert out["recall"]["value"] == 0.75 and out["recall"][0.95] == (0.75, 0.75)
+
+
 def test_real_stars_audited_folds_and_recipe_rows(shared_data):
     libs = load_real_templates(shared_data)
     plan = FoldPlan.build(libs, n_folds=5, seed=0)
