@@ -132,6 +132,84 @@ def test_expected_threshold_meets_its_target_on_calibrated_probabilities():
     assert got["precision"] == pytest.approx(0.9, abs=0.01)
 
 
+def test_choose_threshold_weights_act_as_repeated_rows():
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    y = np.array([1, 1, 0, 1, 0, 0], bool)
+    w = np.array([1, 1, 3, 1, 2, 1], float)
+    reps = w.astype(int)
+    for method in ("expected", "observed"):
+        weighted = choose_threshold(p, y, 0.7, method=method, sample_weight=w)
+        repeated = choose_threshold(np.repeat(p, reps), np.repeat(y, reps), 0.7, method=method)
+        assert weighted[0] == repeated[0]
+        assert weighted[1] == pytest.approx(repeated[1])
+
+
+def _with_held_out_rows(X, y, model, n_folds=5):
+    """``model`` with ``X, y`` as its held-out rows (all of them hot stars)."""
+    X = X.copy()
+    X[:, _col("teff_kk")] = -0.5                      # 8500 K: in the hot population
+    model.meta = {"held_out_features": {"X": X, "names": list(FEATURE_NAMES), "y": y,
+                                        "fold": np.arange(len(y)) % n_folds}}
+    return model
+
+
+def test_for_prevalence_is_calibrated_on_a_population_with_another_class_mix():
+    """A known logistic law, fitted at one class mix; the stars of a sample with a fifth of the
+    BHB stars (same features per class) get calibrated probabilities from the shifted model."""
+    X, y = _synthetic(20000, seed=7)
+    model = _with_held_out_rows(X, y, VerdictModel(features=("box_lo", "feh_z"), l2=0.01)
+                                .fit(X, y))
+    assert model.prevalence == pytest.approx(y.mean())
+    rng = np.random.default_rng(8)
+    Xn, yn = _synthetic(40000, seed=9)
+    keep = ~yn | (rng.uniform(size=yn.size) < 0.2)
+    Xn, yn = Xn[keep], yn[keep]
+    moved = model.for_prevalence(yn.mean())
+    assert moved.prevalence == pytest.approx(yn.mean())
+    assert moved.meta["prevalence"]["fitted"] == pytest.approx(y.mean())
+    shift = np.log(yn.mean() / (1 - yn.mean())) - np.log(y.mean() / (1 - y.mean()))
+    np.testing.assert_allclose(moved.decision_function(Xn),
+                               model.decision_function(Xn) + shift, atol=1e-9)
+    for row in reliability_table(moved.predict_proba(Xn), yn):
+        assert abs(row["observed"] - row["mean_p"]) < 4 * row["sigma"] + 0.01, row
+    # the old model overstates the odds in that sample
+    assert model.predict_proba(Xn).mean() > yn.mean() + 0.03
+    # the new threshold keeps the precision target there, at less recall
+    assert moved.threshold_ > model.threshold_ or model.threshold_ == 1.0
+    called = moved.predict(Xn)
+    assert yn[called].mean() == pytest.approx(moved.precision_target, abs=0.03)
+
+
+def test_for_prevalence_at_its_own_share_changes_nothing_and_checks_its_input():
+    X, y = _synthetic(3000, seed=11)
+    model = _with_held_out_rows(X, y, VerdictModel(features=("box_lo", "feh_z"), l2=0.01)
+                                .fit(X, y))
+    same = model.for_prevalence(model.prevalence)
+    np.testing.assert_allclose(same.predict_proba(X), model.predict_proba(X))
+    for bad in (0.0, 1.0, -0.1, 1.5, float("nan"), "often", None):
+        with pytest.raises(ConfigurationError, match="between 0 and 1"):
+            model.for_prevalence(bad)
+    bare = VerdictModel(features=("box_lo",), l2=0.01).fit(X, y)
+    assert bare.prevalence is None
+    with pytest.raises(ConfigurationError, match="held_out_stars.py"):
+        bare.for_prevalence(0.1)
+
+
+def test_shipped_verdict_for_its_own_prevalence_keeps_its_threshold():
+    """The threshold chosen again from the shipped model's held-out rows at its own share of
+    BHB stars is the one it shipped with; a rarer share raises it and lowers the recall."""
+    from bhbfinder.stages.verdict import default_model_path
+
+    shipped = VerdictModel.load(default_model_path())
+    assert 0.05 < shipped.prevalence < 0.5
+    same = shipped.for_prevalence(shipped.prevalence)
+    assert same.threshold_ == pytest.approx(shipped.threshold_, abs=1e-6)
+    rare = shipped.for_prevalence(shipped.prevalence / 4)
+    assert rare.threshold_ > shipped.threshold_
+    assert rare.meta["prevalence"]["held_out_recall"] < same.meta["prevalence"]["held_out_recall"]
+    assert rare.meta["prevalence"]["expected_precision"] >= shipped.precision_target
+
+
 def test_cross_fit_never_sees_the_fold_it_predicts():
     X, y = _synthetic(2000)
     folds = np.arange(len(y)) % 4
@@ -165,6 +243,13 @@ def test_stage_masks_failed_rows(tmp_path):
     assert bool(out["is_bhb"][0]) and not bool(out["is_bhb"][2])
     assert VerdictStage(model, threshold=0.999).run(table)["is_bhb"][0] == \
         (out["p_bhb"][0] >= 0.999)
+    # another prevalence: the model moved to it, recorded in the table's meta
+    model = _with_held_out_rows(X, y, model)
+    moved = VerdictStage(model, prevalence=0.05).run(table)
+    expected = model.for_prevalence(0.05).predict_proba(feature_matrix(table[[0, 2]]))
+    np.testing.assert_allclose(moved["p_bhb"][[0, 2]], expected)
+    assert moved.meta["verdict_prevalence"] == 0.05
+    assert out.meta["verdict_prevalence"] is None      # the test model records none
 
 
 def test_shipped_verdict_is_calibrated_on_held_out_stars():

@@ -317,6 +317,7 @@ class Pipeline:
             if columns is not None and len(columns) == len(table):
                 for name in columns.colnames:
                     table[name] = columns[name]
+                table.meta.update(columns.meta)   # e.g. the verdict's threshold and prevalence
             elif columns is not None:
                 _mark_failed(status, f"{kind} failed: returned {len(columns)} rows for "
                                      f"{len(table)} spectra")

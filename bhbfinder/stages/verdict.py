@@ -7,7 +7,8 @@ Output columns, one row per spectrum:
 
 ``p_bhb``
     The probability that the spectrum is of a BHB star, calibrated on held-out stars (stars no
-    upstream model was trained on); masked where the row failed.
+    upstream model was trained on) for their share of BHB stars among the hot spectra, or for
+    the ``prevalence`` option's; masked where the row failed.
 ``is_bhb``
     The final decision: ``p_bhb`` at or above the model's threshold (chosen on held-out
     stars for its precision target); masked where the row failed.
@@ -47,11 +48,18 @@ class VerdictStage:
         Default: the shipped model.
     threshold : float, optional
         Override the model's decision threshold on ``p_bhb``.
+    prevalence : float, optional
+        The share of BHB stars among the hot spectra (measured Teff ≥ 7,000 K) of the sample
+        being run, when it differs from the evaluation's the model was calibrated on (0.19
+        for the shipped model): ``p_bhb`` and the threshold are moved to it
+        (`~bhbfinder.verdict.model.VerdictModel.for_prevalence`). Default: the model's own.
     """
 
-    def __init__(self, model=None, threshold=None):
+    def __init__(self, model=None, threshold=None, prevalence=None):
         if not isinstance(model, VerdictModel):
             model = VerdictModel.load(default_model_path() if model is None else model)
+        if prevalence is not None:
+            model = model.for_prevalence(prevalence)
         self.model = model
         self.threshold = model.threshold_ if threshold is None else float(threshold)
 
@@ -72,6 +80,7 @@ class VerdictStage:
             f"final decision: p_bhb >= {self.threshold:.3g} (threshold chosen on held-out "
             "stars for the model's precision target)"))
         out.meta["verdict_threshold"] = self.threshold
+        out.meta["verdict_prevalence"] = self.model.prevalence
         return out
 
 

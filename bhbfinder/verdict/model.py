@@ -13,6 +13,7 @@ features), its probabilities are calibrated for stars the upstream models never 
 calibration check. Models save to and load from plain ASDF trees (no pickle).
 """
 
+import copy
 import warnings
 
 import asdf
@@ -22,10 +23,14 @@ from scipy import optimize
 from .._tree import plain_tree, read_model_tree
 from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
-from .features import FEATURE_NAMES, PHYSICAL_FEATURES
+from .features import FEATURE_NAMES, PHYSICAL_FEATURES, align_features
 
-__all__ = ["VerdictModel", "choose_threshold", "cross_fit", "out_of_fold_log_odds",
-           "reliability_table"]
+__all__ = ["VerdictModel", "PREVALENCE_TEFF_MIN", "choose_threshold", "cross_fit",
+           "out_of_fold_log_odds", "reliability_table"]
+
+#: Spectra with a measured Teff at least this (K) are the population whose share of BHB stars
+#: `VerdictModel.prevalence` reports and `VerdictModel.for_prevalence` changes.
+PREVALENCE_TEFF_MIN = 7000.0
 
 _FORMAT = "bhbfinder-verdict"
 _FORMAT_VERSION = 1
@@ -166,6 +171,103 @@ class VerdictModel:
         """``predict_proba(X) >= threshold`` (default: the fitted ``threshold_``)."""
         return self.predict_proba(X) >= (self.threshold_ if threshold is None else threshold)
 
+    @property
+    def prevalence(self):
+        """The share of BHB stars among the hot spectra ``p_bhb`` is calibrated for.
+
+        "Hot" means a measured Teff of at least `PREVALENCE_TEFF_MIN` (the spectra stage 1
+        sends to the params stage that come out hotter than 7,000 K): cool stars, galaxies
+        and quasars get ``p_bhb`` near 0 whatever the prevalence, so the share that matters is
+        the BHB stars' among the hot stars they must be told from. For a model fitted by
+        ``benchmarks/held_out_stars.py``, the share in the held-out rows it keeps; for one from
+        `for_prevalence`, the share it was given; None for a model without held-out rows.
+        """
+        given = (self.meta or {}).get("prevalence")
+        if isinstance(given, dict) and given.get("value") is not None:
+            return float(given["value"])
+        rows = self._held_out_rows()
+        if rows is None:
+            return None
+        _, y, _, hot = rows
+        return float(y[hot].mean()) if hot.any() and y[hot].any() else None
+
+    def _held_out_rows(self):
+        """``(X, y, fold, hot)`` of the held-out rows the model keeps, or None."""
+        rows = (self.meta or {}).get("held_out_features")
+        if not isinstance(rows, dict) or not {"X", "names", "y", "fold"} <= set(rows):
+            return None
+        X = align_features(rows["X"], rows["names"])
+        teff = 9000.0 + 1000.0 * X[:, FEATURE_NAMES.index("teff_kk")]
+        with np.errstate(invalid="ignore"):
+            hot = np.isfinite(teff) & (teff >= PREVALENCE_TEFF_MIN)
+        return X, np.asarray(rows["y"], bool), np.asarray(rows["fold"]), hot
+
+    def for_prevalence(self, prevalence):
+        """A copy of the model for hot spectra with another share of BHB stars.
+
+        A calibrated probability holds for the class mix it was calibrated on. Where BHB
+        stars make up ``prevalence`` of the hot spectra (see `prevalence`; rarer, as in most
+        survey samples) Bayes' rule shifts the log odds by the change of the prior log odds,
+        ``logit(prevalence) − logit(self.prevalence)`` (the prior-shift correction; Saerens,
+        Latinne & Decaestecker 2002). The features' likelihoods are assumed unchanged: the BHB
+        stars and the other hot stars of the new sample look like those of the evaluation.
+        The threshold is then chosen again for the model's precision target on the held-out
+        rows the model keeps (``meta["held_out_features"]``), their out-of-fold probabilities
+        shifted and the rows reweighted to the new class mix, so that ``is_bhb`` keeps its
+        expected precision (and loses recall where BHB stars are rarer).
+
+        Parameters
+        ----------
+        prevalence : float
+            Share of BHB stars among the hot spectra (measured Teff ≥ 7,000 K) the model will
+            score, in (0, 1).
+
+        Returns
+        -------
+        VerdictModel
+            ``meta["prevalence"]`` records the new and the fitted share, the log-odds shift,
+            the threshold before and after, and the expected precision and the held-out
+            recall at the new threshold.
+
+        Raises
+        ------
+        ConfigurationError
+            For a prevalence outside (0, 1), or a model without held-out rows.
+        """
+        self._check_fitted()
+        try:
+            new_share = float(prevalence)
+        except (TypeError, ValueError):
+            new_share = float("nan")
+        if not (0.0 < new_share < 1.0):
+            raise ConfigurationError(
+                f"verdict prevalence must be a number between 0 and 1 (the share of BHB stars "
+                f"among the hot spectra you run, e.g. 0.05), got {prevalence!r}")
+        rows = self._held_out_rows()
+        old_share = self.prevalence
+        if rows is None or old_share is None:
+            raise ConfigurationError(
+                "this verdict model keeps no held-out rows (meta 'held_out_features'), so it "
+                "cannot be moved to another prevalence; refit it with "
+                "benchmarks/held_out_stars.py --fit-verdict")
+        X, y, fold, _ = rows
+        shift = _logit(new_share) - _logit(old_share)
+        raw = out_of_fold_log_odds(X, y, fold, lambda: VerdictModel(**self.get_params()))
+        a, b = self.calibration_
+        p = 1.0 / (1.0 + np.exp(-(a * raw + b + shift)))
+        weight = np.where(y, new_share / old_share, (1.0 - new_share) / (1.0 - old_share))
+        threshold, achieved = choose_threshold(p, y, self.precision_target,
+                                               sample_weight=weight)
+        new = copy.deepcopy(self)
+        new.calibration_ = (a, b + shift)
+        new.threshold_ = threshold
+        new.meta = dict(self.meta, prevalence={
+            "value": new_share, "fitted": old_share, "log_odds_shift": float(shift),
+            "threshold_fitted": float(self.threshold_), "threshold": float(threshold),
+            "expected_precision": achieved["expected_precision"],
+            "held_out_recall": achieved["recall"]})
+        return new
+
     def _check_fitted(self):
         if not hasattr(self, "coef_"):
             raise ConfigurationError("VerdictModel is not fitted; call fit() or load a model")
@@ -216,7 +318,11 @@ class VerdictModel:
         return model
 
 
-def choose_threshold(p, y=None, precision_target=0.98, method="expected"):
+def _logit(p):
+    return float(np.log(p) - np.log1p(-p))
+
+
+def choose_threshold(p, y=None, precision_target=0.98, method="expected", sample_weight=None):
     """The lowest probability threshold whose precision reaches ``precision_target``.
 
     Parameters
@@ -230,6 +336,9 @@ def choose_threshold(p, y=None, precision_target=0.98, method="expected"):
         ``"expected"``: the precision of the rows at or above a threshold is estimated from
         the calibrated probabilities themselves (their mean), which is smooth where the
         labels of a few stars are not; ``"observed"``: from the labels.
+    sample_weight : array of float, optional
+        Row weights (e.g. to move the rows to another class mix); precision and recall are
+        then weighted sums.
 
     Returns
     -------
@@ -245,12 +354,13 @@ def choose_threshold(p, y=None, precision_target=0.98, method="expected"):
     p = np.asarray(p, float)
     order = np.argsort(-p, kind="stable")
     ps = p[order]
-    k = np.arange(1, len(p) + 1)
-    expected = np.cumsum(ps) / k
+    w = np.ones(len(p)) if sample_weight is None else np.asarray(sample_weight, float)[order]
+    k = np.cumsum(w)
+    expected = np.cumsum(w * ps) / k
     if y is None and method == "observed":
         raise ConfigurationError("choose_threshold(method='observed') needs the labels y")
     ys = None if y is None else np.asarray(y, bool)[order]
-    observed = None if ys is None else np.cumsum(ys) / k
+    observed = None if ys is None else np.cumsum(w * ys) / k
     prec = observed if method == "observed" else expected
     last = np.r_[ps[1:] != ps[:-1], True]          # only thresholds between distinct values
     good = np.flatnonzero(last & (prec >= precision_target))
@@ -260,8 +370,8 @@ def choose_threshold(p, y=None, precision_target=0.98, method="expected"):
     i = good[-1]
     out = {"expected_precision": float(expected[i]),
            "precision": float(observed[i] if observed is not None else expected[i])}
-    out["recall"] = float(np.cumsum(ys)[i] / max(int(ys.sum()), 1)) if ys is not None \
-        else float("nan")
+    out["recall"] = float(np.cumsum(w * ys)[i] / max(float((w * ys).sum()), 1e-300)) \
+        if ys is not None and ys.any() else (0.0 if ys is not None else float("nan"))
     return float(ps[i]), out
 
 
