@@ -50,7 +50,7 @@ from bhbfinder.training.heldout import (
 )
 
 #: Settings of the derivation (see `derive_teff_criteria`).
-DERIVATION = {"teff_classes": ("BHB", "A"), "kernel": 700.0, "min_completeness": 0.9}
+DERIVATION = {"teff_classes": ("BHB", "A"), "kernel": 700.0, "min_completeness": 0.85}
 #: Renderings below this S/N do not shape the boundaries.
 MIN_SNR_DERIVE = 15.0
 #: The headline S/N limit.
