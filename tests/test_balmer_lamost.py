@@ -355,7 +355,9 @@ def test_lamost_reasons_say_what_failed():
 @pytest.mark.realdata
 def test_lamost_on_miles_stars(shared_data):
     """A diagnostic on stars the shipped set was derived on (in sample): the held-out figures
-    are those of scripts/derive_balmer_lamost.py."""
+    are those of scripts/derive_balmer_lamost.py. The set is derived to keep a fraction
+    ``min_completeness`` of the BHB renderings; of the nine MILES BHB stars it keeps that
+    fraction to within one star."""
     from .test_balmer_miles import miles_classes, miles_prepared
 
     folder = shared_data / "miles"
@@ -366,7 +368,8 @@ def test_lamost_on_miles_stars(shared_data):
     lamost = np.asarray(BalmerStage().run(batch)["balmer_confirmed"])
     xue = np.asarray(BalmerStage(criteria="xue2008").run(batch)["balmer_confirmed"])
     bhb, adw = cls == "BHB", cls == "Adwarf"
-    assert lamost[bhb].mean() >= 0.85
+    target = get_criteria("lamost").meta["min_completeness"]
+    assert lamost[bhb].mean() >= target - 1.0 / bhb.sum()
     assert lamost[adw].mean() <= 0.1
     assert lamost[adw].sum() <= xue[adw].sum()
 
