@@ -26,7 +26,10 @@ from .errors import ConfigurationError
 
 __all__ = ["CATALOG_COLUMNS", "READER_COLUMNS", "FORMATS", "ensure_columns", "describe",
            "catalog_format", "check_output", "write_catalog", "read_catalog", "summarize",
-           "format_summary"]
+           "format_summary", "new_bhb_column", "STAGE_OK", "STAGE_SKIPPED", "STAGE_FAILED"]
+
+#: What ``stage_status`` in a catalogue's meta says of a stage (see `bhbfinder.pipeline`).
+STAGE_OK, STAGE_SKIPPED, STAGE_FAILED = "ok", "skipped", "failed"
 
 #: name -> (dtype, unit, description) of the columns every catalogue has: the schema of
 #: `bhbfinder.hookspecs.CATALOG_COLUMNS` (the contract stages are written against) as numpy
@@ -521,3 +524,34 @@ def format_summary(summary):
     if "elapsed_s" in summary:
         lines.append(f"  {summary['elapsed_s']:.1f} s, {summary['spectra_per_s']} spectra/s")
     return "\n".join(lines)
+
+
+def new_bhb_column(table, known_checked=True):
+    """``is_new_bhb`` by `bhbfinder.hookspecs.NEW_BHB_RULE`, in three-valued logic: False where
+    any condition is known to fail, True where all are known to hold, masked where that cannot
+    be told (a condition's column is masked, e.g. the known-catalogue check did not run, and
+    none is known to fail)."""
+    def flag(values, mask):
+        return np.asarray(values, dtype=bool), np.asarray(mask, dtype=bool)
+
+    def column(name):
+        col = table[name]
+        mask = np.ma.getmaskarray(col)
+        return flag(np.ma.getdata(col), mask)
+
+    rule = hookspecs.NEW_BHB_RULE
+    known = table[rule["known"]]
+    known_mask = np.ma.getmaskarray(known) | (not known_checked)
+    unknown = flag(np.asarray(np.ma.getdata(known), dtype=str) == "", known_mask)
+    # the final verdict where it ran; else the classifier's candidates confirmed by Balmer
+    ran = all(name in table.colnames and not np.ma.getmaskarray(table[name]).all()
+              for name in rule["decision"])
+    decision = [column(name) for name in (rule["decision"] if ran else rule["fallback"])]
+    conditions = decision + [column(name) for name in rule["also"]] + [unknown]
+    false = np.zeros(len(table), bool)
+    undetermined = np.zeros(len(table), bool)
+    for values, mask in conditions:
+        false |= ~values & ~mask
+        undetermined |= mask
+    new = ~false & ~undetermined
+    return MaskedColumn(new, mask=undetermined & ~false, name="is_new_bhb")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.table import MaskedColumn, Table
 
-from bhbfinder.errors import ConfigurationError, ModelFileError
+from bhbfinder.errors import BHBFinderWarning, ConfigurationError, ModelFileError
 from bhbfinder.simulate import culpan_kiel_limits
 from bhbfinder.verdict import (
     FEATURE_NAMES,
@@ -210,6 +210,76 @@ def test_shipped_verdict_for_its_own_prevalence_keeps_its_threshold():
     assert rare.meta["prevalence"]["expected_precision"] >= shipped.precision_target
 
 
+def _catalogue(p, teff, status=None):
+    n = len(p)
+    status = ["ok"] * n if status is None else status
+    bad = np.asarray(status) != "ok"
+    return Table({"status": status, "teff": MaskedColumn(teff, mask=bad),
+                  "p_bhb": MaskedColumn(p, mask=bad),
+                  "is_bhb": MaskedColumn(np.zeros(n, bool), mask=bad),
+                  "is_new_bhb": MaskedColumn(np.zeros(n, bool), mask=np.ones(n, bool))},
+                 meta={"stage_status": {"known": "skipped"}, "summary": {"bhb": 0}})
+
+
+def test_estimate_prevalence_recovers_the_share_of_a_sample():
+    """Calibrated probabilities of a sample whose share of BHB stars differs from the model's:
+    the EM of Saerens et al. (2002) finds that share from the probabilities alone."""
+    from bhbfinder.verdict import estimate_prevalence
+
+    X, y = _synthetic(20000, seed=21)
+    model = _with_held_out_rows(X, y, VerdictModel(features=("box_lo", "feh_z"), l2=0.01)
+                                .fit(X, y))
+    rng = np.random.default_rng(22)
+    for keep_bhb in (0.1, 0.4):
+        Xn, yn = _synthetic(60000, seed=23)
+        keep = ~yn | (rng.uniform(size=yn.size) < keep_bhb)
+        Xn, yn = Xn[keep], yn[keep]
+        teff = np.full(len(yn), 8500.0)
+        teff[::7] = 6000.0                       # cool rows do not count
+        table = _catalogue(model.predict_proba(Xn), teff)
+        got = estimate_prevalence(table, model)
+        hot = teff >= 7000
+        assert got["converged"] and got["n_hot"] == hot.sum()
+        assert got["prior"] == pytest.approx(model.prevalence)
+        assert got["prevalence"] == pytest.approx(yn[hot].mean(), abs=0.01)
+    with pytest.raises(ConfigurationError, match="0 row"):
+        estimate_prevalence(_catalogue(np.full(3, 0.5), np.full(3, 6000.0)), model)
+    with pytest.raises(ConfigurationError, match="fewer than the 20"):
+        estimate_prevalence(_catalogue(np.full(5, 0.5), np.full(5, 8000.0)), model)
+    with pytest.raises(ConfigurationError, match="teff"):
+        estimate_prevalence(Table({"p_bhb": [0.5]}), model)
+
+
+def test_apply_prevalence_moves_every_row_and_keeps_masks():
+    from bhbfinder.verdict import apply_prevalence
+
+    X, y = _synthetic(4000, seed=31)
+    model = _with_held_out_rows(X, y, VerdictModel(features=("box_lo", "feh_z"), l2=0.01)
+                                .fit(X, y))
+    p = np.array([0.99, 0.9, 0.5, 0.1, 0.7])
+    table = _catalogue(p, np.full(5, 8500.0), status=["ok", "ok", "ok", "ok", "unreadable"])
+    out = apply_prevalence(table, 0.05, model)
+    shift = np.log(0.05 / 0.95) - np.log(model.prevalence / (1 - model.prevalence))
+    logit = np.log(p[:4] / (1 - p[:4]))
+    np.testing.assert_allclose(np.asarray(out["p_bhb"][:4], float),
+                               1 / (1 + np.exp(-(logit + shift))))
+    threshold = model.for_prevalence(0.05).threshold_
+    assert out.meta["verdict_threshold"] == pytest.approx(threshold)
+    assert out.meta["verdict_prevalence"] == 0.05
+    assert list(np.asarray(out["is_bhb"][:4], bool)) == \
+        list(np.asarray(out["p_bhb"][:4], float) >= threshold)
+    assert list(np.ma.getmaskarray(out["p_bhb"])) == [False] * 4 + [True]
+    assert np.ma.getmaskarray(out["is_bhb"])[4]
+    # offline (known-catalogue check skipped): is_new_bhb False where is_bhb is False
+    called = np.asarray(out["is_bhb"].filled(False), bool)
+    assert not np.asarray(out["is_new_bhb"].filled(True))[~called & ~np.ma.getmaskarray(
+        out["is_bhb"])].any()
+    assert out.meta["summary"]["bhb"] == int(called.sum())
+    assert np.asarray(table["p_bhb"][0]) == 0.99          # the input is not changed
+    with pytest.raises(ConfigurationError, match="between 0 and 1"):
+        apply_prevalence(table, 2.0, model)
+
+
 def test_cross_fit_never_sees_the_fold_it_predicts():
     X, y = _synthetic(2000)
     folds = np.arange(len(y)) % 4
@@ -324,6 +394,26 @@ def test_pipeline_adds_the_verdict_and_builds_is_new_bhb_from_it(tmp_path):
     assert np.array_equal(np.ma.getmaskarray(new)[is_bhb], np.ones(is_bhb.sum(), bool))
     assert cat.meta["summary"]["bhb"] == int(is_bhb.sum())
     assert cat.meta["stage_status"]["verdict"] == "ok"
+    # the catalogue's own share of BHB stars: estimated at the end of the run, every p_bhb
+    # moved to it as apply_prevalence moves the plain run's catalogue
+    from bhbfinder.verdict import apply_prevalence
+
+    with pytest.warns(BHBFinderWarning, match="could not be estimated"):
+        kept = find_bhb(tmp_path, config={"verdict": {"prevalence": "estimate"}})
+    assert "verdict_prevalence_estimate" not in kept.meta     # 8 spectra: fewer than 20
+    np.testing.assert_allclose(np.ma.filled(kept["p_bhb"].astype(float), -1),
+                               np.ma.filled(cat["p_bhb"].astype(float), -1))
+    own = find_bhb(tmp_path, config={"verdict": {"prevalence": "estimate",
+                                                 "prevalence_min_rows": 3}})
+    record = own.meta["verdict_prevalence_estimate"]
+    assert record["converged"] and record["n_hot"] >= 3
+    assert own.meta["verdict_prevalence"] == pytest.approx(record["prevalence"])
+    moved = apply_prevalence(cat, record["prevalence"])
+    np.testing.assert_allclose(np.ma.filled(own["p_bhb"].astype(float), -1),
+                               np.ma.filled(moved["p_bhb"].astype(float), -1), atol=1e-12)
+    assert np.array_equal(np.ma.filled(own["is_bhb"], False), np.ma.filled(moved["is_bhb"],
+                                                                            False))
+    assert own.meta["summary"]["bhb"] == int(np.ma.filled(own["is_bhb"], False).sum())
 
 
 @pytest.mark.realdata

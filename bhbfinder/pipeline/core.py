@@ -29,7 +29,17 @@ from .._modelcheck import check_model_file
 from .._procpool import MAIN_GUARD_HINT, in_spawn_bootstrap
 from .._version import __version__
 from ..batch import STATUS_OK
-from ..catalog import check_output, ensure_columns, format_summary, summarize, write_catalog
+from ..catalog import (
+    STAGE_FAILED,
+    STAGE_OK,
+    STAGE_SKIPPED,
+    check_output,
+    ensure_columns,
+    format_summary,
+    new_bhb_column,
+    summarize,
+    write_catalog,
+)
 from ..configfile import read_config
 from ..errors import (
     BHBFinderError,
@@ -38,7 +48,7 @@ from ..errors import (
     IncompleteRunError,
     ModelFileError,
 )
-from ..hookspecs import NEW_BHB_RULE, STAGE_KINDS, stage_kinds
+from ..hookspecs import STAGE_KINDS, stage_kinds
 from ..io.limits import ReadLimits
 from ..io.read import read_batch
 from ..spectra.prepare import check_prepared
@@ -71,8 +81,6 @@ FROM_STAGE = "stage"
 
 #: ``config`` sections that are not stage kinds: options of the read step.
 READ_SECTION = "read"
-#: What ``stage_status`` in a catalogue's meta says of a stage (see `Pipeline.run`).
-STAGE_OK, STAGE_SKIPPED, STAGE_FAILED = "ok", "skipped", "failed"
 
 
 @dataclass
@@ -362,6 +370,8 @@ class Pipeline:
         """
         table = Table(table, copy=False)
         status = table.meta.setdefault("stage_status", {})
+        table = self._estimated_prevalence(table)
+        status = table.meta.setdefault("stage_status", {})
         for kind in CATALOG_STAGES:
             stage = self.stage(kind)
             if stage is None:
@@ -380,9 +390,29 @@ class Pipeline:
             table.meta.update(columns.meta)
             status[kind] = STAGE_OK
         ensure_columns(table)
-        table["is_new_bhb"] = _new_bhb(table, known_checked=status.get("known") == STAGE_OK)
+        table["is_new_bhb"] = new_bhb_column(table, known_checked=status.get("known") == STAGE_OK)
         ensure_columns(table)
         return QTable(table)
+
+    def _estimated_prevalence(self, table):
+        """With ``config={"verdict": {"prevalence": "estimate"}}``: the catalogue's verdict
+        moved to the share of BHB stars estimated from its own ``p_bhb``
+        (`bhbfinder.verdict.prevalence`); a failure is recorded and warned about, and the
+        model's share kept."""
+        if table.meta.pop("verdict_prevalence_mode", None) != "estimate":
+            return table
+        from ..verdict.prevalence import apply_prevalence
+
+        try:
+            stage = self.stage("verdict")
+            return apply_prevalence(table, "estimate", model=stage.model,
+                                    min_rows=getattr(stage, "prevalence_min_rows", 20))
+        except Exception as exc:  # an estimate that cannot be made must not lose the run
+            warnings.warn(f"the verdict's prevalence could not be estimated and the model's "
+                          f"was kept: {type(exc).__name__}: {exc}", BHBFinderWarning)
+            table.meta.setdefault("stage_errors", {})["verdict"] = \
+                f"prevalence estimate: {type(exc).__name__}: {exc}"
+            return table
 
     def fingerprint(self, items):
         """The run's fingerprint (see `bhbfinder.pipeline.checkpoint`) for these inputs."""
@@ -680,37 +710,6 @@ def _config_key(config):
     to_dict = getattr(config, "to_dict", None)
     payload = repr(to_dict() if to_dict else config)
     return hashlib.sha1(payload.encode()).hexdigest()
-
-
-def _new_bhb(table, known_checked=True):
-    """``is_new_bhb`` by `bhbfinder.hookspecs.NEW_BHB_RULE`, in three-valued logic: False where
-    any condition is known to fail, True where all are known to hold, masked where that cannot
-    be told (a condition's column is masked, e.g. the known-catalogue check did not run, and
-    none is known to fail)."""
-    def flag(values, mask):
-        return np.asarray(values, dtype=bool), np.asarray(mask, dtype=bool)
-
-    def column(name):
-        col = table[name]
-        mask = np.ma.getmaskarray(col)
-        return flag(np.ma.getdata(col), mask)
-
-    rule = NEW_BHB_RULE
-    known = table[rule["known"]]
-    known_mask = np.ma.getmaskarray(known) | (not known_checked)
-    unknown = flag(np.asarray(np.ma.getdata(known), dtype=str) == "", known_mask)
-    # the final verdict where it ran; else the classifier's candidates confirmed by Balmer
-    ran = all(name in table.colnames and not np.ma.getmaskarray(table[name]).all()
-              for name in rule["decision"])
-    decision = [column(name) for name in (rule["decision"] if ran else rule["fallback"])]
-    conditions = decision + [column(name) for name in rule["also"]] + [unknown]
-    false = np.zeros(len(table), bool)
-    undetermined = np.zeros(len(table), bool)
-    for values, mask in conditions:
-        false |= ~values & ~mask
-        undetermined |= mask
-    new = ~false & ~undetermined
-    return MaskedColumn(new, mask=undetermined & ~false, name="is_new_bhb")
 
 
 def _assemble(tables, items):

@@ -26,6 +26,7 @@ from ..hookspecs import hookimpl
 from ..io.base import STATUS_OK
 from ..verdict.features import feature_matrix
 from ..verdict.model import VerdictModel
+from ..verdict.prevalence import ESTIMATE, MIN_ROWS
 from . import StageInfo
 
 __all__ = ["VerdictStage", "DEFAULT_MODEL", "default_model_path", "bhbfinder_register_stages"]
@@ -48,17 +49,27 @@ class VerdictStage:
         Default: the shipped model.
     threshold : float, optional
         Override the model's decision threshold on ``p_bhb``.
-    prevalence : float, optional
+    prevalence : float or ``"estimate"``, optional
         The share of BHB stars among the hot spectra (measured Teff ≥ 7,000 K) of the sample
         being run, when it differs from the evaluation's the model was calibrated on (0.19
         for the shipped model): ``p_bhb`` and the threshold are moved to it
-        (`~bhbfinder.verdict.model.VerdictModel.for_prevalence`). Default: the model's own.
+        (`~bhbfinder.verdict.model.VerdictModel.for_prevalence`). ``"estimate"``: the
+        catalogue's own share, estimated from its ``p_bhb`` when the run ends
+        (`bhbfinder.verdict.prevalence`); each chunk is scored at the model's share until
+        then. Default: the model's own.
+    prevalence_min_rows : int
+        With ``"estimate"``: the fewest hot spectra to estimate from
+        (`bhbfinder.verdict.prevalence.MIN_ROWS`); with fewer the model's share is kept and a
+        warning says so.
     """
 
-    def __init__(self, model=None, threshold=None, prevalence=None):
+    def __init__(self, model=None, threshold=None, prevalence=None,
+                 prevalence_min_rows=MIN_ROWS):
         if not isinstance(model, VerdictModel):
             model = VerdictModel.load(default_model_path() if model is None else model)
-        if prevalence is not None:
+        self.estimate_prevalence = isinstance(prevalence, str) and prevalence == ESTIMATE
+        self.prevalence_min_rows = int(prevalence_min_rows)
+        if prevalence is not None and not self.estimate_prevalence:
             model = model.for_prevalence(prevalence)
         self.model = model
         self.threshold = model.threshold_ if threshold is None else float(threshold)
@@ -81,6 +92,8 @@ class VerdictStage:
             "stars for the model's precision target)"))
         out.meta["verdict_threshold"] = self.threshold
         out.meta["verdict_prevalence"] = self.model.prevalence
+        if self.estimate_prevalence:
+            out.meta["verdict_prevalence_mode"] = ESTIMATE
         return out
 
 

@@ -4,6 +4,8 @@
   errors, [Fe/H], Balmer profiles, Ca II K, the network's probabilities).
 * `bhbfinder.verdict.model`: `VerdictModel` (penalised logistic regression), `cross_fit`,
   `choose_threshold`, `reliability_table`.
+* `bhbfinder.verdict.prevalence`: a catalogue's own share of BHB stars
+  (`estimate_prevalence`) and its verdict moved to another share (`apply_prevalence`).
 * `bhbfinder.stages.verdict`: the pipeline stage (``verdict:logistic``) adding ``p_bhb`` and
   ``is_bhb``.
 """
@@ -16,7 +18,8 @@ from .model import (
     out_of_fold_log_odds,
     reliability_table,
 )
+from .prevalence import apply_prevalence, estimate_prevalence
 
 __all__ = ["FEATURE_NAMES", "PHYSICAL_FEATURES", "NETWORK_FEATURES", "feature_matrix",
            "VerdictModel", "choose_threshold", "cross_fit", "out_of_fold_log_odds",
-           "reliability_table"]
+           "reliability_table", "estimate_prevalence", "apply_prevalence"]
