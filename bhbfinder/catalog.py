@@ -482,6 +482,15 @@ def summarize(table, elapsed=None):
                                         & _decided(table)))
                              if "is_new_bhb" in table.colnames else 0),
     }
+    share = table.meta.get("verdict_prevalence")
+    if share is not None and "is_bhb" in table.colnames:
+        # the share of BHB stars among hot spectra the verdict was set for, and its threshold
+        summary["verdict_prevalence"] = round(float(share), 4)
+        summary["verdict_threshold"] = round(float(table.meta.get("verdict_threshold",
+                                                                  float("nan"))), 4)
+        estimate = table.meta.get("verdict_prevalence_estimate")
+        if isinstance(estimate, dict) and "n_hot" in estimate:
+            summary["verdict_prevalence_rows"] = int(estimate["n_hot"])
     if elapsed is not None:
         summary["elapsed_s"] = round(float(elapsed), 3)
         summary["spectra_per_s"] = round(len(table) / elapsed, 2) if elapsed > 0 else None
@@ -521,6 +530,11 @@ def format_summary(summary):
         lines.append(f"  BHB stars (is_bhb, the final verdict): {summary['bhb']}, {new}")
     else:
         lines.append(f"  {new}")
+    if summary.get("verdict_prevalence") is not None:
+        how = (f"estimated from {summary['verdict_prevalence_rows']} hot spectra"
+               if "verdict_prevalence_rows" in summary else "given or the model's")
+        lines.append(f"  verdict set for a BHB share of {summary['verdict_prevalence']:.3g} "
+                     f"among hot spectra ({how}), threshold {summary['verdict_threshold']:.3g}")
     if "elapsed_s" in summary:
         lines.append(f"  {summary['elapsed_s']:.1f} s, {summary['spectra_per_s']} spectra/s")
     return "\n".join(lines)

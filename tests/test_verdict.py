@@ -414,6 +414,11 @@ def test_pipeline_adds_the_verdict_and_builds_is_new_bhb_from_it(tmp_path):
     assert np.array_equal(np.ma.filled(own["is_bhb"], False), np.ma.filled(moved["is_bhb"],
                                                                             False))
     assert own.meta["summary"]["bhb"] == int(np.ma.filled(own["is_bhb"], False).sum())
+    from bhbfinder.catalog import format_summary
+
+    assert own.meta["summary"]["verdict_prevalence_rows"] == record["n_hot"]
+    assert f"estimated from {record['n_hot']} hot spectra" in format_summary(own.meta["summary"])
+    assert "model's" in format_summary(cat.meta["summary"])
 
 
 @pytest.mark.realdata

@@ -174,7 +174,8 @@ def apply_prevalence(table, prevalence, model=None, min_rows=MIN_ROWS):
         out["is_new_bhb"] = new_bhb_column(out, known_checked=status.get("known") == STAGE_OK)
     if "summary" in out.meta:
         summary = dict(out.meta["summary"])
-        summary.update({k: v for k, v in summarize(out).items() if k in ("bhb", "new",
-                                                                          "new_undetermined")})
+        summary.update({k: v for k, v in summarize(out).items() if k in (
+            "bhb", "new", "new_undetermined", "verdict_prevalence", "verdict_threshold",
+            "verdict_prevalence_rows")})
         out.meta["summary"] = summary
     return out
