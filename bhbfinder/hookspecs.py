@@ -128,7 +128,8 @@ class TableStage(Protocol):
     their columns, measures nothing itself)."""
 
     def run(self, table: Any) -> Any:
-        """The chunk's `~astropy.table.Table` ─► the columns it adds, one row per spectrum."""
+        """The chunk's `~astropy.table.Table` ─► the columns it adds, one row per spectrum;
+        its ``meta`` travels to the catalogue's (the verdict's threshold and prevalence)."""
 
 
 @runtime_checkable
