@@ -226,8 +226,9 @@ class VerdictModel:
         -------
         VerdictModel
             ``meta["prevalence"]`` records the new and the fitted share, the log-odds shift,
-            the threshold before and after, and the expected precision and the held-out
-            recall at the new threshold.
+            the threshold before and after, and at the new threshold the expected precision
+            and the precision and recall observed on the reweighted held-out rows (a few
+            hard negative stars make the observed precision noisy where BHB stars are rare).
 
         Raises
         ------
@@ -265,6 +266,7 @@ class VerdictModel:
             "value": new_share, "fitted": old_share, "log_odds_shift": float(shift),
             "threshold_fitted": float(self.threshold_), "threshold": float(threshold),
             "expected_precision": achieved["expected_precision"],
+            "held_out_precision": achieved["precision"],
             "held_out_recall": achieved["recall"]})
         return new
 
