@@ -71,8 +71,13 @@ def decisions(cat):
     return out
 
 
-def report(cat, title, min_snr=10.0):
-    from bhbfinder.training.heldout import bootstrap_by_star, score_decisions, star_recall_table
+def report(cat, title, min_snr=10.0, nested=False):
+    from bhbfinder.training.heldout import (
+        average_precision,
+        bootstrap_by_star,
+        score_decisions,
+        star_recall_table,
+    )
 
     keep = (_value(cat, "true_snr") >= min_snr) & ~np.asarray(cat["true_doubtful"], bool)
     sub = cat[keep]
@@ -115,6 +120,10 @@ def report(cat, title, min_snr=10.0):
     s20 = score_decisions(truth[hi], decisions(sub)[main][hi], ok=ok[hi])["pooled"]
     print(f"{main} at S/N >= 20: precision {s20['precision']:.3f} recall {s20['recall']:.3f} "
           f"(FP {s20['fp']}, BHB {s20['n_bhb']})")
+    if "p_bhb" in sub.colnames:
+        ap = average_precision(_value(sub, "p_bhb"), truth)
+        print(f"average precision of p_bhb at S/N >= {min_snr:g}: {ap:.3f}" + (
+            " (nested by fold)" if nested else " (the verdict applied: not nested)"))
     for label, rows in ((f"S/N >= {min_snr:g}", np.ones(len(sub), bool)), ("S/N >= 20", hi)):
         boot = bootstrap_by_star(truth[rows], decisions(sub)[main][rows],
                                  sub["true_star_id"][rows], ok=ok[rows])
@@ -250,10 +259,11 @@ def main(argv=None):
                                   recipe=args.recipe, budget=args.budget, tag=tag,
                                   features=args.verdict_features, also=coarse)
     report(cat, f"held-out stars, {len(folds)} fold(s), {tag} resolution"
-           + (" (SHIPPED MODELS: held-in diagnostic)" if args.shipped else ""))
+           + (" (SHIPPED MODELS: held-in diagnostic)" if args.shipped else ""),
+           nested=bool(args.fit_verdict))
     if coarse is not None:
         report(coarse, f"held-out stars, {len(folds)} fold(s), coarse resolution (blue FWHM "
-                       "3.2-4 A), fold verdicts fitted on the standard renderings")
+                       "3.2-4 A), fold verdicts fitted on the standard renderings", nested=True)
     return cat
 
 

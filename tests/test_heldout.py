@@ -10,6 +10,7 @@ from bhbfinder.training.heldout import (
     LABEL_AUDIT,
     FoldPlan,
     assign_folds,
+    average_precision,
     bootstrap_by_star,
     load_real_templates,
     render_stars,
@@ -102,6 +103,17 @@ def test_score_decisions_known_answers():
 
 
 @pytest.mark.realdata
+def test_average_precision_known_answers():
+    # scikit-learn's documented example: 0.83
+    assert average_precision([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(5 / 6)
+    assert average_precision([0.9, 0.8, 0.1], [1, 1, 0]) == 1.0
+    assert average_precision([0.1, 0.8, 0.9], [1, 0, 0]) == pytest.approx(1 / 3)
+    # tied scores enter together: one step at precision 1/2
+    assert average_precision([0.5, 0.5], [1, 0]) == 0.5
+    assert average_precision([np.nan, 0.2], [1, 0]) == 0.5
+    assert np.isnan(average_precision([0.3, 0.2], [0, 0]))
+
+
 def test_bootstrap_by_star_known_distributions():
     # two BHB stars of 10 renderings: one always found, one never; the resampled recall is
     # 1 or 0 (each with probability 1/4) or 1/2 (probability 1/2)

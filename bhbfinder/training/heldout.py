@@ -58,6 +58,7 @@ __all__ = [
     "score_decisions",
     "star_recall_table",
     "bootstrap_by_star",
+    "average_precision",
 ]
 
 #: Audited labels of real training stars, by ``star_id``. ``label`` replaces the class
@@ -519,3 +520,33 @@ def bootstrap_by_star(truth, decision, star_ids, *, ok=None, n_boot=2000, seed=0
                             if values.size else (float("nan"), float("nan")))
         out[name] = entry
     return out
+
+
+def average_precision(score, truth):
+    """Average precision of a ranking: the precision at each recall step, weighted by the step.
+
+    ``Σ_k (R_k − R_{k−1}) P_k`` over the distinct values of ``score`` from the highest down
+    (rows with equal scores enter together, as in scikit-learn's ``average_precision_score``).
+
+    Parameters
+    ----------
+    score : array of float
+        Higher means more likely BHB; NaN rows count as the lowest score.
+    truth : array of bool
+
+    Returns
+    -------
+    float
+        NaN where there is no positive row.
+    """
+    truth = np.asarray(truth, bool)
+    score = np.nan_to_num(np.asarray(score, float), nan=-np.inf)
+    if not truth.any():
+        return float("nan")
+    order = np.argsort(-score, kind="stable")
+    s, t = score[order], truth[order]
+    last = np.r_[s[1:] != s[:-1], True]       # the end of each group of equal scores
+    tp = np.cumsum(t)[last]
+    k = np.flatnonzero(last) + 1
+    precision, recall = tp / k, tp / truth.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
