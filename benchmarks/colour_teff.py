@@ -1,0 +1,90 @@
+"""How well a g−r colour alone gives Teff for A and late-B stars: the case for a photometric
+constraint on the params stage (docs/params.rst, *Colours*).
+
+SDSS g and r AB magnitudes are synthesised from the MILES spectra (Sánchez-Blázquez et al.
+2006; Falcón-Barroso et al. 2011: flux-calibrated, 3540–7410 Å, air wavelengths) with the
+SDSS filter curves of the ``speclite`` package (``pip install speclite``; not a dependency of
+bhbfinder). The stars of 6800–11500 K with complete labels whose spectra cover the r band are
+fitted with ``log10 Teff = cubic(g − r) + a log g + b [Fe/H]`` and each star is predicted from a
+fit without it (closed-form leave-one-out of least squares); printed per Teff bin: the number of
+stars, the bias (median) and the robust scatter (1.4826 MAD) of the predicted Teff against the
+catalogue's. The MILES stars are nearby but not dereddened, so their reddening (and MILES's
+flux calibration) is part of the scatter.
+
+    python benchmarks/colour_teff.py [--data ../shared/data]
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from bhbfinder.spectra.lines import air_to_vacuum
+
+FOLDERS = (("miles", "miles_hot_labels.csv"), ("miles_more", "miles_more_labels.csv"))
+TEFF_RANGE = (6800.0, 11500.0)
+BINS = ((7000.0, 8500.0), (8500.0, 10000.0), (10000.0, 11500.0))
+
+
+def synthetic_g_r(data):
+    """(teff, logg, feh, g − r) of every MILES star in range whose spectrum covers r."""
+    try:
+        import speclite.filters
+    except ImportError:
+        raise SystemExit("this benchmark needs speclite for the SDSS filter curves: "
+                         "pip install speclite") from None
+    bands = speclite.filters.load_filters("sdss2010-g", "sdss2010-r")
+    r_end = bands[1].wavelength[-1]
+    rows = []
+    for folder, labels in FOLDERS:
+        table = Table.read(Path(data) / folder / labels, format="ascii.csv")
+        for row in table:
+            teff, logg, feh = (float(row[c]) if row[c] is not np.ma.masked else np.nan
+                               for c in ("teff", "logg", "feh"))
+            if not (np.isfinite([teff, logg, feh]).all()
+                    and TEFF_RANGE[0] <= teff <= TEFF_RANGE[1]):
+                continue
+            with fits.open(Path(data) / folder / str(row["file"])) as hdul:
+                flux = np.asarray(hdul[0].data, float).ravel()
+                head = hdul[0].header
+            pix = np.arange(flux.size) + 1.0 - head.get("CRPIX1", 1.0)
+            wave = air_to_vacuum(head["CRVAL1"] + head["CDELT1"] * pix)
+            if wave[-1] < r_end:
+                continue
+            mags = bands.get_ab_magnitudes(np.clip(flux, 0.0, None) * 1e-13, wave)
+            rows.append((teff, logg, feh, float(mags["sdss2010-g"][0] - mags["sdss2010-r"][0])))
+    return np.array(rows)
+
+
+def loo_predictions(design, target):
+    """Leave-one-out predictions of least squares (``e_i / (1 − h_ii)``)."""
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    hat = np.einsum("ij,jk,ik->i", design, np.linalg.pinv(design.T @ design), design)
+    resid = target - design @ coef
+    return target - resid / (1.0 - hat)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" /
+                                          "data"))
+    args = ap.parse_args(argv)
+    stars = synthetic_g_r(args.data)
+    teff, logg, feh, gr = stars.T
+    design = np.column_stack([np.ones_like(gr), gr, gr**2, gr**3, logg, feh])
+    predicted = 10.0 ** loo_predictions(design, np.log10(teff))
+    print(f"{len(stars)} MILES stars of {TEFF_RANGE[0]:.0f}-{TEFF_RANGE[1]:.0f} K; Teff from "
+          "synthetic g-r (+ log g, [Fe/H]), leave one out")
+    print(f"{'Teff (K)':>14s} {'stars':>6s} {'bias':>7s} {'robust':>7s}")
+    for lo, hi in BINS:
+        m = (teff >= lo) & (teff < hi)
+        d = predicted[m] - teff[m]
+        med = np.median(d)
+        print(f"{lo:6.0f}-{hi:<7.0f} {m.sum():6d} {med:+7.0f} "
+              f"{1.4826 * np.median(np.abs(d - med)):7.0f}")
+
+
+if __name__ == "__main__":
+    main()
