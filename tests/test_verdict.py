@@ -189,6 +189,12 @@ def test_for_prevalence_at_its_own_share_changes_nothing_and_checks_its_input():
     for bad in (0.0, 1.0, -0.1, 1.5, float("nan"), "often", None):
         with pytest.raises(ConfigurationError, match="between 0 and 1"):
             model.for_prevalence(bad)
+    # moving twice is moving once: the kept rows keep the evaluation's mix
+    once, twice = model.for_prevalence(0.2), model.for_prevalence(0.6).for_prevalence(0.2)
+    np.testing.assert_allclose(twice.predict_proba(X), once.predict_proba(X))
+    assert twice.threshold_ == pytest.approx(once.threshold_)
+    assert twice.meta["prevalence"]["held_out_recall"] == pytest.approx(
+        once.meta["prevalence"]["held_out_recall"])
     bare = VerdictModel(features=("box_lo",), l2=0.01).fit(X, y)
     assert bare.prevalence is None
     with pytest.raises(ConfigurationError, match="held_out_stars.py"):

@@ -368,9 +368,7 @@ class Pipeline:
         chosen, e.g. a network stage offline) or ``"failed: ..."`` (its columns are then
         masked); the batch stages' entries are filled in by `run`.
         """
-        table = Table(table, copy=False)
-        status = table.meta.setdefault("stage_status", {})
-        table = self._estimated_prevalence(table)
+        table = self._estimated_prevalence(Table(table, copy=False))
         status = table.meta.setdefault("stage_status", {})
         for kind in CATALOG_STAGES:
             stage = self.stage(kind)
@@ -399,14 +397,14 @@ class Pipeline:
         moved to the share of BHB stars estimated from its own ``p_bhb``
         (`bhbfinder.verdict.prevalence`); a failure is recorded and warned about, and the
         model's share kept."""
-        if table.meta.pop("verdict_prevalence_mode", None) != "estimate":
-            return table
-        from ..verdict.prevalence import apply_prevalence
+        from ..verdict.prevalence import ESTIMATE, MIN_ROWS, apply_prevalence
 
+        if table.meta.pop("verdict_prevalence_mode", None) != ESTIMATE:
+            return table
         try:
             stage = self.stage("verdict")
-            return apply_prevalence(table, "estimate", model=stage.model,
-                                    min_rows=getattr(stage, "prevalence_min_rows", 20))
+            return apply_prevalence(table, ESTIMATE, model=stage.model,
+                                    min_rows=getattr(stage, "prevalence_min_rows", MIN_ROWS))
         except Exception as exc:  # an estimate that cannot be made must not lose the run
             warnings.warn(f"the verdict's prevalence could not be estimated and the model's "
                           f"was kept: {type(exc).__name__}: {exc}", BHBFinderWarning)

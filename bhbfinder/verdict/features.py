@@ -101,9 +101,10 @@ def _or_nan(columns, name, n):
     return np.full(n, np.nan) if v is None else v
 
 
-def _logit(p, eps=1e-4):
+def logit(p, eps=1e-4):
+    """``ln(p / (1 − p))`` with ``p`` clipped to ``[eps, 1 − eps]`` (NaN stays NaN)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.clip(p, eps, 1 - eps)
+        p = np.clip(np.asarray(p, float), eps, 1 - eps)
         return np.log(p / (1 - p))
 
 
@@ -152,10 +153,10 @@ def feature_matrix(columns):
     out = np.column_stack([
         measured, box_lo, box_hi, log_p_box, feh_z, t,
         # the grid posterior resolves far smaller probabilities than the network's softmax
-        _logit(_or_nan(columns, "p_bhb_region", n), eps=1e-6),
+        logit(_or_nan(columns, "p_bhb_region", n), eps=1e-6),
         d02, _or_nan(columns, "hdelta_fm", n), b, _or_nan(columns, "hgamma_c", n), h8,
         d02 * t, b * t, h8 * t, cak, cak * t, mg, mg * t,
-        _logit(_or_nan(columns, "p_bhb_stage1", n)), _logit(_or_nan(columns, "p_bhb_stage2", n)),
+        logit(_or_nan(columns, "p_bhb_stage1", n)), logit(_or_nan(columns, "p_bhb_stage2", n)),
     ])
     return out
 

@@ -23,7 +23,7 @@ from scipy import optimize
 from .._tree import plain_tree, read_model_tree
 from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
-from .features import FEATURE_NAMES, PHYSICAL_FEATURES, align_features
+from .features import FEATURE_NAMES, PHYSICAL_FEATURES, align_features, logit
 
 __all__ = ["VerdictModel", "PREVALENCE_TEFF_MIN", "choose_threshold", "cross_fit",
            "out_of_fold_log_odds", "reliability_table"]
@@ -33,6 +33,7 @@ __all__ = ["VerdictModel", "PREVALENCE_TEFF_MIN", "choose_threshold", "cross_fit
 PREVALENCE_TEFF_MIN = 7000.0
 
 _FORMAT = "bhbfinder-verdict"
+_EPS = 1e-12  # probabilities clipped to [_EPS, 1 - _EPS] before their log odds
 _FORMAT_VERSION = 1
 
 
@@ -251,12 +252,14 @@ class VerdictModel:
                 "this verdict model keeps no held-out rows (meta 'held_out_features'), so it "
                 "cannot be moved to another prevalence; refit it with "
                 "benchmarks/held_out_stars.py --fit-verdict")
-        X, y, fold, _ = rows
-        shift = _logit(new_share) - _logit(old_share)
+        X, y, fold, hot = rows
+        shift = float(logit(new_share, _EPS) - logit(old_share, _EPS))
         raw = out_of_fold_log_odds(X, y, fold, lambda: VerdictModel(**self.get_params()))
         a, b = self.calibration_
         p = 1.0 / (1.0 + np.exp(-(a * raw + b + shift)))
-        weight = np.where(y, new_share / old_share, (1.0 - new_share) / (1.0 - old_share))
+        # the kept rows have the evaluation's mix, whatever share this model was moved to
+        rows_share = float(y[hot].mean())
+        weight = np.where(y, new_share / rows_share, (1.0 - new_share) / (1.0 - rows_share))
         threshold, achieved = choose_threshold(p, y, self.precision_target,
                                                sample_weight=weight)
         new = copy.deepcopy(self)
@@ -318,10 +321,6 @@ class VerdictModel:
         model.calibration_ = tuple(float(c) for c in tree.get("calibration", (1.0, 0.0)))
         model.meta = tree.get("meta") or {}
         return model
-
-
-def _logit(p):
-    return float(np.log(p) - np.log1p(-p))
 
 
 def choose_threshold(p, y=None, precision_target=0.98, method="expected", sample_weight=None):

@@ -22,6 +22,7 @@ from astropy.table import MaskedColumn
 from .._data import default_model_path
 from ..catalog import STAGE_OK, ensure_columns, new_bhb_column, summarize
 from ..errors import ConfigurationError
+from .features import logit
 from .model import PREVALENCE_TEFF_MIN, VerdictModel
 
 __all__ = ["estimate_prevalence", "apply_prevalence", "ESTIMATE", "MIN_ROWS"]
@@ -30,11 +31,6 @@ __all__ = ["estimate_prevalence", "apply_prevalence", "ESTIMATE", "MIN_ROWS"]
 ESTIMATE = "estimate"
 
 _EPS = 1e-12
-
-
-def _logit(p):
-    p = np.clip(np.asarray(p, float), _EPS, 1.0 - _EPS)
-    return np.log(p) - np.log1p(-p)
 
 
 def _model(model):
@@ -107,12 +103,12 @@ def estimate_prevalence(table, model=None, max_iter=1000, tol=1e-8, min_rows=MIN
             f"estimate_prevalence: {int(hot.sum())} row(s) have a p_bhb and a measured Teff >= "
             f"{PREVALENCE_TEFF_MIN:g} K, fewer than the {int(min_rows)} needed to estimate the "
             "share of BHB stars; give the share as a number instead")
-    logit = _logit(p[hot])
+    log_odds = logit(p[hot], _EPS)
     share = prior
     iterations, converged = 0, False
     while iterations < max_iter and not converged:
-        shift = float(_logit(share) - _logit(prior))
-        new = float(np.mean(1.0 / (1.0 + np.exp(-(logit + shift)))))
+        shift = float(logit(share, _EPS) - logit(prior, _EPS))
+        new = float(np.mean(1.0 / (1.0 + np.exp(-(log_odds + shift)))))
         new = min(max(new, _EPS), 1.0 - _EPS)
         converged = abs(new - share) < tol
         share = new
@@ -153,12 +149,12 @@ def apply_prevalence(table, prevalence, model=None, min_rows=MIN_ROWS):
         prevalence = estimate["prevalence"]
     prior = _current_prevalence(table, model)
     moved = model.for_prevalence(prevalence)      # validates the value
-    shift = float(_logit(moved.prevalence) - _logit(prior))
+    shift = float(logit(moved.prevalence, _EPS) - logit(prior, _EPS))
     out = table.copy()
     p = np.ma.asarray(table["p_bhb"]).astype(float)
     mask = np.ma.getmaskarray(p) | ~np.isfinite(np.ma.getdata(p))
-    logit = _logit(np.where(mask, 0.5, np.ma.getdata(p)))
-    shifted = np.where(mask, np.nan, 1.0 / (1.0 + np.exp(-(logit + shift))))
+    log_odds = logit(np.where(mask, 0.5, np.ma.getdata(p)), _EPS)
+    shifted = np.where(mask, np.nan, 1.0 / (1.0 + np.exp(-(log_odds + shift))))
     out["p_bhb"] = MaskedColumn(shifted, mask=mask, description=table["p_bhb"].description)
     decided = ~mask & (np.nan_to_num(shifted) >= moved.threshold_)
     out["is_bhb"] = MaskedColumn(decided, mask=mask, description=(
