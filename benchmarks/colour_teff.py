@@ -28,24 +28,29 @@ TEFF_RANGE = (6800.0, 11500.0)
 BINS = ((7000.0, 8500.0), (8500.0, 10000.0), (10000.0, 11500.0))
 
 
-def synthetic_g_r(data):
-    """(teff, logg, feh, g − r) of every MILES star in range whose spectrum covers r."""
+def _filters():
     try:
         import speclite.filters
     except ImportError:
         raise SystemExit("this benchmark needs speclite for the SDSS filter curves: "
                          "pip install speclite") from None
-    bands = speclite.filters.load_filters("sdss2010-g", "sdss2010-r")
+    return speclite.filters.load_filters("sdss2010-g", "sdss2010-r")
+
+
+def synthetic_colours(data):
+    """``{star_id: (teff, logg, feh, g − r)}`` of every MILES star whose spectrum covers r.
+
+    ``star_id`` as in `bhbfinder.training.heldout.FoldPlan` (``MILES:0974``); labels NaN where
+    MILES has none.
+    """
+    bands = _filters()
     r_end = bands[1].wavelength[-1]
-    rows = []
+    out = {}
     for folder, labels in FOLDERS:
         table = Table.read(Path(data) / folder / labels, format="ascii.csv")
         for row in table:
             teff, logg, feh = (float(row[c]) if row[c] is not np.ma.masked else np.nan
                                for c in ("teff", "logg", "feh"))
-            if not (np.isfinite([teff, logg, feh]).all()
-                    and TEFF_RANGE[0] <= teff <= TEFF_RANGE[1]):
-                continue
             with fits.open(Path(data) / folder / str(row["file"])) as hdul:
                 flux = np.asarray(hdul[0].data, float).ravel()
                 head = hdul[0].header
@@ -54,7 +59,15 @@ def synthetic_g_r(data):
             if wave[-1] < r_end:
                 continue
             mags = bands.get_ab_magnitudes(np.clip(flux, 0.0, None) * 1e-13, wave)
-            rows.append((teff, logg, feh, float(mags["sdss2010-g"][0] - mags["sdss2010-r"][0])))
+            out[f"MILES:{int(row['miles_id']):04d}"] = (
+                teff, logg, feh, float(mags["sdss2010-g"][0] - mags["sdss2010-r"][0]))
+    return out
+
+
+def synthetic_g_r(data):
+    """(teff, logg, feh, g − r) of every MILES star in range with complete labels."""
+    rows = [v for v in synthetic_colours(data).values()
+            if np.isfinite(v[:3]).all() and TEFF_RANGE[0] <= v[0] <= TEFF_RANGE[1]]
     return np.array(rows)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bhbfinder.batch import PreparedBatch, meta_table
-from bhbfinder.errors import PreprocessingMismatchError
+from bhbfinder.errors import ConfigurationError, PreprocessingMismatchError
 from bhbfinder.params.emulator import SlamEmulator
 from bhbfinder.stages.params import PARAMS_COLUMNS, ParamsStage
 
@@ -204,3 +204,67 @@ def test_default_stage_refuses_batches_prepared_otherwise():
         stage.run(batch)
     batch.config = PrepareConfig()
     assert len(stage.run(batch)) == 1
+
+
+def _colour_model():
+    wave = toy_grid(120)
+    labels = toy_labels(90, seed=3)
+    flux = toy_spectra(labels, wave)
+    bp_rp = -0.2 + (10000 - labels[:, 0]) / 8000
+    model = SlamEmulator().fit(flux, np.full_like(flux, 1e4), labels, colors=bp_rp[:, None],
+                               color_names=["bp_rp"], wavelength=wave)
+    truth = np.array([[8500.0, 3.4, -1.2]] * 4)
+    batch = _batch(wave, truth, ["ok"] * 4)
+    noise = np.random.default_rng(1).normal(0, 0.05, batch.flux.shape[1])
+    batch.flux += noise.astype(np.float32)        # the same spectrum in every row
+    batch.ivar[:] = 400.0
+    return model, batch, -0.2 + 1500 / 8000
+
+
+def test_stage_dereddens_colours_with_the_ebv_column():
+    model, batch, intrinsic = _colour_model()
+    ebv = 0.2
+    reddened = intrinsic + 1.339 * ebv          # E(BP-RP) / E(B-V) of Casagrande & VandenBerg
+    batch.meta["bp_rp"] = [intrinsic, reddened, reddened, reddened]
+    batch.meta["bp_rp_err"] = [0.005] * 4
+    batch.meta["ebv"] = np.ma.masked_array([0.0, ebv, ebv, 0.0], mask=[False, False, True, False])
+    batch.meta["ebv_err"] = [0.0, 0.0, 0.0, 0.0]
+    table = ParamsStage(model=model).run(batch)
+    teff = np.asarray(table["teff"])
+    # dereddened by the column: the same fit as the intrinsic colour (same spectrum)
+    assert teff[1] == pytest.approx(teff[0], abs=1.0)
+    # a reddened colour taken at face value (E(B-V) = 0) reads cooler
+    assert teff[3] < teff[0] - 100
+    # masked reddening: the colour is not used, so the error is the spectrum's alone
+    assert table["teff_err"][2] > 1.4 * table["teff_err"][0]
+    # without the ebv column the colours are taken as dereddened
+    table = ParamsStage(model=model, ebv_column=None).run(batch)
+    assert np.asarray(table["teff"])[1] < teff[0] - 100
+
+
+def test_stage_weights_colours_by_the_reddening_error():
+    model, batch, intrinsic = _colour_model()
+    batch.meta["bp_rp"] = [intrinsic + 1.339 * 0.1] * 3 + [np.nan]
+    batch.meta["bp_rp_err"] = [0.005] * 4
+    batch.meta["ebv"] = [0.1, 0.1, 0.1, 0.1]
+    batch.meta["ebv_err"] = [0.0, 0.05, 5.0, 0.0]
+    err = np.asarray(ParamsStage(model=model).run(batch)["teff_err"])
+    assert err[0] < err[1] < err[2]
+    # a reddening known to +-5 mag leaves the colour without weight: as no colour at all
+    assert err[2] == pytest.approx(err[3], rel=0.02)
+    # without an error column, 16 % of E(B-V) (Schlegel et al. 1998)
+    batch.meta.remove_column("ebv_err")
+    err16 = np.asarray(ParamsStage(model=model).run(batch)["teff_err"])
+    err16b = np.asarray(ParamsStage(model=model, ebv_relative_error=0.0).run(batch)["teff_err"])
+    assert err16b[0] == pytest.approx(err[0], rel=1e-6)
+    assert err16[0] > err16b[0]
+
+
+def test_stage_refuses_a_colour_without_an_extinction_coefficient():
+    model, _, _ = _colour_model()
+    model.color_names_ = ["w1_w2"]
+    with pytest.raises(ConfigurationError, match="no extinction coefficient.*w1_w2"):
+        ParamsStage(model=model)
+    stage = ParamsStage(model=model, extinction_coefficients={"w1_w2": 0.1})
+    assert stage.extinction_coefficients == {"w1_w2": 0.1}
+    assert ParamsStage(model=model, ebv_column=None).ebv_column is None

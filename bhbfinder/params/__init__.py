@@ -4,6 +4,8 @@
     the estimator: a kernel emulator of every pixel at once, inverted for many spectra at once.
 `~bhbfinder.params.svr_reference.SvrSlam`
     a faithful per-pixel SVR reference of SLAM (Zhang, Liu & Deng 2020), for tests and comparison.
+`~bhbfinder.params.extinction`
+    the reddening of the colours a colour-trained model is given.
 `~bhbfinder.params.uncertainty.ErrorModel`
     label errors calibrated on held-out stars (stored in the model file).
 `~bhbfinder.stages.params.ParamsStage`

@@ -17,6 +17,7 @@ from ..errors import ConfigurationError, PreprocessingMismatchError
 from ..hookspecs import STAGE_KINDS, hookimpl
 from ..io.base import STATUS_OK
 from ..params.emulator import FLAG_DESCRIPTIONS, FLAG_FEW_PIXELS, LABEL_NAMES, SlamEmulator
+from ..params.extinction import deredden, reddening_coefficient
 from ..params.region import DEFAULT_TEMPER, LabelGridPosterior
 from ..spectra.prepare import PrepareConfig, check_prepared
 from ..verdict.features import BOX_FEH_MAX, in_bhb_region
@@ -64,6 +65,18 @@ class ParamsStage:
         errors from ``<name>_err`` columns when they exist (else ``color_error``).
     color_error : float
         Colour uncertainty (mag) when the meta has no error column.
+    ebv_column : str or None
+        Meta column of the reddening :math:`E(B-V)` (SFD scale): where the batch has it, the
+        colours are dereddened before the fit (`bhbfinder.params.extinction.deredden`) and its
+        error (column ``<ebv_column>_err``, else ``ebv_relative_error`` times the value) is
+        added to theirs; a row whose reddening is NaN or masked fits without colours. Without
+        the column the colours are taken as already dereddened. None: never deredden.
+    ebv_relative_error : float
+        Relative error of :math:`E(B-V)` when there is no error column (0.16: the accuracy
+        Schlegel, Finkbeiner & Davis 1998 give for their maps).
+    extinction_coefficients : dict, optional
+        Extra or replacement coefficients
+        (`bhbfinder.params.extinction.reddening_coefficient`).
     classes : tuple of str or None
         The stage-1 classes whose spectra the pipeline hands to this stage (others get masked
         parameters); None: every spectrum. Default BHB, A, B, the stars the shipped model
@@ -73,7 +86,8 @@ class ParamsStage:
         (`~bhbfinder.params.region.LabelGridPosterior`); ``None`` or 0 leaves the column out.
     """
 
-    def __init__(self, model=None, colors=None, color_error=0.02,
+    def __init__(self, model=None, colors=None, color_error=0.02, ebv_column="ebv",
+                 ebv_relative_error=0.16, extinction_coefficients=None,
                  classes=STAGE_KINDS["params"].classes, region_temper=DEFAULT_TEMPER):
         self.classes = None if classes is None else tuple(classes)
         if model is None:
@@ -83,6 +97,16 @@ class ParamsStage:
         self.model = model
         self.colors = list(colors) if colors is not None else list(model.color_names_)
         self.color_error = float(color_error)
+        self.ebv_column = None if ebv_column in (None, "") else str(ebv_column)
+        self.ebv_relative_error = float(ebv_relative_error)
+        if not self.ebv_relative_error >= 0:
+            raise ConfigurationError(f"params ebv_relative_error must be >= 0, got "
+                                     f"{ebv_relative_error!r}")
+        self.extinction_coefficients = dict(extinction_coefficients or {})
+        if self.ebv_column and self.model.n_colors:
+            # an unknown band fails here, at construction, not in the middle of a run
+            for name in self.model.color_names_:
+                reddening_coefficient(name, self.extinction_coefficients)
         self.region = None
         if region_temper:
             try:
@@ -124,7 +148,7 @@ class ParamsStage:
             )
         m = int(rows.sum())
         values = np.full((m, len(self.colors)), np.nan)
-        ivar = np.zeros_like(values)
+        errors = np.full_like(values, np.nan)
         for j, name in enumerate(self.colors):
             if name not in meta.colnames:
                 continue
@@ -134,10 +158,23 @@ class ParamsStage:
                 err = np.ma.filled(np.ma.asarray(meta[err_name], dtype=float), np.nan)[rows]
             else:
                 err = np.full(m, self.color_error)
-            good = np.isfinite(col) & np.isfinite(err) & (err > 0)
-            values[:, j] = np.where(good, col, np.nan)
-            ivar[:, j] = np.where(good, 1.0 / np.where(good, err, 1.0) ** 2, 0.0)
-        return values, ivar
+            values[:, j], errors[:, j] = col, err
+        if self.ebv_column and self.ebv_column in meta.colnames:
+            ebv = np.ma.filled(np.ma.asarray(meta[self.ebv_column], dtype=float), np.nan)[rows]
+            err_name = self.ebv_column + "_err"
+            if err_name in meta.colnames:
+                ebv_err = np.ma.filled(np.ma.asarray(meta[err_name], dtype=float),
+                                       np.nan)[rows]
+            else:
+                ebv_err = self.ebv_relative_error * np.abs(ebv)
+            ebv_err = np.where(np.isfinite(ebv_err) & (ebv_err >= 0), ebv_err, np.nan)
+            values, errors = deredden(values, self.model.color_names_, ebv,
+                                      np.nan_to_num(ebv_err, nan=0.0), errors,
+                                      self.extinction_coefficients)
+            errors[~np.isfinite(ebv_err)] = np.nan
+        good = np.isfinite(values) & np.isfinite(errors) & (errors > 0)
+        ivar = np.where(good, 1.0 / np.where(good, errors, 1.0) ** 2, 0.0)
+        return np.where(good, values, np.nan), ivar
 
     def run(self, prepared):
         """Fit every ``status == "ok"`` spectrum of a `~bhbfinder.batch.PreparedBatch`.
