@@ -164,6 +164,13 @@ def main(argv=None):
                         help="fit the verdict on the folds' held-out outputs (nested by fold "
                              "for the report) and write the final model here")
     parser.add_argument("--verdict-l2", type=float, default=1.0)
+    parser.add_argument("--verdict-interactions", action="store_true",
+                        help="the verdict also weighs the products of pairs of features")
+    parser.add_argument("--verdict-select", action="store_true",
+                        help="choose the verdict's l2 and interactions by inner cross-validation "
+                             "(nested inside every outer fold for the report; on all folds for "
+                             "the final model), from VERDICT_CANDIDATES; overrides --verdict-l2 "
+                             "and --verdict-interactions")
     parser.add_argument("--verdict-features", default="physical", choices=("physical", "all"),
                         help="the verdict's features: the physical evidence (default) or "
                              "that and the network's probabilities")
@@ -255,7 +262,9 @@ def main(argv=None):
         coarse = vstack([_coarse_catalog(plan, k, libs, work / f"fold{k}", args)
                          for k in folds], metadata_conflicts="silent")
     if args.fit_verdict:
-        cat, coarse = fit_verdict(cat, args.fit_verdict, l2=args.verdict_l2, plan=plan,
+        cat, coarse = fit_verdict(cat, args.fit_verdict, l2=args.verdict_l2,
+                                  interactions=args.verdict_interactions,
+                                  select=args.verdict_select, plan=plan,
                                   recipe=args.recipe, budget=args.budget, tag=tag,
                                   features=args.verdict_features, also=coarse)
     report(cat, f"held-out stars, {len(folds)} fold(s), {tag} resolution"
@@ -284,9 +293,13 @@ def _coarse_catalog(plan, k, libs, fdir, args):
 
 
 def fit_verdict(cat, path, l2=1.0, plan=None, recipe=None, budget=None, tag=None,
-                features="physical", also=None):
+                features="physical", also=None, interactions=False, select=False):
     """Cross-fit the verdict on the held-out outputs (``p_bhb``/``is_bhb`` of each fold from
     a model fitted on the other folds), then fit the final model on all folds and save it.
+
+    ``select``: the settings (``l2``, ``interactions``) are chosen by
+    `bhbfinder.training.verdict_selection` instead: inside every outer fold on the other folds
+    (nested, for the report), and on all folds for the final model.
 
     ``also``: other renderings of the same folds (e.g. coarse resolution), scored by the same
     fold models; returned as the second value (None when not given)."""
@@ -310,12 +323,35 @@ def fit_verdict(cat, path, l2=1.0, plan=None, recipe=None, budget=None, tag=None
     folds = np.asarray(cat["fold"], int)
 
     chosen = PHYSICAL_FEATURES if features == "physical" else FEATURE_NAMES
+    settings = {"l2": l2, "interactions": interactions}
+    selection = None
+    if select:
+        from bhbfinder.training.verdict_selection import nested_cross_fit, select_verdict
+
+        score_rows = np.asarray(cat["true_snr"], float)[usable] >= 10.0
+        p, decision, thresholds, fold_models, choices = nested_cross_fit(
+            X[usable], y[usable], folds[usable], score_rows=score_rows, features=chosen)
+        settings, scores = select_verdict(X[usable], y[usable], folds[usable],
+                                          score_rows=score_rows, features=chosen)
+        print("\nverdict settings chosen by inner cross-validation (average precision at "
+              "S/N >= 10 of the out-of-fold log odds):")
+        for k, (best, inner) in sorted(choices.items()):
+            print(f"  outer fold {k}: {best}  ("
+                  + ", ".join(f"{int(c['interactions'])}/{c['l2']:g}: {v:.3f}"
+                              for c, v in inner) + ")")
+        print(f"  all folds (final model): {settings}  ("
+              + ", ".join(f"{int(c['interactions'])}/{c['l2']:g}: {v:.3f}" for c, v in scores)
+              + ")")
+        selection = {"candidates_scores": [[c, v] for c, v in scores],
+                     "chosen": settings,
+                     "nested_choices": {str(k): best for k, (best, _) in choices.items()}}
 
     def make():
-        return VerdictModel(features=chosen, l2=l2)
+        return VerdictModel(features=chosen, **settings)
 
-    p, decision, thresholds, fold_models = cross_fit(X[usable], y[usable], folds[usable], make,
-                                                     return_models=True)
+    if not select:
+        p, decision, thresholds, fold_models = cross_fit(X[usable], y[usable], folds[usable],
+                                                         make, return_models=True)
     p_all = np.full(len(cat), np.nan)
     p_all[usable] = p
     dec_all = np.zeros(len(cat), bool)
@@ -354,6 +390,7 @@ def fit_verdict(cat, path, l2=1.0, plan=None, recipe=None, budget=None, tag=None
         "n_rows": int(usable.sum()), "n_bhb_rows": int(y[usable].sum()),
         "n_bhb_stars": int(len(np.unique(sids[usable & y]))),
         "nested_thresholds": {str(k): float(v) for k, v in thresholds.items()},
+        "selection": selection,
         "out_of_fold": {"precision": achieved["precision"], "recall": achieved["recall"]},
         "reliability": rel,
         "held_out_features": {"X": X[usable].astype(np.float32), "names": list(FEATURE_NAMES),

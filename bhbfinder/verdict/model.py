@@ -54,10 +54,15 @@ class VerdictModel:
         Weight of positive rows relative to negative ones in the likelihood (1: none). The
         intercept is corrected afterwards, so probabilities stay calibrated to the data's
         true class ratio.
+    interactions : bool
+        Also weigh the products of every pair of standardised features (each product
+        standardised again), so that one piece of evidence can count more or less depending on
+        another: e.g. the metallicity where the gravity says "box", the Ca II K line where the
+        temperature is high. The penalty ``l2`` applies to these weights too.
     """
 
     def __init__(self, features=PHYSICAL_FEATURES, l2=1.0, precision_target=0.95,
-                 class_weight=1.0):
+                 class_weight=1.0, interactions=False):
         unknown = [f for f in features if f not in FEATURE_NAMES]
         if unknown:
             raise ConfigurationError(f"VerdictModel: unknown feature(s) {unknown}; choose from "
@@ -66,6 +71,7 @@ class VerdictModel:
         self.l2 = float(l2)
         self.precision_target = float(precision_target)
         self.class_weight = float(class_weight)
+        self.interactions = bool(interactions)
         self.threshold_ = 0.5
         self.calibration_ = (1.0, 0.0)
         self.meta = {}
@@ -73,7 +79,8 @@ class VerdictModel:
     def get_params(self, deep=True):
         """Constructor parameters (scikit-learn convention)."""
         return {"features": self.features, "l2": self.l2,
-                "precision_target": self.precision_target, "class_weight": self.class_weight}
+                "precision_target": self.precision_target, "class_weight": self.class_weight,
+                "interactions": self.interactions}
 
     # -------------------------------------------------------------- data
     def _select(self, X):
@@ -83,9 +90,28 @@ class VerdictModel:
                                      f"feature matrix (feature_matrix), got {X.shape}")
         return X[:, [FEATURE_NAMES.index(f) for f in self.features]]
 
-    def _design(self, X):
+    def _standardised(self, X):
         Z = (self._select(X) - self.mean_) / self.scale_
         return np.where(np.isfinite(Z), Z, 0.0)
+
+    def _pairs(self, Z):
+        i, j = np.triu_indices(Z.shape[1], k=1)
+        return Z[:, i] * Z[:, j]
+
+    def _design(self, X):
+        Z = self._standardised(X)
+        if not self.interactions:
+            return Z
+        return np.hstack([Z, (self._pairs(Z) - self.pair_mean_) / self.pair_scale_])
+
+    @property
+    def term_names(self):
+        """The names of the model's terms, in the order of ``coef_`` (``a*b`` for a product)."""
+        names = list(self.features)
+        if self.interactions:
+            i, j = np.triu_indices(len(names), k=1)
+            names += [f"{names[a]}*{names[b]}" for a, b in zip(i, j, strict=True)]
+        return names
 
     # -------------------------------------------------------------- fit / predict
     def fit(self, X, y, sample_weight=None):
@@ -108,6 +134,11 @@ class VerdictModel:
             self.scale_ = np.nanstd(finite, axis=0)
         self.mean_ = np.nan_to_num(self.mean_)
         self.scale_ = np.where(np.isfinite(self.scale_) & (self.scale_ > 0), self.scale_, 1.0)
+        if self.interactions:
+            pairs = self._pairs(self._standardised(X))
+            self.pair_mean_ = pairs.mean(axis=0)
+            scale = pairs.std(axis=0)
+            self.pair_scale_ = np.where(scale > 0, scale, 1.0)
         Z = self._design(X)
         cw = np.where(y, self.class_weight, 1.0) * w
         t = y.astype(float)
@@ -278,9 +309,10 @@ class VerdictModel:
             raise ConfigurationError("VerdictModel is not fitted; call fit() or load a model")
 
     def weights(self):
-        """``{feature: standardised weight}``: how much each piece of evidence counts."""
+        """``{term: standardised weight}``: how much each piece of evidence counts (products of
+        two features as ``a*b`` with ``interactions``)."""
         self._check_fitted()
-        return dict(zip(self.features, self.coef_.tolist(), strict=True))
+        return dict(zip(self.term_names, self.coef_.tolist(), strict=True))
 
     # -------------------------------------------------------------- files
     def save(self, path):
@@ -289,6 +321,8 @@ class VerdictModel:
         tree = {"format": _FORMAT, "format_version": _FORMAT_VERSION,
                 "bhbfinder_version": __version__, "params": plain_tree(self.get_params()),
                 "mean": self.mean_, "scale": self.scale_, "coef": self.coef_,
+                **({"pair_mean": self.pair_mean_, "pair_scale": self.pair_scale_}
+                   if self.interactions else {}),
                 "intercept": self.intercept_, "threshold": float(self.threshold_),
                 "calibration": [float(c) for c in self.calibration_],
                 "meta": plain_tree(self.meta)}
@@ -309,12 +343,20 @@ class VerdictModel:
         params = dict(tree["params"])
         model = cls(features=tuple(params["features"]), l2=params["l2"],
                     precision_target=params["precision_target"],
-                    class_weight=params.get("class_weight", 1.0))
+                    class_weight=params.get("class_weight", 1.0),
+                    interactions=params.get("interactions", False))
         n = len(model.features)
-        for key in ("mean", "scale", "coef"):
+        n_pairs = n * (n - 1) // 2 if model.interactions else 0
+        shapes = {"mean": n, "scale": n, "coef": n + n_pairs}
+        if model.interactions:
+            shapes.update(pair_mean=n_pairs, pair_scale=n_pairs)
+        for key, size in shapes.items():
+            if key not in tree:
+                raise ModelFileError(f"{path}: no '{key}' in the verdict model file")
             value = np.asarray(tree[key], float)
-            if value.shape != (n,):
-                raise ModelFileError(f"{path}: '{key}' has shape {value.shape}, expected ({n},)")
+            if value.shape != (size,):
+                raise ModelFileError(f"{path}: '{key}' has shape {value.shape}, expected "
+                                     f"({size},)")
             setattr(model, key + "_", value)
         model.intercept_ = float(tree["intercept"])
         model.threshold_ = float(tree["threshold"])
@@ -376,7 +418,7 @@ def choose_threshold(p, y=None, precision_target=0.98, method="expected", sample
     return float(ps[i]), out
 
 
-def cross_fit(X, y, folds, make_model, sample_weight=None, return_models=False):
+def cross_fit(X, y, folds, make_model, sample_weight=None, return_models=False, choose=None):
     """Out-of-fold probabilities, calibrations and thresholds, nested by fold.
 
     For each fold ``k`` a model is fitted on the rows of the other folds and predicts fold
@@ -395,6 +437,10 @@ def cross_fit(X, y, folds, make_model, sample_weight=None, return_models=False):
     return_models : bool
         Also return each fold's model (its ``threshold_`` set), to score other renderings of
         the fold's stars.
+    choose : callable, optional
+        ``choose(train_rows)`` → the ``make_model`` of one fold, given the indices of the rows
+        it may use: the model's settings chosen on the other folds only (nested selection,
+        `bhbfinder.training.verdict_selection`); replaces ``make_model``.
 
     Returns
     -------
@@ -417,8 +463,9 @@ def cross_fit(X, y, folds, make_model, sample_weight=None, return_models=False):
     for k in np.unique(folds):
         test = folds == k
         train = np.flatnonzero(~test)
-        model = make_model().fit(X[train], y[train], None if w is None else w[train])
-        inner = out_of_fold_log_odds(X[train], y[train], folds[train], make_model,
+        make = make_model if choose is None else choose(train)
+        model = make().fit(X[train], y[train], None if w is None else w[train])
+        inner = out_of_fold_log_odds(X[train], y[train], folds[train], make,
                                      None if w is None else w[train])
         model.calibrate(inner, y[train])
         a, b = model.calibration_
