@@ -56,7 +56,12 @@ from ..stages import DEFAULT_STAGES, get_stage, get_stage_info
 from .checkpoint import RunLock, check_fingerprint, fingerprint, save_fingerprint
 from .executors import _INDEX, SETUP_ERRORS, _execute, _failed_chunk, _is_serial
 from .parts import PartFiles
-from .sources import _own_files, _refuse_output_among_inputs, expand_source
+from .sources import (
+    _own_files,
+    _refuse_output_among_inputs,
+    expand_source,
+    source_columns_digest,
+)
 
 log = logging.getLogger("bhbfinder")
 
@@ -424,7 +429,8 @@ class Pipeline:
                       else list(self.classes(kind)) for kind in ("params", "balmer")}
         selections["read"] = self.read_limits.to_dict()
         return fingerprint([item.name for item in items], stages, self.model_path(),
-                           selections, __version__)
+                           selections, __version__,
+                           source_columns=source_columns_digest(items))
 
     # -- the whole run ----------------------------------------------------------------------
     def run(self, source, *, output=None, resume=False, overwrite=False, executor=None,
