@@ -4,7 +4,7 @@
 paths, spectra in memory, a table with a path column) and turns it into the list of inputs;
 paths are expanded by `bhbfinder.io.read.iter_paths`, the package's one input expansion.
 
-A table's other columns travel with each of its files (`_Item.columns`) and become columns of
+A table's other columns travel with each of its files (``_Item.columns``) and become columns of
 the chunk's meta before the batch stages run (`add_source_columns`): a user's colours, E(B-V)
 or per-fibre resolution reach the stages and the catalogue.
 """
@@ -22,7 +22,8 @@ from ..hookspecs import CATALOG_COLUMNS
 from ..io.base import META_SCHEMA, SpectrumArrays
 from ..io.read import iter_paths
 
-__all__ = ["expand_source", "add_source_columns", "RESERVED_COLUMNS", "PATH_COLUMNS"]
+__all__ = ["expand_source", "add_source_columns", "source_columns_digest", "RESERVED_COLUMNS",
+           "PATH_COLUMNS"]
 
 #: The columns of a source table that name its files, looked for in this order.
 PATH_COLUMNS = ("path", "file", "filename")
@@ -91,6 +92,29 @@ def expand_source(source, exclude=()):
     that matches nothing, is an error (`~bhbfinder.errors.ConfigurationError`); a missing path
     in a list becomes a ``"file not found"`` row. Directory walks skip the paths in
     ``exclude`` (a run's own output, chunk folder and lock file).
+
+    A `~astropy.table.Table` names its files in its first column of `PATH_COLUMNS`, one input
+    per row in table order; each input keeps the row's other values (``_Item.columns``, None
+    where masked; bytes decoded as UTF-8, a Quantity's unit kept, its values not converted),
+    which `add_source_columns` puts into the chunk's meta.
+
+    Parameters
+    ----------
+    source : str, path-like, list, Spectrum, SpectrumList, SpectrumArrays or Table
+        What `~bhbfinder.find_bhb` accepts.
+    exclude : iterable of path-like
+        Paths a directory walk skips.
+
+    Returns
+    -------
+    list of `_Item`
+
+    Raises
+    ------
+    ConfigurationError
+        A path or pattern that names nothing; a table without a path column, with a column of
+        `RESERVED_COLUMNS` (or named ``*.mask``), or with a column that is not one number,
+        string or bool per row; a source of another type.
     """
     # specutils costs ~3 s to import; a source can only hold its spectra if it is imported
     specutils = sys.modules.get("specutils")
