@@ -147,3 +147,23 @@ class KillingBalmer(FakeBalmer):
                 marker.touch()
                 os.kill(os.getpid(), 9)
         return super().run(prepared)
+
+
+class EchoParams:
+    """Returns what the batch meta held when the stage ran: ``seen_<name>`` for each column in
+    ``names`` (masked where the meta's value is masked or missing), so tests can tell that a
+    value reached a stage before it ran."""
+
+    def __init__(self, names=("ebv",)):
+        self.names = tuple(names)
+
+    def run(self, prepared):
+        n = len(prepared)
+        out = Table()
+        for name in self.names:
+            if name not in prepared.meta.colnames:
+                out[f"seen_{name}"] = MaskedColumn(np.zeros(n), mask=np.ones(n, bool))
+                continue
+            col = prepared.meta[name]
+            out[f"seen_{name}"] = MaskedColumn(np.asarray(col), mask=np.ma.getmaskarray(col))
+        return out

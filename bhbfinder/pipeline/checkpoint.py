@@ -2,8 +2,10 @@
 
 A run that writes ``OUTPUT`` keeps its finished chunks in ``OUTPUT.parts/`` (see
 `bhbfinder.pipeline.parts`) together with ``run.json``, the run's *fingerprint*: the inputs (their
-number, a hash of their names in order, and the names themselves in ``inputs.json.gz``), the
-classifier model file's content hash, each batch stage's name and options, the stage-1 class
+number, a hash of their names in order, and the names themselves in ``inputs.json.gz``), for a
+source table with columns besides the paths their names and a hash of their values (absent
+otherwise, so such runs keep the fingerprint they had before), the classifier model file's
+content hash, each batch stage's name and options, the stage-1 class
 selections and the package version. ``resume=True`` compares the fingerprint of the new call
 with the stored one and refuses a mismatch with a message that says what changed, so rows of
 two different runs can never be mixed. The catalogue stages (Gaia, de-duplication, known
@@ -72,7 +74,7 @@ def _plain(value):
     return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
-def fingerprint(names, stages, model_path, selections, version):
+def fingerprint(names, stages, model_path, selections, version, source_columns=None):
     """The fingerprint of a run.
 
     Parameters
@@ -89,6 +91,11 @@ def fingerprint(names, stages, model_path, selections, version):
         read limits).
     version : str
         The package version.
+    source_columns : dict, optional
+        ``{"names": [...], "sha256": ...}`` of a source table's columns besides the paths,
+        which travel with its files into the meta (see
+        `bhbfinder.pipeline.sources.source_columns_digest`); left out of the fingerprint when
+        None.
 
     Returns
     -------
@@ -97,7 +104,7 @@ def fingerprint(names, stages, model_path, selections, version):
     model = None
     if model_path is not None:
         model = {"file": os.fspath(model_path), "sha256": file_digest(model_path)}
-    return {
+    out = {
         "format": _FORMAT,
         "bhbfinder": version,
         "inputs": {"n": len(names), "sha256": _names_digest(names)},
@@ -106,6 +113,10 @@ def fingerprint(names, stages, model_path, selections, version):
                    for kind, (label, options) in stages.items()},
         "selections": _plain(selections),
     }
+    if source_columns is not None:
+        out["source_columns"] = {"names": [str(n) for n in source_columns["names"]],
+                                 "sha256": str(source_columns["sha256"])}
+    return out
 
 
 def save_fingerprint(folder, print_, names):
@@ -180,6 +191,18 @@ def check_fingerprint(folder, current, names, output):
     changes = []
     if stored.get("inputs") != current["inputs"]:
         changes.extend(_input_changes(folder, stored.get("inputs") or {}, names))
+    old, new = stored.get("source_columns"), current.get("source_columns")
+    if old != new:
+        if old is None or new is None:
+            changes.append("the source table's columns besides the paths: "
+                           f"{(old or {}).get('names', 'none')} then, "
+                           f"{(new or {}).get('names', 'none')} now")
+        elif old.get("names") != new.get("names"):
+            changes.append(f"the source table's columns: {old.get('names')} then, "
+                           f"{new.get('names')} now")
+        else:
+            changes.append(f"the values (or types) in the source table's columns "
+                           f"{', '.join(new['names'])}")
     if stored.get("model") != current["model"]:
         old, new = stored.get("model") or {}, current["model"] or {}
         if old.get("file") != new.get("file"):

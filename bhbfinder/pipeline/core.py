@@ -56,7 +56,12 @@ from ..stages import DEFAULT_STAGES, get_stage, get_stage_info
 from .checkpoint import RunLock, check_fingerprint, fingerprint, save_fingerprint
 from .executors import _INDEX, SETUP_ERRORS, _execute, _failed_chunk, _is_serial
 from .parts import PartFiles
-from .sources import _own_files, _refuse_output_among_inputs, expand_source
+from .sources import (
+    _own_files,
+    _refuse_output_among_inputs,
+    expand_source,
+    source_columns_digest,
+)
 
 log = logging.getLogger("bhbfinder")
 
@@ -424,7 +429,8 @@ class Pipeline:
                       else list(self.classes(kind)) for kind in ("params", "balmer")}
         selections["read"] = self.read_limits.to_dict()
         return fingerprint([item.name for item in items], stages, self.model_path(),
-                           selections, __version__)
+                           selections, __version__,
+                           source_columns=source_columns_digest(items))
 
     # -- the whole run ----------------------------------------------------------------------
     def run(self, source, *, output=None, resume=False, overwrite=False, executor=None,
@@ -584,7 +590,14 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
     ----------
     source : str, path-like, list, `~specutils.Spectrum`, `~specutils.SpectrumList` or Table
         A directory (walked recursively), a glob pattern, a file, a list of paths, spectra in
-        memory, or a table with a ``path`` (or ``file``) column.
+        memory, or a table with a ``path`` (or ``file``, or ``filename``) column. A table's
+        other columns travel with its files into the meta before the stages run (colours and
+        ``ebv`` for the ``params`` stage, ``resolution_fwhm`` or ``resolving_power`` for the
+        ``balmer`` stage) and into the catalogue, failure rows included; they replace the
+        reader's columns of the same names, masked values stay masked, and they are part of
+        the run's fingerprint. Columns the pipeline fills (``file``, ``status``, ``teff``,
+        ``rv``, ..., `bhbfinder.pipeline.sources.RESERVED_COLUMNS`) and columns that are not
+        one number, string or bool per row are refused (`~bhbfinder.errors.ConfigurationError`).
     model : str or path-like, optional
         Classifier model file; the shipped pretrained model by default.
     stages, config : dict, optional
@@ -635,7 +648,8 @@ def find_bhb(source, *, model=None, stages=None, config=None, output=None, resum
     ------
     ConfigurationError
         Bad arguments, before any work: unknown stage or option, output format or path, an
-        existing output or chunk folder without ``overwrite``.
+        existing output or chunk folder without ``overwrite``, a source table column that is
+        reserved or not one value per row.
     ResumeMismatchError, RunLockedError, IncompleteRunError
         See ``resume``, ``output``, ``executor`` and ``strict``.
     """

@@ -25,6 +25,7 @@ from ..errors import (
     PreprocessingMismatchError,
     StageNotFoundError,
 )
+from .sources import add_source_columns
 
 __all__ = ["SETUP_ERRORS", "WORKER_RETRIES"]
 
@@ -42,10 +43,12 @@ def _process_chunk(pipeline, items, indices):
     _limit_threads_in_worker()
     paths = [items[i].name for i in indices if items[i].arrays is None]
     if len(paths) == len(indices):
-        raw = pipeline.read(paths)
+        raw = pipeline.read(paths)   # one row per path, in order, failures included
     else:
         records = [items[i].arrays for i in indices]
         raw = RawBatch.from_records(records)
+    # a source table's other columns join the meta before any stage runs
+    add_source_columns(raw.meta, [items[i] for i in indices])
     table = pipeline.process(raw)
     table[_INDEX] = np.asarray(indices, dtype=np.int64)
     return table
@@ -111,6 +114,7 @@ def _run_guarded(pipeline, items, indices):
 def _failed_chunk(items, indices, reason):
     metas = [{"file": items[i].name} for i in indices]
     table = meta_table(metas, [reason] * len(indices))
+    add_source_columns(table, [items[i] for i in indices])   # kept, so nothing is lost
     table[_INDEX] = np.asarray(indices, dtype=np.int64)
     return table
 
