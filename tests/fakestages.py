@@ -116,6 +116,25 @@ class FakeParams:
                                            description="fake")})
 
 
+class RunInterrupted(BaseException):
+    """Escapes the pipeline's per-chunk guards, as a kill would stop the process."""
+
+
+class InterruptingBalmer(FakeBalmer):
+    """FakeBalmer that raises `RunInterrupted` after ``after`` chunks (None: never): one class
+    for the interrupted run and its resumption, whose fingerprints must agree."""
+
+    def __init__(self, after=None):
+        self.after = after
+        self.calls = 0
+
+    def run(self, prepared):
+        self.calls += 1
+        if self.after is not None and self.calls > self.after:
+            raise RunInterrupted("interrupted mid-run")
+        return super().run(prepared)
+
+
 class KillingBalmer(FakeBalmer):
     """FakeBalmer that kills its own worker process on chunks holding a file named in
     ``poison``, as the OOM killer or a segfault would.

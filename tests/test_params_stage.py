@@ -170,20 +170,26 @@ def test_default_stage_on_real_lamost_a_stars(shared_data):
     assert np.median(np.abs(dlogg)) < 0.5
 
 
-def test_stage_uses_colour_columns_when_the_model_has_colours():
+def _colour_model():
     wave = toy_grid(120)
     labels = toy_labels(90, seed=3)
     flux = toy_spectra(labels, wave)
     bp_rp = -0.2 + (10000 - labels[:, 0]) / 8000
     model = SlamEmulator().fit(flux, np.full_like(flux, 1e4), labels, colors=bp_rp[:, None],
                                color_names=["bp_rp"], wavelength=wave)
-    truth = np.array([[8500.0, 3.4, -1.2], [8500.0, 3.4, -1.2]])
-    batch = _batch(wave, truth, ["ok", "ok"])
-    rng = np.random.default_rng(1)
-    batch.flux += rng.normal(0, 0.05, batch.flux.shape).astype(np.float32)
+    truth = np.array([[8500.0, 3.4, -1.2]] * 4)
+    batch = _batch(wave, truth, ["ok"] * 4)
+    noise = np.random.default_rng(1).normal(0, 0.05, batch.flux.shape[1])
+    batch.flux += noise.astype(np.float32)        # the same spectrum in every row
     batch.ivar[:] = 400.0
-    batch.meta["bp_rp"] = np.ma.masked_array([-0.2 + 1500 / 8000, 0.0], mask=[False, True])
-    batch.meta["bp_rp_err"] = [0.005, 0.005]
+    return model, batch, -0.2 + 1500 / 8000
+
+
+def test_stage_uses_colour_columns_when_the_model_has_colours():
+    model, batch, intrinsic = _colour_model()
+    batch.meta["bp_rp"] = np.ma.masked_array([intrinsic, 0.0, intrinsic, 0.0],
+                                             mask=[False, True, False, True])
+    batch.meta["bp_rp_err"] = [0.005] * 4
     table = ParamsStage(model=model).run(batch)
     # row 0 has the colour, row 1 (masked colour) has only its spectrum
     assert table["teff_err"][0] < 0.7 * table["teff_err"][1]
@@ -204,21 +210,6 @@ def test_default_stage_refuses_batches_prepared_otherwise():
         stage.run(batch)
     batch.config = PrepareConfig()
     assert len(stage.run(batch)) == 1
-
-
-def _colour_model():
-    wave = toy_grid(120)
-    labels = toy_labels(90, seed=3)
-    flux = toy_spectra(labels, wave)
-    bp_rp = -0.2 + (10000 - labels[:, 0]) / 8000
-    model = SlamEmulator().fit(flux, np.full_like(flux, 1e4), labels, colors=bp_rp[:, None],
-                               color_names=["bp_rp"], wavelength=wave)
-    truth = np.array([[8500.0, 3.4, -1.2]] * 4)
-    batch = _batch(wave, truth, ["ok"] * 4)
-    noise = np.random.default_rng(1).normal(0, 0.05, batch.flux.shape[1])
-    batch.flux += noise.astype(np.float32)        # the same spectrum in every row
-    batch.ivar[:] = 400.0
-    return model, batch, -0.2 + 1500 / 8000
 
 
 def test_stage_dereddens_colours_with_the_ebv_column():

@@ -11,7 +11,7 @@ from bhbfinder import find_bhb
 from bhbfinder.catalog import read_catalog
 from bhbfinder.io.lamost import write_lamost
 
-from .fakestages import STAGES, FakeBalmer, spectrum_arrays
+from .fakestages import STAGES, InterruptingBalmer, RunInterrupted, spectrum_arrays
 
 N_GOOD = 14
 
@@ -65,37 +65,18 @@ def _frozen(cat):
     return [tuple(str(row[c]) for c in cols) for row in cat]
 
 
-class _Kill(BaseException):
-    """Escapes the pipeline's per-chunk guards, like a SIGKILL would stop the process."""
-
-
-class KillingBalmer(FakeBalmer):
-    """FakeBalmer that escapes after ``after`` chunks (None: never): one class for the killed
-    run and its resumption, whose fingerprints must agree."""
-
-    def __init__(self, after=None):
-        self.after = after
-        self.calls = 0
-
-    def run(self, prepared):
-        self.calls += 1
-        if self.after is not None and self.calls > self.after:
-            raise _Kill("killed mid-run")
-        return super().run(prepared)
-
-
 @pytest.mark.parametrize("ext", [".ecsv", ".fits"])
 def test_resume_after_kill_equals_uninterrupted(archive, tmp_path, ext):
     root, expected = archive
     full = find_bhb(str(root), stages=STAGES, batch_size=3, progress=False,
                     output=tmp_path / f"full{ext}")
     out = tmp_path / f"resumed{ext}"
-    with pytest.raises(_Kill):
-        find_bhb(str(root), stages=dict(STAGES, balmer=KillingBalmer(after=2)), batch_size=3,
+    with pytest.raises(RunInterrupted):
+        find_bhb(str(root), stages=dict(STAGES, balmer=InterruptingBalmer(after=2)), batch_size=3,
                  progress=False, output=out)
     parts = sorted((tmp_path / f"resumed{ext}.parts").glob("part-*"))
     assert len(parts) == 2 and not out.exists()
-    resumed = find_bhb(str(root), stages=dict(STAGES, balmer=KillingBalmer()), batch_size=3,
+    resumed = find_bhb(str(root), stages=dict(STAGES, balmer=InterruptingBalmer()), batch_size=3,
                        progress=False, output=out, resume=True)
     _check_rows(resumed, expected)
     assert _frozen(resumed) == _frozen(full)

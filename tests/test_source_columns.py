@@ -14,7 +14,13 @@ from bhbfinder.io.lamost import write_lamost
 from bhbfinder.pipeline.sources import RESERVED_COLUMNS, expand_source
 from bhbfinder.stages import DEFAULT_STAGES, get_stage
 
-from .fakestages import STAGES, EchoParams, FakeBalmer, spectrum_arrays
+from .fakestages import (
+    STAGES,
+    EchoParams,
+    InterruptingBalmer,
+    RunInterrupted,
+    spectrum_arrays,
+)
 
 N_GOOD = 4
 #: The table's rows, as indices of `files`: neither file order nor its reverse.
@@ -180,33 +186,15 @@ def test_bytes_and_units_survive(files):
 
 
 # -- resume ---------------------------------------------------------------------------------
-class _Stop(BaseException):
-    """Escapes the pipeline's guards, as a kill would."""
-
-
-class StoppingBalmer(FakeBalmer):
-    """FakeBalmer that stops the run after ``after`` chunks (None: never)."""
-
-    def __init__(self, after=None):
-        self.after = after
-        self.calls = 0
-
-    def run(self, prepared):
-        self.calls += 1
-        if self.after is not None and self.calls > self.after:
-            raise _Stop("stopped")
-        return super().run(prepared)
-
-
 def _run(source, out, after=None, **kwargs):
-    return find_bhb(source, stages=dict(STAGES, balmer=StoppingBalmer(after)), batch_size=2,
+    return find_bhb(source, stages=dict(STAGES, balmer=InterruptingBalmer(after)), batch_size=2,
                     output=out, **kwargs)
 
 
 def test_resume_refuses_other_column_values_and_resumes_the_same_table(files, tmp_path):
     out = tmp_path / "run.ecsv"
     table = _table(files)
-    with pytest.raises(_Stop):
+    with pytest.raises(RunInterrupted):
         _run(table, out, after=1)
     assert (tmp_path / "run.ecsv.parts").is_dir()
     changed = table.copy()
