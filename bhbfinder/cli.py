@@ -62,7 +62,13 @@ def _add_find(sub):
     p = sub.add_parser("find", help="find BHB stars in spectrum files",
                        description="Run the whole search over files, directories (walked "
                                    "recursively) and glob patterns, and write the catalogue.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="files, directories or globs")
+    p.add_argument("--files-table", metavar="TABLE",
+                   help="instead of INPUT: a table (ECSV, CSV, FITS, VOTable: what astropy "
+                        "reads) whose path (or file, filename) column names the spectrum files, "
+                        "relative paths taken from the table's folder; its other columns "
+                        "(e.g. bp_rp, ebv, resolution_fwhm) travel with each file to the "
+                        "stages and the catalogue")
     p.add_argument("-o", "--output", required=True,
                    help="catalogue file (.fits, .ecsv, .parquet, .asdf, .vot)")
     p.add_argument("--model", help="classifier model file (default: the shipped model)")
@@ -104,7 +110,36 @@ def _parse_stages(pairs):
     return stages
 
 
+def _files_table(path):
+    """The ``--files-table`` as a source table, its relative paths made absolute."""
+    from astropy.table import Table
+
+    from .pipeline.sources import PATH_COLUMNS
+
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"--files-table {path!r}: no such file")
+    try:
+        table = Table.read(path)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"--files-table {path!r}: cannot read it as a table ({type(exc).__name__}: {exc}); "
+            "give an ECSV, CSV, FITS or VOTable file with a path column") from None
+    column = next((name for name in PATH_COLUMNS if name in table.colnames), None)
+    if column is None:
+        raise ConfigurationError(f"--files-table {path!r} has no path column (looked for "
+                                 f"{', '.join(PATH_COLUMNS)}; it has {table.colnames})")
+    folder = os.path.dirname(os.path.abspath(path))
+    table[column] = [p if os.path.isabs(p) else os.path.join(folder, p)
+                     for p in (str(v).strip() for v in table[column])]
+    return table
+
+
 def _run_find(args):
+    if args.files_table and args.inputs:
+        raise ConfigurationError("give INPUT files or --files-table, not both")
+    if not args.files_table and not args.inputs:
+        raise ConfigurationError("nothing to read: give INPUT files, directories or globs, "
+                                 "or --files-table TABLE")
     missing = [p for p in args.inputs
                if not os.path.lexists(p) and not (set("*?[") & set(p) and glob.glob(p))]
     if missing:
@@ -114,7 +149,10 @@ def _run_find(args):
     stages.update(_parse_stages(args.stage))
     config = merge_config(config, parse_settings(args.settings))
     executor = args.dask_scheduler or (args.workers if args.workers > 1 else None)
-    source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    if args.files_table:
+        source = _files_table(args.files_table)
+    else:
+        source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     try:
         catalog = pipeline.find_bhb(source, model=args.model, stages=stages, config=config,
                            output=args.output, resume=args.resume, overwrite=args.overwrite,

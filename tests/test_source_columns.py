@@ -236,3 +236,34 @@ def test_a_chunk_that_fails_outright_keeps_the_values(files, monkeypatch):
         if i != 1:
             assert cat["star"][row] == f"star-{i}"
         assert cat["src_obsid"][row] == 1000 + i
+
+
+# -- the command line -----------------------------------------------------------------------
+def test_cli_files_table_carries_its_columns(files, tmp_path, capsys):
+    import os
+
+    from bhbfinder import cli
+
+    folder = os.path.dirname(files[0])
+    table = Table({"path": [os.path.relpath(files[i], folder) for i in ORDER],
+                   "ebv": [0.01 * (i + 1) for i in ORDER]})
+    path = os.path.join(folder, "mine.ecsv")
+    table.write(path, overwrite=True)
+    out = tmp_path / "cat.ecsv"
+    assert cli.main(["find", "--files-table", path, "-o", str(out), "--quiet"]) == 0
+    cat = read_catalog(out)
+    index = _index(files, cat)            # relative paths resolved from the table's folder
+    assert sorted(index) == sorted(ORDER)
+    np.testing.assert_allclose(cat["ebv"], [0.01 * (i + 1) for i in index])
+    assert dict(zip(index, cat["status"], strict=True))[N_GOOD] != "ok"   # the broken file
+    # INPUT and a table together, a table without a path column, a missing table, nothing
+    Table({"name": ["x"]}).write(tmp_path / "nopath.ecsv")
+    x = str(tmp_path / "x.ecsv")
+    for argv, message in (
+            ([files[0], "--files-table", path], "not both"),
+            (["--files-table", str(tmp_path / "nopath.ecsv")], "no path column"),
+            (["--files-table", str(tmp_path / "missing.ecsv")], "no such file"),
+            ([], "nothing to read")):
+        capsys.readouterr()
+        assert cli.main(["find", *argv, "-o", x]) == 1
+        assert message in capsys.readouterr().err
