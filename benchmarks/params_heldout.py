@@ -55,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bhbfinder.params.emulator import FLAG_SECOND_SOLUTION
 from bhbfinder.params.training import (
     ANALYTIC_BOX,
     DEFAULT_MODEL_HYPERPARAMS,
@@ -236,11 +237,17 @@ def main(argv=None):
     _table("AFTER, field, S/N 10-80", after, ("field",), min_snr=10.0)
     flags = np.asarray(after["params_flags"])
     field = np.asarray(after["variant"]) == "field"
-    for name, rows in (("flag 0", field & (flags == 0)), ("flagged", field & (flags != 0))):
+    second = (flags & FLAG_SECOND_SOLUTION) != 0
+    for name, rows in (("flag 0", field & (flags == 0)), ("flagged", field & (flags != 0)),
+                       ("second solution", field & second),
+                       ("no second solution", field & ~second)):
         s = params_scores(after[rows], "field", (6000, 16000), 10.0)
+        dteff = np.abs(np.asarray(after["teff"], float) - np.asarray(after["true_teff"], float))
+        scored = rows & ~np.asarray(after["doubtful"], bool) & np.isfinite(dteff)
         print(f"  field, {name}: {rows.sum()} cases, coverage "
               + " / ".join(f"{100 * s[k]['coverage']:.0f}%" for k in LABELS)
-              + ", robust " + " / ".join(f"{s[k]['robust_sigma']:.3g}" for k in LABELS))
+              + ", robust " + " / ".join(f"{s[k]['robust_sigma']:.3g}" for k in LABELS)
+              + f", Teff off by > 500 K in {100 * np.mean(dteff[scored] > 500):.0f}%")
     _decomposition(after)
 
     if not args.no_before:

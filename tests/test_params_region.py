@@ -120,3 +120,40 @@ def test_chi2_of_a_two_kernel_model_uses_each_kernels_model_error():
         var = 1 / ivar + (1 - w) * cool + w * hot
         direct = ((data - model.predict_spectra(post.labels[g])[0]) ** 2 / var).sum(axis=1)
         assert np.allclose(chi2[g], direct, rtol=1e-4)
+
+
+def test_far_mass_known_answers(model):
+    flux, ivar = _noisy(model, [[8000, 3.2, -1.6], [9600, 4.0, -0.3]], 100)
+    teff = np.array([8000.0, 9600.0])
+    # an infinitely tempered posterior is flat over the grid: the far mass is the share of grid
+    # points more than 600 K from each Teff
+    flat = LabelGridPosterior(model, grid=GRID, temper=1e12)
+    _, far = flat.posterior_summary(flux, ivar, teff=teff)
+    share = [np.mean(np.abs(flat.labels[:, 0] - t) > 600.0) for t in teff]
+    np.testing.assert_allclose(far, share, atol=1e-6)
+    # a sharp posterior about the truth has none, and the region mass of the same pass is
+    # region_probability's
+    sharp = LabelGridPosterior(model, grid=GRID, temper=1.0)
+    p_in, far = sharp.posterior_summary(flux, ivar, region=in_bhb_region, teff=teff)
+    assert (far < 0.01).all()
+    np.testing.assert_array_equal(p_in, sharp.region_probability(flux, ivar, in_bhb_region))
+    # a best fit placed 1000 K off: nearly all the mass is "far"
+    _, far = sharp.posterior_summary(flux, ivar, teff=teff + 1000.0)
+    assert (far > 0.99).all()
+    assert sharp.posterior_summary(flux, ivar) == (None, None)
+
+
+def test_params_stage_flags_a_second_solution(model):
+    from bhbfinder.params.emulator import FLAG_SECOND_SOLUTION
+
+    wave = model.meta["wavelength"]
+    flux, ivar = _noisy(model, [[8000, 3.1, -1.6], [9800, 4.2, -0.1]], 100)
+    meta = meta_table([{"file": f"s{i}"} for i in range(2)], ["ok", "ok"])
+    batch = PreparedBatch(wave, flux.astype(np.float32), ivar.astype(np.float32),
+                          np.zeros(flux.shape, bool), meta)
+    sharp = np.asarray(ParamsStage(model=model, region_temper=1.0).run(batch)["params_flags"])
+    flat = np.asarray(ParamsStage(model=model, region_temper=1e12).run(batch)["params_flags"])
+    assert not (sharp & FLAG_SECOND_SOLUTION).any()
+    assert (flat & FLAG_SECOND_SOLUTION).all()
+    # the other bits are the fit's own, whatever the posterior
+    np.testing.assert_array_equal(sharp & ~FLAG_SECOND_SOLUTION, flat & ~FLAG_SECOND_SOLUTION)

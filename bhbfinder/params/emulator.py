@@ -39,6 +39,7 @@ from .._tree import plain_tree, read_model_tree
 from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
 from .inversion import InversionSettings, invert, nearest_neighbour_start
+from .region import SECOND_SOLUTION_DISTANCE, SECOND_SOLUTION_MASS
 from .uncertainty import ErrorModel
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "FLAG_NOT_CONVERGED",
     "FLAG_FEW_PIXELS",
     "FLAG_BAD_FIT",
+    "FLAG_SECOND_SOLUTION",
     "FLAG_DESCRIPTIONS",
     "DEFAULT_EMULATOR_HYPERPARAMS",
     "SlamEmulator",
@@ -64,11 +66,18 @@ FLAG_EDGE = 1  #: a label lies outside the training domain's range (at or near t
 FLAG_NOT_CONVERGED = 2  #: the iterations stopped before converging
 FLAG_FEW_PIXELS = 4  #: fewer usable pixels than ``min_pixels``: not fitted (NaN)
 FLAG_BAD_FIT = 8  #: reduced χ² above ``max_reduced_chi2``
+#: the label posterior holds a second solution far in Teff (set by the params stage,
+#: `bhbfinder.params.region`)
+FLAG_SECOND_SOLUTION = 16
 FLAG_DESCRIPTIONS = {
     FLAG_EDGE: "label at the edge of / outside the training domain",
     FLAG_NOT_CONVERGED: "inversion did not converge",
     FLAG_FEW_PIXELS: "too few usable pixels; not fitted",
     FLAG_BAD_FIT: "poor fit (reduced chi2 above the limit)",
+    FLAG_SECOND_SOLUTION: f"a second solution: >= {100 * SECOND_SOLUTION_MASS:.0f}% of the "
+                          f"label posterior lies more than {SECOND_SOLUTION_DISTANCE:.0f} K in "
+                          "Teff from the best fit (the Balmer-maximum degeneracy); Teff and "
+                          "log g may belong to the other one",
 }
 
 #: Defaults of `SlamEmulator`'s hyper-parameters (see its docstring).

@@ -16,9 +16,15 @@ from .._data import DEFAULT_MODELS
 from ..errors import ConfigurationError, PreprocessingMismatchError
 from ..hookspecs import STAGE_KINDS, hookimpl
 from ..io.base import STATUS_OK
-from ..params.emulator import FLAG_DESCRIPTIONS, FLAG_FEW_PIXELS, LABEL_NAMES, SlamEmulator
+from ..params.emulator import (
+    FLAG_DESCRIPTIONS,
+    FLAG_FEW_PIXELS,
+    FLAG_SECOND_SOLUTION,
+    LABEL_NAMES,
+    SlamEmulator,
+)
 from ..params.extinction import deredden, reddening_coefficient
-from ..params.region import DEFAULT_TEMPER, LabelGridPosterior
+from ..params.region import DEFAULT_TEMPER, SECOND_SOLUTION_MASS, LabelGridPosterior
 from ..spectra.prepare import PrepareConfig, check_prepared
 from ..verdict.features import BOX_FEH_MAX, in_bhb_region
 from . import StageInfo
@@ -83,7 +89,9 @@ class ParamsStage:
         covers.
     region_temper : float or None
         Tempering of the label posterior behind ``p_bhb_region``
-        (`~bhbfinder.params.region.LabelGridPosterior`); ``None`` or 0 leaves the column out.
+        (`~bhbfinder.params.region.LabelGridPosterior`), which also sets the ``params_flags``
+        bit `~bhbfinder.params.emulator.FLAG_SECOND_SOLUTION` where the posterior holds a
+        second solution far in Teff; ``None`` or 0 leaves both out.
     """
 
     def __init__(self, model=None, colors=None, color_error=0.02, ebv_column="ebv",
@@ -201,9 +209,11 @@ class ParamsStage:
             )
             labels[rows], errors[rows], flags[rows] = lab, err, fl
             if self.region is not None:
-                p_region[rows] = self.region.region_probability(
-                    prepared.flux[rows], prepared.ivar[rows], in_bhb_region,
+                p_region[rows], far = self.region.posterior_summary(
+                    prepared.flux[rows], prepared.ivar[rows], in_bhb_region, teff=lab[:, 0],
                     mask=prepared.mask[rows], min_pixels=self.model.min_pixels)
+                flags[rows] |= np.where(np.nan_to_num(far) >= SECOND_SOLUTION_MASS,
+                                        FLAG_SECOND_SOLUTION, 0)
         missing = ~rows | (flags & FLAG_FEW_PIXELS).astype(bool)
         table = Table()
         for j, name in enumerate(LABEL_NAMES):

@@ -33,6 +33,8 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from ..errors import ConfigurationError
+from ..params.emulator import FLAG_SECOND_SOLUTION
+from ..params.region import SECOND_SOLUTION_MASS, LabelGridPosterior
 from ..spectra.prepare import PrepareConfig, prepare
 from .heldout import HELD_OUT_SIMULATION, render_stars
 
@@ -216,6 +218,12 @@ def _predict_table(model, prepared, variant, fold, predict):
                                 return_details=True)
             lab, err, fl = res.labels, res.label_err, res.flags
             formal[ok], rchi2[ok] = res.formal_err, res.reduced_chi2
+            # the flag the params stage adds from its label posterior
+            _, far = LabelGridPosterior(model).posterior_summary(
+                prepared.flux[ok], prepared.ivar[ok], teff=lab[:, 0], mask=prepared.mask[ok],
+                min_pixels=model.min_pixels)
+            fl = fl | np.where(np.nan_to_num(far) >= SECOND_SOLUTION_MASS,
+                               FLAG_SECOND_SOLUTION, 0)
         else:
             lab, err, fl = predict(model, prepared.take(ok))
         labels[ok], errors[ok], flags[ok] = lab, err, fl
