@@ -151,9 +151,15 @@ def test_params_stage_flags_a_second_solution(model):
     meta = meta_table([{"file": f"s{i}"} for i in range(2)], ["ok", "ok"])
     batch = PreparedBatch(wave, flux.astype(np.float32), ivar.astype(np.float32),
                           np.zeros(flux.shape, bool), meta)
-    sharp = np.asarray(ParamsStage(model=model, region_temper=1.0).run(batch)["params_flags"])
-    flat = np.asarray(ParamsStage(model=model, region_temper=1e12).run(batch)["params_flags"])
+    tables = [ParamsStage(model=model, region_temper=t).run(batch) for t in (1.0, 1e12)]
+    sharp, flat = (np.asarray(t["params_flags"]) for t in tables)
     assert not (sharp & FLAG_SECOND_SOLUTION).any()
     assert (flat & FLAG_SECOND_SOLUTION).all()
+    # the flag is the column's mass against the threshold; the column is the posterior's
+    far = [np.asarray(t["p_second_solution"]) for t in tables]
+    assert (far[0] < 0.2).all() and (far[1] >= 0.2).all()
+    post = LabelGridPosterior(model, temper=1e12)
+    _, again = post.posterior_summary(flux, ivar, teff=np.asarray(tables[1]["teff"]))
+    np.testing.assert_allclose(far[1], again, rtol=1e-6)
     # the other bits are the fit's own, whatever the posterior
     np.testing.assert_array_equal(sharp & ~FLAG_SECOND_SOLUTION, flat & ~FLAG_SECOND_SOLUTION)

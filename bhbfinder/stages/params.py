@@ -24,7 +24,12 @@ from ..params.emulator import (
     SlamEmulator,
 )
 from ..params.extinction import deredden, reddening_coefficient
-from ..params.region import DEFAULT_TEMPER, SECOND_SOLUTION_MASS, LabelGridPosterior
+from ..params.region import (
+    DEFAULT_TEMPER,
+    SECOND_SOLUTION_DISTANCE,
+    SECOND_SOLUTION_MASS,
+    LabelGridPosterior,
+)
 from ..spectra.prepare import PrepareConfig, check_prepared
 from ..verdict.features import BOX_FEH_MAX, in_bhb_region
 from . import StageInfo
@@ -51,6 +56,10 @@ PARAMS_COLUMNS = {
                            "region (Culpan et al. 2024 Kiel box, [Fe/H] < "
                            f"{BOX_FEH_MAX}): the emulator's chi2 over a label grid, "
                            "tempered (bhbfinder.params.region); not a BHB probability"),
+    "p_second_solution": (None, "share of the same tempered label posterior more than "
+                                f"{SECOND_SOLUTION_DISTANCE:.0f} K in Teff from the best fit: "
+                                "a second solution across the Balmer maximum (params_flags "
+                                f"bit {FLAG_SECOND_SOLUTION} from {SECOND_SOLUTION_MASS:g})"),
 }
 
 def default_model_path():
@@ -201,6 +210,7 @@ class ParamsStage:
         errors = np.full((n, 3), np.nan)
         flags = np.zeros(n, np.int64)
         p_region = np.full(n, np.nan)
+        p_far = np.full(n, np.nan)
         if rows.any():
             colors, color_ivar = self._colors(prepared.meta, rows)
             lab, err, fl = self.model.predict(
@@ -209,10 +219,10 @@ class ParamsStage:
             )
             labels[rows], errors[rows], flags[rows] = lab, err, fl
             if self.region is not None:
-                p_region[rows], far = self.region.posterior_summary(
+                p_region[rows], p_far[rows] = self.region.posterior_summary(
                     prepared.flux[rows], prepared.ivar[rows], in_bhb_region, teff=lab[:, 0],
                     mask=prepared.mask[rows], min_pixels=self.model.min_pixels)
-                flags[rows] |= np.where(np.nan_to_num(far) >= SECOND_SOLUTION_MASS,
+                flags[rows] |= np.where(np.nan_to_num(p_far[rows]) >= SECOND_SOLUTION_MASS,
                                         FLAG_SECOND_SOLUTION, 0)
         missing = ~rows | (flags & FLAG_FEW_PIXELS).astype(bool)
         table = Table()
@@ -227,6 +237,9 @@ class ParamsStage:
             _, description = PARAMS_COLUMNS["p_bhb_region"]
             table["p_bhb_region"] = MaskedColumn(p_region, mask=missing | ~np.isfinite(p_region),
                                                  description=description)
+            _, description = PARAMS_COLUMNS["p_second_solution"]
+            table["p_second_solution"] = MaskedColumn(p_far, mask=missing | ~np.isfinite(p_far),
+                                                      description=description)
         return table
 
 
