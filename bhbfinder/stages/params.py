@@ -80,6 +80,15 @@ class ParamsStage:
         errors from ``<name>_err`` columns when they exist (else ``color_error``).
     color_error : float
         Colour uncertainty (mag) when the meta has no error column.
+    classes : tuple of str or None
+        The stage-1 classes whose spectra the pipeline hands to this stage (others get masked
+        parameters); None: every spectrum. Default BHB, A, B, the stars the shipped model
+        covers.
+    region_temper : float or None
+        Tempering of the label posterior behind ``p_bhb_region``
+        (`~bhbfinder.params.region.LabelGridPosterior`), which also sets the ``params_flags``
+        bit `~bhbfinder.params.emulator.FLAG_SECOND_SOLUTION` where the posterior holds a
+        second solution far in Teff; ``None`` or 0 leaves both out.
     ebv_column : str or None
         Meta column of the reddening :math:`E(B-V)` (SFD scale): where the batch has it, the
         colours are dereddened before the fit (`bhbfinder.params.extinction.deredden`) and its
@@ -92,20 +101,11 @@ class ParamsStage:
     extinction_coefficients : dict, optional
         Extra or replacement coefficients
         (`bhbfinder.params.extinction.reddening_coefficient`).
-    classes : tuple of str or None
-        The stage-1 classes whose spectra the pipeline hands to this stage (others get masked
-        parameters); None: every spectrum. Default BHB, A, B, the stars the shipped model
-        covers.
-    region_temper : float or None
-        Tempering of the label posterior behind ``p_bhb_region``
-        (`~bhbfinder.params.region.LabelGridPosterior`), which also sets the ``params_flags``
-        bit `~bhbfinder.params.emulator.FLAG_SECOND_SOLUTION` where the posterior holds a
-        second solution far in Teff; ``None`` or 0 leaves both out.
     """
 
-    def __init__(self, model=None, colors=None, color_error=0.02, ebv_column="ebv",
-                 ebv_relative_error=0.16, extinction_coefficients=None,
-                 classes=STAGE_KINDS["params"].classes, region_temper=DEFAULT_TEMPER):
+    def __init__(self, model=None, colors=None, color_error=0.02,
+                 classes=STAGE_KINDS["params"].classes, region_temper=DEFAULT_TEMPER,
+                 ebv_column="ebv", ebv_relative_error=0.16, extinction_coefficients=None):
         self.classes = None if classes is None else tuple(classes)
         if model is None:
             model = default_model_path()
