@@ -17,6 +17,8 @@ from bhbfinder.verdict import (
 )
 from bhbfinder.verdict.features import ERROR_FLOORS
 
+from ._verdict_helpers import verdict_rows
+
 
 def _col(name):
     return FEATURE_NAMES.index(name)
@@ -45,13 +47,7 @@ def test_features_known_answers():
 
 
 def _synthetic(n=4000, seed=0):
-    rng = np.random.default_rng(seed)
-    X = np.full((n, len(FEATURE_NAMES)), np.nan)
-    a, b = rng.normal(size=n), rng.normal(size=n)
-    X[:, _col("box_lo")], X[:, _col("feh_z")] = a, b
-    logit = -1.0 + 2.0 * a + 1.5 * b
-    y = rng.uniform(size=n) < 1 / (1 + np.exp(-logit))
-    return X, y
+    return verdict_rows(n, seed, "additive")
 
 
 def test_model_recovers_a_known_logistic_law_and_is_calibrated():
@@ -96,12 +92,7 @@ def test_save_load_round_trip(tmp_path):
 
 def _interacting(n=6000, seed=0):
     """A law in which one feature counts only through the other: logit = 3 a b."""
-    rng = np.random.default_rng(seed)
-    X = np.full((n, len(FEATURE_NAMES)), np.nan)
-    a, b = rng.normal(size=n), rng.normal(size=n)
-    X[:, _col("box_lo")], X[:, _col("feh_z")] = a, b
-    y = rng.uniform(size=n) < 1 / (1 + np.exp(-3.0 * a * b))
-    return X, y
+    return verdict_rows(n, seed, "product")
 
 
 def test_interactions_learn_a_law_that_lives_in_a_product():

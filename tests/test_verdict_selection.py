@@ -9,21 +9,16 @@ from bhbfinder.training.verdict_selection import (
     nested_cross_fit,
     select_verdict,
 )
-from bhbfinder.verdict import FEATURE_NAMES
+
+from ._verdict_helpers import verdict_rows
 
 NAMES = ("box_lo", "feh_z")
 CANDIDATES = ({"interactions": False, "l2": 1.0}, {"interactions": True, "l2": 1.0})
 
 
 def _data(law, n=3000, seed=0):
-    rng = np.random.default_rng(seed)
-    X = np.full((n, len(FEATURE_NAMES)), np.nan)
-    a, b = rng.normal(size=n), rng.normal(size=n)
-    X[:, FEATURE_NAMES.index("box_lo")], X[:, FEATURE_NAMES.index("feh_z")] = a, b
-    logit = 3.0 * a * b if law == "product" else -1.0 + 2.0 * a + 1.5 * b
-    y = rng.uniform(size=n) < 1 / (1 + np.exp(-logit))
-    folds = np.repeat(np.arange(4), n // 4)
-    return X, y, folds
+    X, y = verdict_rows(n, seed, law)
+    return X, y, np.repeat(np.arange(4), n // 4)
 
 
 def test_selection_finds_the_interactions_a_law_needs():
