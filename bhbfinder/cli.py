@@ -114,7 +114,7 @@ def _files_table(path):
     """The ``--files-table`` as a source table, its relative paths made absolute."""
     from astropy.table import Table
 
-    from .pipeline.sources import PATH_COLUMNS
+    from .pipeline.sources import path_column
 
     if not os.path.isfile(path):
         raise ConfigurationError(f"--files-table {path!r}: no such file")
@@ -124,10 +124,7 @@ def _files_table(path):
         raise ConfigurationError(
             f"--files-table {path!r}: cannot read it as a table ({type(exc).__name__}: {exc}); "
             "give an ECSV, CSV, FITS or VOTable file with a path column") from None
-    column = next((name for name in PATH_COLUMNS if name in table.colnames), None)
-    if column is None:
-        raise ConfigurationError(f"--files-table {path!r} has no path column (looked for "
-                                 f"{', '.join(PATH_COLUMNS)}; it has {table.colnames})")
+    column = path_column(table, what=f"--files-table {path!r}")
     folder = os.path.dirname(os.path.abspath(path))
     table[column] = [p if os.path.isabs(p) else os.path.join(folder, p)
                      for p in (str(v).strip() for v in table[column])]

@@ -22,8 +22,8 @@ from ..hookspecs import CATALOG_COLUMNS
 from ..io.base import META_SCHEMA, SpectrumArrays
 from ..io.read import iter_paths
 
-__all__ = ["expand_source", "add_source_columns", "source_columns_digest", "RESERVED_COLUMNS",
-           "PATH_COLUMNS"]
+__all__ = ["expand_source", "add_source_columns", "source_columns_digest", "path_column",
+           "RESERVED_COLUMNS", "PATH_COLUMNS"]
 
 #: The columns of a source table that name its files, looked for in this order.
 PATH_COLUMNS = ("path", "file", "filename")
@@ -162,26 +162,36 @@ def _spectrum_items(spectra):
 
 
 # -- a table's other columns ----------------------------------------------------------------
+def path_column(table, what="the source table"):
+    """The name of ``table``'s first column of `PATH_COLUMNS`.
+
+    Raises
+    ------
+    ConfigurationError
+        If it has none (``what`` names the table in the message).
+    """
+    name = next((name for name in PATH_COLUMNS if name in table.colnames), None)
+    if name is None:
+        raise ConfigurationError(f"{what} has no path column (looked for "
+                                 f"{', '.join(PATH_COLUMNS)}; it has {table.colnames})")
+    return name
+
+
 def _table_items(source):
     """The inputs of a source table: its path column, each row's other values with it."""
-    path_column = next((name for name in PATH_COLUMNS if name in source.colnames), None)
-    if path_column is None:
-        raise ConfigurationError(
-            f"the source table has no path column (looked for {', '.join(PATH_COLUMNS)}; "
-            f"it has {source.colnames})"
-        )
-    names = [str(p) for p in source[path_column]]
-    others = [name for name in source.colnames if name != path_column]
+    path_name = path_column(source)
+    names = [str(p) for p in source[path_name]]
+    others = [name for name in source.colnames if name != path_name]
     if not others:
         return [_Item(name) for name in names]
     schema, values = {}, {}
     for name in others:
-        schema[name], values[name] = _source_column(source, name, path_column)
+        schema[name], values[name] = _source_column(source, name, path_name)
     return [_Item(path, columns={name: values[name][i] for name in others}, schema=schema)
             for i, path in enumerate(names)]
 
 
-def _source_column(source, name, path_column):
+def _source_column(source, name, path_name):
     """``((dtype, unit, description), values)`` of one of a source table's other columns;
     ``values`` a list of plain Python scalars, None where masked."""
     if name in RESERVED_COLUMNS or name.endswith(".mask"):
@@ -192,7 +202,7 @@ def _source_column(source, name, path_column):
         raise ConfigurationError(
             f"the source table's column {name!r} clashes with {what}; rename it (e.g. "
             f"source.rename_column({name!r}, 'src_{name.replace('.', '_')}')) or remove it "
-            f"before passing the table (its files are named by its {path_column!r} column)")
+            f"before passing the table (its files are named by its {path_name!r} column)")
     col = source[name]
     unit = getattr(col, "unit", None)
     data = getattr(col, "value", col) if unit is not None else col   # a Quantity's numbers
