@@ -10,4 +10,8 @@
   survey spectra (field, noiseless, training-like, one instrument effect off at a time).
 * `bhbfinder.training.params_recipe`: the shipped params model's recipe (library, held-out
   validation, calibrated errors).
+* `bhbfinder.training.verdict_selection`: the verdict's settings chosen by inner
+  cross-validation, nested inside every outer fold.
+* `bhbfinder.training.label_noise`: how much of a held-out scatter is the published labels' own
+  error (the three-cornered hat).
 """
