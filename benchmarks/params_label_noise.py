@@ -1,28 +1,39 @@
-"""How much of the params stage's held-out Teff scatter is the MILES labels' own error?
+"""How much of the params stage's held-out scatter is the MILES labels' own error?
 
-docs/params.rst, *What limits it*. The held-out Teff scatter of the params stage (field
-renderings, S/N ≥ 30, 7000–10000 K) is measured against the published MILES temperatures,
-which are literature compilations with their own errors (Cenarro et al. 2007). A third,
-independent temperature separates the two: the synthetic SDSS g − r of each star's own MILES
-spectrum (Sánchez-Blázquez et al. 2006; Falcón-Barroso et al. 2011; ``speclite`` filter curves,
-as in ``colour_teff.py``), turned into Teff by a cubic in g − r fitted to the other stars
-(leave one out; no log g or [Fe/H] terms, so that no other published label enters). The
-spectrum's Teff is each held-out star's median over its field renderings at S/N ≥ 30 (the
-emulator of its fold never saw it; `bhbfinder.training.params_recipe.heldout_validation`).
-`bhbfinder.training.label_noise.three_cornered_hat` then gives each of the three its own
-robust error scatter, with 68 % and 95 % intervals from resampling the stars.
+docs/params.rst, *Where the error comes from*. The held-out scatter of the params stage (field
+renderings, S/N ≥ 30, 7000–10000 K) is measured against the published MILES labels, which are
+literature compilations with their own errors (Cenarro et al. 2007). A third estimate whose
+errors are independent of both separates the two
+(`bhbfinder.training.label_noise.three_cornered_hat`, Gray & Allan 1974). The third estimates
+come from the continuum of each star's own flux-calibrated MILES spectrum (Sánchez-Blázquez et
+al. 2006; Falcón-Barroso et al. 2011), which the params stage never sees (it fits
+continuum-normalised 3800–5000 Å):
 
-The three errors must be independent for the split to hold. The colour reads the continuum
-(and the star's reddening, which MILES does not remove), the emulator the continuum-normalised
-lines, the literature whatever its authors used. A star whose spectrum misleads both (a
-composite of an A star and a cool companion, say) would be charged to the labels: the labels'
-figure is then an upper bound.
+* **g − r**: the synthetic SDSS g − r (``speclite`` filter curves, as in ``colour_teff.py``),
+  Teff from a cubic in g − r;
+* **g − r and Balmer jump**: the same colour and a Balmer-jump colour,
+  ``2.5 log10(F(4015–4060 Å) / F(3560–3640 Å))`` (air wavelengths: the Balmer continuum below
+  3646 Å against the stretch between the wings of Hε and Hδ; the quantity Strömgren's c1 index
+  measures), Teff (log10) and log g from a quadratic (or, as a check, cubic) surface in the two.
+
+Each relation is fitted to the other stars of 6800–11500 K (leave one out; no published label of
+the star itself enters its estimate). The stage's value is each held-out star's median over its
+field renderings at S/N ≥ 30 (the emulator of its fold never saw it;
+`bhbfinder.training.params_recipe.heldout_validation`). Printed per Teff range: each estimate's
+own robust error scatter, with 68 % intervals from resampling the stars, and the direct robust
+scatter of stage − published per star.
+
+The split needs independent errors. The continuum carries the star's reddening (MILES does not
+remove it) and MILES's flux calibration; the stage reads the normalised lines; the literature
+whatever its authors used. A star that misleads both the continuum and the lines (a composite
+of an A star and a cool companion, say) is charged to the labels, whose figure is then an upper
+bound. With ~75 stars and robust scatters the split is uncertain: read the intervals.
 
     OMP_NUM_THREADS=1 python benchmarks/params_label_noise.py [--data ../shared/data]
         [--rows params_heldout_after.ecsv]
 
-``--rows`` reuses the held-out rows written by ``params_heldout.py --out DIR``; without it they
-are computed (field renderings only, about 3 minutes on one core). Needs ``speclite``.
+``--rows`` reuses the held-out rows written by ``params_heldout.py --out DIR``; without them they
+are computed (field renderings only, about a minute or two on one core). Needs ``speclite``.
 """
 
 import argparse
@@ -30,8 +41,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
-from colour_teff import loo_predictions, synthetic_colours
+from colour_teff import FOLDERS, loo_predictions, synthetic_colours
 
 from bhbfinder.params.training import DEFAULT_MODEL_HYPERPARAMS
 from bhbfinder.training.heldout import FoldPlan, load_real_templates
@@ -43,33 +55,83 @@ from bhbfinder.training.params_recipe import (
 )
 
 HERE = Path(__file__).resolve().parent
-COLOUR_FIT_RANGE = (6800.0, 11500.0)
+FIT_RANGE = (6800.0, 11500.0)
 RANGES = ((7000.0, 10000.0), (7000.0, 8500.0), (8500.0, 10000.0))
+BALMER_JUMP_BANDS = ((3560.0, 3640.0), (4015.0, 4060.0))  # air Å: below the jump, above it
 SUSPECT_K = 500.0
 
 
-def colour_teff(colours):
-    """Leave-one-out Teff from g − r alone: ``{star_id: (published Teff, colour Teff)}``."""
+def balmer_jump(data):
+    """``{star_id: 2.5 log10(F_above / F_below)}`` of every MILES spectrum that covers both
+    `BALMER_JUMP_BANDS`."""
+    (b0, b1), (a0, a1) = BALMER_JUMP_BANDS
+    out = {}
+    for folder, labels in FOLDERS:
+        table = Table.read(Path(data) / folder / labels, format="ascii.csv")
+        for row in table:
+            with fits.open(Path(data) / folder / str(row["file"])) as hdul:
+                flux = np.asarray(hdul[0].data, float).ravel()
+                head = hdul[0].header
+            wave = head["CRVAL1"] + head["CDELT1"] * (np.arange(flux.size) + 1.0
+                                                      - head.get("CRPIX1", 1.0))
+            below = flux[(wave >= b0) & (wave <= b1)]
+            above = flux[(wave >= a0) & (wave <= a1)]
+            if below.size and above.size and below.mean() > 0 and above.mean() > 0:
+                out[f"MILES:{int(row['miles_id']):04d}"] = 2.5 * np.log10(above.mean()
+                                                                          / below.mean())
+    return out
+
+
+def _surface(x, y, degree):
+    terms = [np.ones_like(x), x, y, x * x, x * y, y * y]
+    if degree == 3:
+        terms += [x**3, x * x * y, x * y * y, y**3]
+    return np.column_stack(terms)
+
+
+def continuum_estimates(colours, jumps):
+    """Leave-one-out estimates from the continuum of the stars of `FIT_RANGE`.
+
+    Returns
+    -------
+    ids : list of str
+    published : ndarray, shape (n, 2)
+        Published Teff and log g.
+    estimates : dict
+        ``{(label, estimator): ndarray}`` for ``("teff", "g-r")`` and, from g − r and the
+        Balmer jump with a quadratic and a cubic surface, ``("teff" | "logg", "g-r, BJ
+        (quadratic)" | "g-r, BJ (cubic)")``.
+    """
     ids = [s for s, v in colours.items()
-           if np.isfinite(v[0]) and np.isfinite(v[3])
-           and COLOUR_FIT_RANGE[0] <= v[0] <= COLOUR_FIT_RANGE[1]]
-    teff = np.array([colours[s][0] for s in ids])
-    gr = np.array([colours[s][3] for s in ids])
-    design = np.column_stack([np.ones_like(gr), gr, gr**2, gr**3])
-    predicted = 10.0 ** loo_predictions(design, np.log10(teff))
-    return {s: (t, p) for s, t, p in zip(ids, teff, predicted, strict=True)}
+           if s in jumps and np.isfinite(v[:2]).all() and np.isfinite(v[3])
+           and FIT_RANGE[0] <= v[0] <= FIT_RANGE[1]]
+    teff, logg, gr = (np.array([colours[s][j] for s in ids]) for j in (0, 1, 3))
+    bj = np.array([jumps[s] for s in ids])
+    cubic = np.column_stack([np.ones_like(gr), gr, gr**2, gr**3])
+    est = {("teff", "g-r"): 10.0 ** loo_predictions(cubic, np.log10(teff))}
+    for degree, name in ((2, "g-r, BJ (quadratic)"), (3, "g-r, BJ (cubic)")):
+        design = _surface(gr, bj, degree)
+        est[("teff", name)] = 10.0 ** loo_predictions(design, np.log10(teff))
+        est[("logg", name)] = loo_predictions(design, logg)
+    return ids, np.column_stack([teff, logg]), est
 
 
-def spectrum_teff(rows, min_snr=30.0):
-    """Each held-out star's median field Teff at S/N ≥ ``min_snr``: ``{star_id: Teff}``."""
+def stage_medians(rows, min_snr=30.0):
+    """Each held-out star's median field Teff and log g at S/N ≥ ``min_snr``:
+    ``{star_id: (teff, logg)}``."""
     keep = ((np.asarray(rows["variant"]).astype(str) == "field")
             & (np.asarray(rows["snr"], float) >= min_snr)
             & ~np.asarray(rows["doubtful"], bool)
             & np.isfinite(np.asarray(rows["teff"], float)))
     t = rows[keep]
     ids = np.asarray(t["star_id"]).astype(str)
-    teff = np.asarray(t["teff"], float)
-    return {s: float(np.median(teff[ids == s])) for s in np.unique(ids)}
+    teff, logg = np.asarray(t["teff"], float), np.asarray(t["logg"], float)
+    return {s: (float(np.median(teff[ids == s])), float(np.median(logg[ids == s])))
+            for s in np.unique(ids)}
+
+
+def _robust(d):
+    return 1.4826 * np.median(np.abs(d - np.median(d)))
 
 
 def main(argv=None):
@@ -91,50 +153,53 @@ def main(argv=None):
         rows = heldout_validation(plan, libs, library, dict(DEFAULT_MODEL_HYPERPARAMS),
                                   variants=("field",), per_star=args.per_star, seed=0)
         _, rows, _ = calibrate_errors(rows)
-    spectrum = spectrum_teff(rows)
-    names = dict(zip(np.asarray(rows["star_id"]).astype(str), np.asarray(rows["name"]).astype(str),
-                     strict=True))
-    colour = colour_teff(synthetic_colours(data))
-    common = sorted(set(spectrum) & set(colour))
-    published = np.array([colour[s][0] for s in common])
-    from_colour = np.array([colour[s][1] for s in common])
-    from_spectrum = np.array([spectrum[s] for s in common])
-    print(f"{len(spectrum)} held-out stars with field renderings at S/N >= 30, {len(colour)} "
-          f"with a synthetic g-r in {COLOUR_FIT_RANGE[0]:.0f}-{COLOUR_FIT_RANGE[1]:.0f} K, "
-          f"{len(common)} with both ({time.perf_counter() - t0:.0f} s)")
-    print("\nrobust sigma of each Teff estimate's own error (K), three-cornered hat; "
-          "[68 %] [95 %] intervals over resampled stars")
-    print(f"| {'published Teff':<15} | stars | {'published (MILES)':^27} | "
-          f"{'spectrum (params stage)':^27} | {'g-r colour':^27} | spectrum - published |")
+    stage = stage_medians(rows)
+    names = dict(zip(np.asarray(rows["star_id"]).astype(str),
+                     np.asarray(rows["name"]).astype(str), strict=True))
+    ids, published, estimates = continuum_estimates(synthetic_colours(data), balmer_jump(data))
+    pick = np.array([s in stage for s in ids])
+    ids = [s for s in ids if s in stage]
+    published = published[pick]
+    estimates = {k: v[pick] for k, v in estimates.items()}
+    found = np.array([stage[s] for s in ids])
+    print(f"{len(stage)} held-out stars with field renderings at S/N >= 30; {len(ids)} of them "
+          f"in {FIT_RANGE[0]:.0f}-{FIT_RANGE[1]:.0f} K with a continuum estimate "
+          f"({time.perf_counter() - t0:.0f} s)")
+    print("\neach estimate's own robust error scatter, three-cornered hat [68 % interval over "
+          "resampled stars]; 'direct' = robust scatter of stage - published")
+    print(f"| {'published Teff':<14} | label | {'third estimate':<19} | stars | "
+          f"{'published':^17} | {'params stage':^17} | {'third':^17} | direct |")
     for lo, hi in RANGES:
-        m = (published >= lo) & (published <= hi)
-        est = {"published": published[m], "spectrum": from_spectrum[m],
-               "colour": from_colour[m]}
-        hat = three_cornered_hat(est, n_boot=args.n_boot, seed=0, levels=(0.68, 0.95))
-        cells = []
-        for name in est:
-            h = hat[name]
-            cells.append(f"{h['sigma']:4.0f} [{h[0.68][0]:3.0f}-{h[0.68][1]:3.0f}] "
-                         f"[{h[0.95][0]:3.0f}-{h[0.95][1]:3.0f}]")
-        d = from_spectrum[m] - published[m]
-        direct = 1.4826 * np.median(np.abs(d - np.median(d)))
-        print(f"| {lo:5.0f}-{hi:<9.0f} | {hat['n']:5d} | " + " | ".join(cells)
-              + f" | {direct:4.0f} |")
-    m = (published >= RANGES[0][0]) & (published <= RANGES[0][1])
-    plain = three_cornered_hat({"published": published[m], "spectrum": from_spectrum[m],
-                                "colour": from_colour[m]}, robust=False)
-    print(f"sample variances instead of robust ones, {RANGES[0][0]:.0f}-{RANGES[0][1]:.0f} K: "
-          + ", ".join(f"{k} {plain[k]['sigma']:.0f} K" for k in ("published", "spectrum",
-                                                                  "colour")))
-    off = m & (np.abs(from_spectrum - published) > SUSPECT_K) \
-        & (np.abs(from_colour - published) > SUSPECT_K) \
-        & (np.sign(from_spectrum - published) == np.sign(from_colour - published))
-    print(f"\nstars whose spectrum and colour both put them more than {SUSPECT_K:.0f} K to the "
+        m = (published[:, 0] >= lo) & (published[:, 0] <= hi)
+        for (label, name), third in estimates.items():
+            j = 0 if label == "teff" else 1
+            hat = three_cornered_hat({"published": published[m, j], "stage": found[m, j],
+                                      "third": third[m]}, n_boot=args.n_boot, seed=0)
+            fmt = "{:5.0f}" if label == "teff" else "{:5.2f}"
+            cells = []
+            for key in ("published", "stage", "third"):
+                h = hat[key]
+                cells.append(fmt.format(h["sigma"]) + " [" + fmt.format(h[0.68][0]).strip()
+                             + "-" + fmt.format(h[0.68][1]).strip() + "]")
+            print(f"| {lo:5.0f}-{hi:<8.0f} | {label:5s} | {name:<19} | {hat['n']:5d} | "
+                  + " | ".join(f"{c:^17}" for c in cells)
+                  + f" | {fmt.format(_robust(found[m, j] - published[m, j]))}  |")
+    m = (published[:, 0] >= RANGES[0][0]) & (published[:, 0] <= RANGES[0][1])
+    plain = three_cornered_hat({"published": published[m, 0], "stage": found[m, 0],
+                                "third": estimates[("teff", "g-r")][m]}, robust=False)
+    print(f"\nsample variances instead of robust ones (Teff, g-r, {RANGES[0][0]:.0f}-"
+          f"{RANGES[0][1]:.0f} K): "
+          + ", ".join(f"{k} {plain[k]['sigma']:.0f} K" for k in ("published", "stage", "third")))
+    colour = estimates[("teff", "g-r")]
+    off = m & (np.abs(found[:, 0] - published[:, 0]) > SUSPECT_K) \
+        & (np.abs(colour - published[:, 0]) > SUSPECT_K) \
+        & (np.sign(found[:, 0] - published[:, 0]) == np.sign(colour - published[:, 0]))
+    print(f"\nstars whose stage Teff and g-r Teff both lie more than {SUSPECT_K:.0f} K to the "
           "same side of the published Teff (candidates for a label audit):")
     for i in np.flatnonzero(off):
-        print(f"  {names[common[i]]:<14s} ({common[i]})  published {published[i]:6.0f}  "
-              f"spectrum {from_spectrum[i]:6.0f}  colour {from_colour[i]:6.0f}")
-    print(f"\n(robust = 1.4826 MAD of the pairwise differences; {time.perf_counter() - t0:.0f} s)")
+        print(f"  {names[ids[i]]:<14s} ({ids[i]})  published {published[i, 0]:6.0f}  "
+              f"stage {found[i, 0]:6.0f}  g-r {colour[i]:6.0f}")
+    print(f"\n(robust = 1.4826 MAD; {time.perf_counter() - t0:.0f} s)")
 
 
 if __name__ == "__main__":
