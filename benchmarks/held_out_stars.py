@@ -178,6 +178,11 @@ def main(argv=None):
                         help="with --fit-verdict: also render every fold's stars at the coarse "
                              "end of the resolution range and score them with the same nested "
                              "fold verdicts")
+    parser.add_argument("--also-error-scale", type=float, default=None, metavar="FACTOR",
+                        help="with --fit-verdict: also render every fold's stars with errors "
+                             "FACTOR times the noise actually added, as real LAMOST files "
+                             "report them (DR1: ~1.5), and score them with the same nested fold "
+                             "verdicts")
     parser.add_argument("--fresh", action="store_true", help="retrain every fold model")
     parser.add_argument("--rescore", action="store_true",
                         help="render and score the held-out stars again with the finished fold "
@@ -190,7 +195,12 @@ def main(argv=None):
         train_fold_classifier,
         train_fold_params,
     )
-    from bhbfinder.training.heldout import COARSE_SIMULATION, FoldPlan, load_real_templates
+    from bhbfinder.training.heldout import (
+        COARSE_SIMULATION,
+        HELD_OUT_SIMULATION,
+        FoldPlan,
+        load_real_templates,
+    )
 
     data = Path(args.data)
     work = Path(args.workdir)
@@ -257,38 +267,50 @@ def main(argv=None):
         _log(f"fold {k}: {len(cat)} renderings scored")
         cats.append(cat)
     cat = vstack(cats, metadata_conflicts="silent")
-    coarse = None
+    variants = {}  # other renderings of the same folds, scored by the same fold verdicts
     if args.fit_verdict and args.also_coarse:
-        coarse = vstack([_coarse_catalog(plan, k, libs, work / f"fold{k}", args)
-                         for k in folds], metadata_conflicts="silent")
+        variants["coarse"] = ("coarse resolution (blue FWHM 3.2-4 A)", COARSE_SIMULATION)
+    if args.fit_verdict and args.also_error_scale:
+        s = args.also_error_scale
+        variants[f"errors{s:g}"] = (f"errors reported {s:g} x the noise",
+                                    dict(HELD_OUT_SIMULATION, error_scale=s))
+    also = None
+    if variants:
+        also = vstack([_variant_catalog(plan, k, libs, work / f"fold{k}", args, name, sim)
+                       for name, (_, sim) in variants.items() for k in folds],
+                      metadata_conflicts="silent")
     if args.fit_verdict:
-        cat, coarse = fit_verdict(cat, args.fit_verdict, l2=args.verdict_l2,
-                                  interactions=args.verdict_interactions,
-                                  select=args.verdict_select, plan=plan,
-                                  recipe=args.recipe, budget=args.budget, tag=tag,
-                                  features=args.verdict_features, also=coarse)
+        cat, also = fit_verdict(cat, args.fit_verdict, l2=args.verdict_l2,
+                                interactions=args.verdict_interactions,
+                                select=args.verdict_select, plan=plan,
+                                recipe=args.recipe, budget=args.budget, tag=tag,
+                                features=args.verdict_features, also=also)
     report(cat, f"held-out stars, {len(folds)} fold(s), {tag} resolution"
            + (" (SHIPPED MODELS: held-in diagnostic)" if args.shipped else ""),
            nested=bool(args.fit_verdict))
-    if coarse is not None:
-        report(coarse, f"held-out stars, {len(folds)} fold(s), coarse resolution (blue FWHM "
-                       "3.2-4 A), fold verdicts fitted on the standard renderings", nested=True)
+    for name, (title, _) in variants.items():
+        rows = also[np.asarray(also["rendering"]).astype(str) == name]
+        report(rows, f"held-out stars, {len(folds)} fold(s), {title}, fold verdicts fitted on "
+                     "the standard renderings", nested=True)
     return cat
 
 
-def _coarse_catalog(plan, k, libs, fdir, args):
+def _variant_catalog(plan, k, libs, fdir, args, name, simulation):
+    """Fold ``k``'s stars rendered with ``simulation`` and scored by the fold's models
+    (kept as ``catalog_<name>.ecsv``)."""
     from bhbfinder.training.folds import run_fold
-    from bhbfinder.training.heldout import COARSE_SIMULATION
 
-    out = fdir / "catalog_coarse.ecsv"
+    out = fdir / f"catalog_{name}.ecsv"
     if out.is_file() and not (args.fresh or args.rescore):
-        return Table.read(out)
-    cat = run_fold(plan, k, libs, fdir, classifier=fdir / "classifier.asdf",
-                   params_model=fdir / "params.asdf",
-                   config={"classify": {"stage2_rows": "all"}}, seed=args.seed,
-                   simulation=COARSE_SIMULATION)
-    _write(cat, out)
-    _log(f"fold {k}: {len(cat)} coarse renderings scored")
+        cat = Table.read(out)
+    else:
+        cat = run_fold(plan, k, libs, fdir, classifier=fdir / "classifier.asdf",
+                       params_model=fdir / "params.asdf",
+                       config={"classify": {"stage2_rows": "all"}}, seed=args.seed,
+                       simulation=simulation)
+        _write(cat, out)
+        _log(f"fold {k}: {len(cat)} renderings ({name}) scored")
+    cat["rendering"] = np.full(len(cat), name)
     return cat
 
 

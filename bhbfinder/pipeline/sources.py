@@ -36,7 +36,8 @@ PATH_COLUMNS = ("path", "file", "filename")
 #: reader's keys, `bhbfinder.io.base.META_SCHEMA`, which a table's value replaces).
 RESERVED_COLUMNS = (
     ("file", "status", "_input_index")
-    + ("rv", "rv_err", "rv_source", "rv_template", "rv_chi2", "snr_prepared", "good_fraction")
+    + ("rv", "rv_err", "rv_source", "rv_template", "rv_chi2", "noise_ratio", "ivar_scale",
+       "snr_prepared", "good_fraction")
     + tuple(name for name in CATALOG_COLUMNS if name not in META_SCHEMA
             and name not in ("file", "status"))
 )

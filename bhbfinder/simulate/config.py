@@ -155,6 +155,12 @@ class SimulationConfig:
     blue_fwhm_slope : float or (float, float)
         Relative change of the blue-arm FWHM per 1000 Å about 4500 Å, drawn per spectrum:
         ``FWHM(λ) = blue_fwhm · (1 + slope · (λ − 4500 Å) / 1000 Å)``.
+    error_scale : float or (float, float)
+        Reported error over the noise actually added, drawn per spectrum: the inverse
+        variance (and the header S/N) says ``error_scale`` times the true σ. 1 = exact. Real
+        LAMOST files report errors larger than their pixel-to-pixel scatter (about 1.55 times
+        in the DR1 files of the shared data, 1.1–1.4 in the DR8 ones;
+        `bhbfinder.spectra.noise`).
     """
 
     resolving_power: float = LAMOST_RESOLVING_POWER
@@ -181,6 +187,7 @@ class SimulationConfig:
     ism_rv_sigma: float = 10.0
     blue_fwhm: object = None
     blue_fwhm_slope: object = 0.0
+    error_scale: object = 1.0
 
     def replace(self, **changes):
         """A copy with ``changes`` (unknown names raise `~bhbfinder.errors.ConfigurationError`)."""

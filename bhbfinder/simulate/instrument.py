@@ -274,7 +274,11 @@ def _instrument(rng, model, z, snr, start, npix, config, r_jitter_sigma=None):
             bit = MASK_BITS["BADCCD"] if rng.uniform() < 0.5 else MASK_BITS["BADPROFILE"]
             andmask[i, sl] |= bit
     ormask |= andmask
-    ivar = np.where(bad | ~inside, 0.0, 1.0 / sigma ** 2)
+    # what the file reports: LAMOST's errors exceed the pixel scatter (drawn last, so that a
+    # fixed scale leaves every other draw as it was)
+    error_scale = _draw(rng, config.error_scale, n)
+    snr_bands = {band: v / error_scale for band, v in snr_bands.items()}
+    ivar = np.where(bad | ~inside, 0.0, 1.0 / (error_scale[:, None] * sigma) ** 2)
     flux = np.where(bad | ~inside, 0.0, flux)
     n_masked = (bad & inside).sum(axis=1)
     return (flux.astype(np.float32), ivar.astype(np.float32), andmask, ormask, snr_bands,

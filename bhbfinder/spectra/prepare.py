@@ -6,8 +6,12 @@ model accepts a batch. `prepare_arrays` takes the spectra of a chunk on their na
 `~bhbfinder.batch.RawBatch`, or any object with the same arrays) and returns `PreparedArrays`;
 the ``prepare`` stage (`bhbfinder.stages.prepare`) wraps it for the pipeline. For each spectrum:
 
-1. **Cleaning** (optional): upward spikes on the native grid are masked
-   (`bhbfinder.spectra.clean`).
+1. **Errors checked against the noise** (optional): where the pixel-to-pixel scatter of the
+   native spectrum is clearly below what its inverse variance says (real LAMOST files
+   overstate their errors by 1.15–1.5 times), the inverse variance is scaled to the scatter
+   (`bhbfinder.spectra.noise`), so that every weight, error and probability downstream
+   describes the noise actually present. Then **cleaning** (optional): upward spikes on the
+   native grid are masked (`bhbfinder.spectra.clean`).
 2. **Rest frame**: the catalogue redshift when it is trustworthy (present, not the −9999
    placeholder, ``|z| <= z_max_abs``, ``z_err`` not flagged and ``<= z_err_max``), otherwise a
    radial velocity measured by χ² cross-correlation against the built-in templates
@@ -39,6 +43,7 @@ from .clean import CleanConfig, flag_spikes
 from .continuum import ContinuumConfig, normalize
 from .grid import DEFAULT_GRID, ModelGrid, get_grid
 from .lines import C_KMS
+from .noise import NoiseConfig, ivar_scale, pixel_noise_ratio
 from .resample import resample_batch
 from .rv import RVConfig, xcorr_rv
 
@@ -82,8 +87,10 @@ class PrepareConfig:
     rv_failure : str
         When no velocity can be had: ``"observed"`` keeps the row in the observed frame
         (``rv_source = "none"``), ``"fail"`` sets its status to ``"no radial velocity"``.
-    rv, continuum, clean : `RVConfig`, `ContinuumConfig`, `CleanConfig`
-        Settings of each step (dicts are accepted).
+    rv, continuum, clean, noise : `RVConfig`, `ContinuumConfig`, `CleanConfig`, `NoiseConfig`
+        Settings of each step (dicts are accepted). A stored configuration without ``noise``
+        (model files written before it) takes the default: the rescaling leaves spectra with
+        exact errors, such as the simulator's, unchanged.
     min_coverage : float
         Output pixels with less good-input overlap than this fraction are masked.
     min_good_fraction : float
@@ -112,6 +119,7 @@ class PrepareConfig:
     rv: RVConfig = RVConfig()
     continuum: ContinuumConfig = ContinuumConfig()
     clean: CleanConfig = CleanConfig()
+    noise: NoiseConfig = NoiseConfig()
     min_coverage: float = 0.5
     min_good_fraction: float = 0.5
     fill: str = "interpolate"
@@ -120,7 +128,8 @@ class PrepareConfig:
     def __post_init__(self):
         set_ = object.__setattr__
         set_(self, "grid", get_grid(self.grid))
-        for key, cls in (("rv", RVConfig), ("continuum", ContinuumConfig), ("clean", CleanConfig)):
+        for key, cls in (("rv", RVConfig), ("continuum", ContinuumConfig), ("clean", CleanConfig),
+                         ("noise", NoiseConfig)):
             value = getattr(self, key)
             if isinstance(value, dict):
                 set_(self, key, cls.from_dict(value))
@@ -406,8 +415,10 @@ def prepare_arrays(raw, config=None):
     -------
     `PreparedArrays`
         On ``config.grid``; ``meta`` gains ``rv``, ``rv_err`` (km/s), ``rv_source``,
-        ``rv_template``, ``rv_chi2``, ``snr_prepared`` (median per-pixel S/N of the good grid
-        pixels) and ``good_fraction``; ``extra["continuum"]`` holds the fitted continua.
+        ``rv_template``, ``rv_chi2``, ``noise_ratio`` and ``ivar_scale`` (the errors checked
+        against the pixel scatter, and the factor applied to the inverse variance),
+        ``snr_prepared`` (median per-pixel S/N of the good grid pixels) and ``good_fraction``;
+        ``extra["continuum"]`` holds the fitted continua.
     """
     config = _as_config(config)
     grid = config.grid
@@ -419,6 +430,15 @@ def prepare_arrays(raw, config=None):
 
     wave, nflux, nivar, mask, npix = _needed_columns(raw, config)
     mask = mask | ~(nivar > 0)
+    noise_ratio = np.full(n, np.nan)
+    ivar_factor = np.ones(n)
+    if config.noise.enabled and ok.any():
+        rows = np.flatnonzero(ok)
+        noise_ratio[rows] = pixel_noise_ratio(nflux[rows], nivar[rows], mask[rows], npix[rows],
+                                              config.noise.min_pixels)
+        ivar_factor = ivar_scale(noise_ratio, config.noise)
+        if (ivar_factor != 1.0).any():
+            nivar = nivar * ivar_factor[:, None]
     if config.clean.enabled and ok.any():
         rows = np.flatnonzero(ok)
         mask[rows] |= flag_spikes(nflux[rows], nivar[rows], mask[rows], config.clean)
@@ -494,6 +514,11 @@ def prepare_arrays(raw, config=None):
     _add(meta, "rv_chi2", rv_chi2, None,
          "reduced chi^2 of the best template at the measured shift (xcorr rows); large values "
          "mean no template resembles the spectrum")
+    _add(meta, "noise_ratio", noise_ratio, None,
+         "robust pixel-to-pixel scatter of the native spectrum over what its errors say "
+         "(1: errors right; below 1: errors overstated)")
+    _add(meta, "ivar_scale", ivar_factor, None,
+         "factor the inverse variance was multiplied by to match the scatter (1: unchanged)")
     _add(meta, "snr_prepared", snr_prepared, None,
          "median per-pixel S/N of the good pixels on the model grid")
     _add(meta, "good_fraction", good_fraction, None,

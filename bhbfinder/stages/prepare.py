@@ -28,8 +28,10 @@ def prepare(raw, config=None):
     -------
     `~bhbfinder.batch.PreparedBatch`
         On ``config.grid``; ``meta`` gains ``rv``, ``rv_err`` (km/s), ``rv_source``,
-        ``rv_template``, ``rv_chi2``, ``snr_prepared`` (median per-pixel S/N of the good grid
-        pixels) and ``good_fraction``; ``extra["continuum"]`` holds the fitted continua.
+        ``rv_template``, ``rv_chi2``, ``noise_ratio`` and ``ivar_scale`` (the errors checked
+        against the pixel scatter, and the factor applied to the inverse variance),
+        ``snr_prepared`` (median per-pixel S/N of the good grid pixels) and ``good_fraction``;
+        ``extra["continuum"]`` holds the fitted continua.
     """
     prepared = prepare_arrays(raw, config)
     return PreparedBatch(**{f.name: getattr(prepared, f.name) for f in fields(prepared)})
