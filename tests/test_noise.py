@@ -36,6 +36,22 @@ def test_ratio_recovers_the_overstatement_of_white_noise(overstate):
     assert np.mean(ratio) == pytest.approx(1.0 / overstate, abs=0.01)
 
 
+def test_correlated_neighbours_with_right_errors_are_not_overstated_errors():
+    # rebinning-like noise: each pixel the mean of two neighbouring white draws, so adjacent
+    # pixels correlate (rho = 0.5) while the per-pixel variance, and the ivar, are right
+    rng = np.random.default_rng(6)
+    white = rng.standard_normal((10, 3001))
+    noise = (white[:, 1:] + white[:, :-1]) / np.sqrt(2.0)
+    flux, ivar = 50.0 + 3.0 * noise, np.full(noise.shape, 1.0 / 9.0)
+    at_two = pixel_noise_ratio(flux, ivar)
+    at_one = pixel_noise_ratio(flux, ivar, lag=1)
+    assert np.mean(at_two) == pytest.approx(1.0, abs=0.03)
+    assert np.mean(at_one) == pytest.approx(np.sqrt((1.5 - 1.0 + 0.0) / 1.5), abs=0.03)
+    assert np.all(ivar_scale(at_two) == 1.0)
+    with pytest.raises(ConfigurationError, match="lag"):
+        pixel_noise_ratio(flux, ivar, lag=0)
+
+
 def test_smooth_signal_does_not_count_as_noise():
     rng = np.random.default_rng(1)
     wave = np.linspace(3800.0, 5600.0, 2500)  # ~0.7 A pixels: lines span many pixels
@@ -136,6 +152,9 @@ def test_simulator_error_scale_overstates_the_reported_errors_only():
     np.testing.assert_allclose(np.asarray(over.meta["snr_g"]),
                                np.asarray(exact.meta["snr_g"]) / 1.5, rtol=1e-5)
     np.testing.assert_array_equal(over.meta["snr_target"], exact.meta["snr_target"])
-    assert np.allclose(pixel_noise_ratio(over.flux, over.ivar), 1 / 1.5, atol=0.04)
-    assert np.allclose(pixel_noise_ratio(exact.flux, exact.ivar), 1.0, atol=0.08)
+    # lines add a little to the ratio (a cool star's metal lines more), never take from it
+    over_ratio, exact_ratio = (pixel_noise_ratio(s.flux, s.ivar) for s in (over, exact))
+    assert np.median(over_ratio) == pytest.approx(1 / 1.5, abs=0.03)
+    assert np.median(exact_ratio) == pytest.approx(1.0, abs=0.06)
+    assert np.all(exact_ratio > 0.93)
     assert dataclasses.asdict(SimulationConfig())["error_scale"] == 1.0

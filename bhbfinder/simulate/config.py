@@ -158,8 +158,8 @@ class SimulationConfig:
     error_scale : float or (float, float)
         Reported error over the noise actually added, drawn per spectrum: the inverse
         variance (and the header S/N) says ``error_scale`` times the true σ. 1 = exact. Real
-        LAMOST files report errors larger than their pixel-to-pixel scatter (about 1.55 times
-        in the DR1 files of the shared data, 1.1–1.4 in the DR8 ones;
+        LAMOST files report errors larger than their pixel-to-pixel scatter (up to ~1.4 times
+        in the fainter DR1, DR7 and DR10 files of the shared data;
         `bhbfinder.spectra.noise`).
     """
 

@@ -435,7 +435,7 @@ def prepare_arrays(raw, config=None):
     if config.noise.enabled and ok.any():
         rows = np.flatnonzero(ok)
         noise_ratio[rows] = pixel_noise_ratio(nflux[rows], nivar[rows], mask[rows], npix[rows],
-                                              config.noise.min_pixels)
+                                              config.noise.min_pixels, config.noise.lag)
         ivar_factor = ivar_scale(noise_ratio, config.noise)
         if (ivar_factor != 1.0).any():
             nivar = nivar * ivar_factor[:, None]
