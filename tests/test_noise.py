@@ -158,3 +158,23 @@ def test_simulator_error_scale_overstates_the_reported_errors_only():
     assert np.median(exact_ratio) == pytest.approx(1.0, abs=0.06)
     assert np.all(exact_ratio > 0.93)
     assert dataclasses.asdict(SimulationConfig())["error_scale"] == 1.0
+
+
+def test_simulator_noise_correlation_correlates_neighbours_only():
+    lib = analytic_templates()
+    config = SimulationConfig(snr=(10.0, 30.0), cosmic_rate=0.0)
+    white = simulate(lib, 30, seed=7, config=config)
+    correlated = simulate(lib, 30, seed=7, config=config.replace(noise_correlation=0.25))
+    np.testing.assert_array_equal(white.ivar, correlated.ivar)   # per-pixel errors unchanged
+    f, iv = correlated.flux.astype(float), correlated.ivar.astype(float)
+    good = (iv[:, 1:] > 0) & (iv[:, :-1] > 0)
+    var = 1.0 / np.where(iv > 0, iv, 1.0)
+    d = (f[:, 1:] - f[:, :-1]) / np.sqrt(var[:, 1:] + var[:, :-1])
+    scatter = np.median([1.4826 * np.median(np.abs(x[g] - np.median(x[g])))
+                         for x, g in zip(d, good, strict=True)])
+    assert 1.0 - scatter**2 == pytest.approx(0.25, abs=0.04)   # var(d) = 2σ²(1 − ρ)
+    # two pixels apart the ratio does not see the correlation: nothing to rescale
+    assert np.median(pixel_noise_ratio(f, iv)) == pytest.approx(1.0, abs=0.04)
+    assert np.median(pixel_noise_ratio(f, iv, lag=1)) < 0.85
+    with pytest.raises(ConfigurationError):
+        config.replace(noise_corelation=0.25)

@@ -155,6 +155,11 @@ class SimulationConfig:
     blue_fwhm_slope : float or (float, float)
         Relative change of the blue-arm FWHM per 1000 Å about 4500 Å, drawn per spectrum:
         ``FWHM(λ) = blue_fwhm · (1 + slope · (λ − 4500 Å) / 1000 Å)``.
+    noise_correlation : float or (float, float)
+        Correlation of the noise of neighbouring pixels, drawn per spectrum (at most 0.5; the
+        per-pixel variance, and the inverse variance, are unchanged). Rebinning onto LAMOST's
+        log-λ grid correlates neighbours: the DR1 files of the shared data show about 0.25.
+        0 = independent pixels.
     error_scale : float or (float, float)
         Reported error over the noise actually added, drawn per spectrum: the inverse
         variance (and the header S/N) says ``error_scale`` times the true σ. 1 = exact. Real
@@ -187,6 +192,7 @@ class SimulationConfig:
     ism_rv_sigma: float = 10.0
     blue_fwhm: object = None
     blue_fwhm_slope: object = 0.0
+    noise_correlation: object = 0.0
     error_scale: object = 1.0
 
     def replace(self, **changes):
