@@ -183,6 +183,10 @@ def main(argv=None):
                              "FACTOR times the noise actually added, as real LAMOST files "
                              "report them (DR1: ~1.5), and score them with the same nested fold "
                              "verdicts")
+    parser.add_argument("--also-noise-correlation", type=float, default=None, metavar="RHO",
+                        help="with --fit-verdict: also render every fold's stars with the noise of "
+                             "neighbouring pixels correlated by RHO (real LAMOST DR1 files: "
+                             "~0.25); combined with --also-error-scale into one rendering")
     parser.add_argument("--fresh", action="store_true", help="retrain every fold model")
     parser.add_argument("--rescore", action="store_true",
                         help="render and score the held-out stars again with the finished fold "
@@ -270,10 +274,12 @@ def main(argv=None):
     variants = {}  # other renderings of the same folds, scored by the same fold verdicts
     if args.fit_verdict and args.also_coarse:
         variants["coarse"] = ("coarse resolution (blue FWHM 3.2-4 A)", COARSE_SIMULATION)
-    if args.fit_verdict and args.also_error_scale:
-        s = args.also_error_scale
-        variants[f"errors{s:g}"] = (f"errors reported {s:g} x the noise",
-                                    dict(HELD_OUT_SIMULATION, error_scale=s))
+    if args.fit_verdict and (args.also_error_scale or args.also_noise_correlation):
+        s, rho = args.also_error_scale or 1.0, args.also_noise_correlation or 0.0
+        name = f"errors{s:g}" + (f"_corr{rho:g}" if rho else "")
+        variants[name] = (f"errors reported {s:g} x the noise, neighbouring pixels correlated "
+                          f"by {rho:g}",
+                          dict(HELD_OUT_SIMULATION, error_scale=s, noise_correlation=rho))
     also = None
     if variants:
         also = vstack([_variant_catalog(plan, k, libs, work / f"fold{k}", args, name, sim)
