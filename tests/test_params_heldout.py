@@ -118,6 +118,9 @@ def test_heldout_predictions_use_only_fold_models_that_never_saw_the_star(shared
                                simulation=variant_simulation("noiseless")[0])
     snr = np.asarray(prepared.meta["snr_prepared"], float)
     assert np.all((snr > 0.5 * NOISELESS_IVAR_SNR) & (snr < 2 * NOISELESS_IVAR_SNR))
+    # their errors are deliberately those of S/N 50 over a noise-free flux: not rescaled
+    assert np.all(np.asarray(prepared.meta["ivar_scale"]) == 1.0)
+    assert np.all(np.isnan(np.asarray(prepared.meta["noise_ratio"], float)))
 
 
 @pytest.mark.realdata

@@ -29,12 +29,15 @@ Renderings (`VARIANTS`):
 `params_scores` gives bias, robust scatter and the coverage of the quoted errors per label.
 """
 
+import dataclasses
+
 import numpy as np
 from astropy.table import Table, vstack
 
 from ..errors import ConfigurationError
 from ..params.emulator import FLAG_SECOND_SOLUTION
 from ..params.region import SECOND_SOLUTION_MASS, LabelGridPosterior
+from ..spectra.noise import NoiseConfig
 from ..spectra.prepare import PrepareConfig, prepare
 from .heldout import HELD_OUT_SIMULATION, render_stars
 
@@ -123,7 +126,8 @@ def render_prepared(libraries, stars, seed=0, per_star=8, simulation=None, prepa
     noiseless : bool
         The renderings' inverse variance is scaled from their target S/N to
         `NOISELESS_IVAR_SNR` (for renderings at `NOISELESS_SNR`: noise-free flux with realistic
-        weights).
+        weights), and the preparation's check of the errors against the pixel scatter
+        (`bhbfinder.spectra.noise`) is off: the flux has no noise to check them against.
 
     Returns
     -------
@@ -145,6 +149,8 @@ def render_prepared(libraries, stars, seed=0, per_star=8, simulation=None, prepa
     config = PrepareConfig() if prepare_config is None else prepare_config
     if isinstance(config, dict):
         config = PrepareConfig.from_dict(config)
+    if noiseless:
+        config = dataclasses.replace(config, noise=NoiseConfig(enabled=False))
     return prepare(raw, config)
 
 
