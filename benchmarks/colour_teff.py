@@ -37,30 +37,38 @@ def _filters():
     return speclite.filters.load_filters("sdss2010-g", "sdss2010-r")
 
 
-def synthetic_colours(data):
-    """``{star_id: (teff, logg, feh, g − r)}`` of every MILES star whose spectrum covers r.
+def miles_spectra(data):
+    """Yield ``(star_id, (teff, logg, feh), air wavelength, flux)`` of every MILES star of
+    `FOLDERS`.
 
     ``star_id`` as in `bhbfinder.training.heldout.FoldPlan` (``MILES:0974``); labels NaN where
-    MILES has none.
+    MILES has none; wavelengths in Å from the file's linear solution.
     """
-    bands = _filters()
-    r_end = bands[1].wavelength[-1]
-    out = {}
     for folder, labels in FOLDERS:
         table = Table.read(Path(data) / folder / labels, format="ascii.csv")
         for row in table:
-            teff, logg, feh = (float(row[c]) if row[c] is not np.ma.masked else np.nan
-                               for c in ("teff", "logg", "feh"))
+            label = tuple(float(row[c]) if row[c] is not np.ma.masked else np.nan
+                          for c in ("teff", "logg", "feh"))
             with fits.open(Path(data) / folder / str(row["file"])) as hdul:
                 flux = np.asarray(hdul[0].data, float).ravel()
                 head = hdul[0].header
             pix = np.arange(flux.size) + 1.0 - head.get("CRPIX1", 1.0)
-            wave = air_to_vacuum(head["CRVAL1"] + head["CDELT1"] * pix)
-            if wave[-1] < r_end:
-                continue
-            mags = bands.get_ab_magnitudes(np.clip(flux, 0.0, None) * 1e-13, wave)
-            out[f"MILES:{int(row['miles_id']):04d}"] = (
-                teff, logg, feh, float(mags["sdss2010-g"][0] - mags["sdss2010-r"][0]))
+            yield (f"MILES:{int(row['miles_id']):04d}", label,
+                   head["CRVAL1"] + head["CDELT1"] * pix, flux)
+
+
+def synthetic_colours(data):
+    """``{star_id: (teff, logg, feh, g − r)}`` of every MILES star whose spectrum covers r
+    (see `miles_spectra`)."""
+    bands = _filters()
+    r_end = bands[1].wavelength[-1]
+    out = {}
+    for star_id, label, wave_air, flux in miles_spectra(data):
+        wave = air_to_vacuum(wave_air)
+        if wave[-1] < r_end:
+            continue
+        mags = bands.get_ab_magnitudes(np.clip(flux, 0.0, None) * 1e-13, wave)
+        out[star_id] = (*label, float(mags["sdss2010-g"][0] - mags["sdss2010-r"][0]))
     return out
 
 

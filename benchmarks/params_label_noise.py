@@ -41,9 +41,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
-from colour_teff import FOLDERS, loo_predictions, synthetic_colours
+from colour_teff import loo_predictions, miles_spectra, synthetic_colours
 
 from bhbfinder.params.training import DEFAULT_MODEL_HYPERPARAMS
 from bhbfinder.training.heldout import FoldPlan, load_real_templates
@@ -66,19 +65,11 @@ def balmer_jump(data):
     `BALMER_JUMP_BANDS`."""
     (b0, b1), (a0, a1) = BALMER_JUMP_BANDS
     out = {}
-    for folder, labels in FOLDERS:
-        table = Table.read(Path(data) / folder / labels, format="ascii.csv")
-        for row in table:
-            with fits.open(Path(data) / folder / str(row["file"])) as hdul:
-                flux = np.asarray(hdul[0].data, float).ravel()
-                head = hdul[0].header
-            wave = head["CRVAL1"] + head["CDELT1"] * (np.arange(flux.size) + 1.0
-                                                      - head.get("CRPIX1", 1.0))
-            below = flux[(wave >= b0) & (wave <= b1)]
-            above = flux[(wave >= a0) & (wave <= a1)]
-            if below.size and above.size and below.mean() > 0 and above.mean() > 0:
-                out[f"MILES:{int(row['miles_id']):04d}"] = 2.5 * np.log10(above.mean()
-                                                                          / below.mean())
+    for star_id, _, wave, flux in miles_spectra(data):
+        below = flux[(wave >= b0) & (wave <= b1)]
+        above = flux[(wave >= a0) & (wave <= a1)]
+        if below.size and above.size and below.mean() > 0 and above.mean() > 0:
+            out[star_id] = 2.5 * np.log10(above.mean() / below.mean())
     return out
 
 

@@ -236,11 +236,8 @@ def _instrument(rng, model, z, snr, start, npix, config, r_jitter_sigma=None):
         # neighbouring pixels correlated by rho (as rebinning makes them), variance unchanged:
         # (e_i + c e_(i-1)) / sqrt(1 + c²) has lag-1 correlation c / (1 + c²) = rho
         rho = _draw(rng, config.noise_correlation, n)[:, None]
-        c = (1.0 - np.sqrt(np.clip(1.0 - 4.0 * rho**2, 0.0, None))) / np.where(rho == 0, 1.0,
-                                                                            2.0 * rho)
-        c = np.where(rho == 0, 0.0, c)
-        shifted = np.concatenate([noise[:, -1:], noise[:, :-1]], axis=1)
-        noise = (noise + c * shifted) / np.sqrt(1.0 + c**2)
+        c = 2.0 * rho / (1.0 + np.sqrt(np.clip(1.0 - 4.0 * rho**2, 0.0, None)))
+        noise = (noise + c * np.roll(noise, 1, axis=1)) / np.sqrt(1.0 + c**2)
     flux = model + sigma * noise
 
     # per-band expected S/N (what the header's SNRU...SNRZ report)

@@ -7,8 +7,8 @@ model accepts a batch. `prepare_arrays` takes the spectra of a chunk on their na
 the ``prepare`` stage (`bhbfinder.stages.prepare`) wraps it for the pipeline. For each spectrum:
 
 1. **Errors checked against the noise** (optional): where the pixel-to-pixel scatter of the
-   native spectrum is clearly below what its inverse variance says (real LAMOST files
-   overstate their errors by 1.15–1.5 times), the inverse variance is scaled to the scatter
+   native spectrum is clearly below what its inverse variance says (the fainter real LAMOST
+   files overstate their errors up to ~1.4 times), the inverse variance is scaled to the scatter
    (`bhbfinder.spectra.noise`), so that every weight, error and probability downstream
    describes the noise actually present. Then **cleaning** (optional): upward spikes on the
    native grid are masked (`bhbfinder.spectra.clean`).
