@@ -100,7 +100,7 @@ def main(argv=None):
     worst = diff.max(axis=0)
     print(f"max |batched - scipy| / scipy on {ok.sum()} common spectra: "
           + ", ".join(f"{k} {v:.1e}" for k, v in zip(("a", "b", "c", "lam0"), worst, strict=True)))
-    print(f"whole balmer stage ({', '.join(stage.lines)}, Ca II K, criteria "
+    print(f"whole balmer stage ({', '.join(stage.lines)}, Ca II K, metal index, criteria "
           f"{stage.criteria.name!r}): {args.n_batched} spectra in {t_stage:.2f} s -> "
           f"{args.n_batched / t_stage:.0f} spectra/s (best of {args.repeat})")
 

@@ -9,7 +9,9 @@ Output columns, per line prefix ``hdelta``, ``hgamma``, ``hbeta`` (see
 ``_err``, ``<p>_d02``, ``<p>_d02_err``, ``<p>_fm``, ``<p>_fm_err`` (fitted profile),
 ``<p>_d02_data``, ``<p>_fm_data`` (data), ``<p>_chi2``, ``<p>_npix``, ``<p>_flags``; then
 ``cak_ew``, ``cak_ew_err``, ``cak_flags`` and the stellar Ca II K columns; ``mgii_ew``,
-``mgii_ew_err`` (Mg II 4481, a metallicity trace of late-B and A stars); then
+``mgii_ew_err`` (Mg II 4481, a metallicity trace of late-B and A stars); ``metal_index``,
+``metal_index_err``, ``metal_npix``, ``metal_flags`` (the metallic-line index of
+`bhbfinder.balmer.metals`); then
 ``balmer_confirmed`` (bool) and
 ``balmer_reason`` (``""`` when confirmed). Values of lines without numbers (flags
 ``not_covered``, ``masked``, ``bad_row``) and undefined measures are masked.
@@ -29,6 +31,7 @@ from ..balmer.measure import (
     measure_cak,
     measure_line,
 )
+from ..balmer.metals import METAL_QUANTITIES, measure_metal_index
 from ..balmer.profile import d02_from_params
 from ..balmer.resolution import REFERENCE_FWHM, correct_to_reference, resolution_fwhm
 from ..balmer.windows import CAK_WINDOW, COLUMN_PREFIX, DEFAULT_WINDOWS, MGII_WINDOW
@@ -155,6 +158,8 @@ class BalmerStage:
         mg = measure_band_ew(wave, flux, ivar, mask, MGII_WINDOW, rows=rows,
                              max_masked_fraction=self.max_masked_fraction)
         out.update({f"mgii_{k}": v for k, v in mg.items()})
+        metal = measure_metal_index(wave, flux, ivar, mask, fwhm, rows=rows)
+        out.update({f"metal_{k}": v for k, v in metal.items()})
         out["balmer_fwhm"] = fwhm
         out["balmer_fwhm_source"] = source
         return out
@@ -195,6 +200,14 @@ class BalmerStage:
                                    "Mg II 4481 equivalent width (band 4479-4486 A, vacuum)")
         table["mgii_ew_err"] = _column(values["mgii_ew_err"], flg, "Angstrom",
                                        "1-sigma uncertainty of mgii_ew")
+        flg = values["metal_flags"]
+        for q in ("index", "index_err"):
+            unit, desc = METAL_QUANTITIES[q]
+            table[f"metal_{q}"] = _column(values[f"metal_{q}"], flg, unit, desc)
+        table["metal_npix"] = _column(values["metal_npix"], flg, None,
+                                      METAL_QUANTITIES["npix"][1], integer=True)
+        table["metal_flags"] = _column(flg, flg, None, "metallic-line index quality bit flags "
+                                       "(1 not_covered, 2 masked, 32 bad_row)", integer=True)
         table["balmer_fwhm"] = Column(values["balmer_fwhm"], unit=u.AA, description=(
             "blue-arm FWHM used for the resolution correction and the interstellar K line"))
         table["balmer_fwhm_source"] = Column(values["balmer_fwhm_source"], description=(

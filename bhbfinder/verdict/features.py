@@ -19,9 +19,10 @@ Balmer-line profiles (Xue et al. 2008; Clewley et al. 2002) and Ca II K
     lower ones; González Delgado et al. 1999), and the products of the widths with the
     temperature offset (the BHB and main-sequence widths converge above ~10,000 K); the
     stellar Ca II K equivalent width (``cak_star_ew``, the interstellar line fitted out, or
-    ``cak_ew``), which separates metal-rich A stars (Ju et al. 2024), and the Mg II 4481
-    equivalent width (``mgii_ew``), a metallicity trace of late-B and A stars where Ca II K
-    fades, both also against temperature.
+    ``cak_ew``), which separates metal-rich A stars (Ju et al. 2024), the Mg II 4481
+    equivalent width (``mgii_ew``) and the metallic-line index (``metal_index``,
+    `bhbfinder.balmer.metals`), metallicity traces of late-B and A stars where Ca II K fades,
+    each also against temperature.
 The network
     ``logit_s1`` (stage 1's BHB probability) and ``logit_s2`` (stage 2's, where it ran).
 
@@ -60,16 +61,16 @@ FEATURE_NAMES = (
     "measured", "box_lo", "box_hi", "log_p_box", "feh_z", "teff_kk", "region_logit",
     "hdelta_d02", "hdelta_fm", "hgamma_b", "hgamma_c", "h8_d02",
     "hdelta_d02_x_t", "hgamma_b_x_t", "h8_d02_x_t", "cak", "cak_x_t", "mgii", "mgii_x_t",
-    "logit_s1", "logit_s2",
+    "metal", "metal_x_t", "logit_s1", "logit_s2",
 )
 
 #: The network's features.
 NETWORK_FEATURES = ("logit_s1", "logit_s2")
 
-#: Measured, offered, and left out of the shipped verdict: on held-out stars Mg II 4481 did
-#: not add to the parameters' [Fe/H] and Ca II K (average precision 0.932 with it, 0.934
-#: without).
-UNUSED_FEATURES = ("mgii", "mgii_x_t")
+#: Measured, offered, and left out of the shipped verdict: on held-out stars neither Mg II 4481
+#: nor the metallic-line index added to the parameters' [Fe/H] and Ca II K (average precision
+#: 0.932 with Mg II, 0.934 with the index, 0.934 without either).
+UNUSED_FEATURES = ("mgii", "mgii_x_t", "metal", "metal_x_t")
 
 #: The physical evidence alone (parameters and their label posterior, Balmer profiles,
 #: Ca II K): the shipped verdict's
@@ -149,13 +150,14 @@ def feature_matrix(columns):
     # the stellar K line (interstellar K fitted out) where the Balmer stage measured it
     cak = _or_nan(columns, "cak_star_ew" if "cak_star_ew" in names else "cak_ew", n)
     mg = _or_nan(columns, "mgii_ew", n)
+    metal = _or_nan(columns, "metal_index", n)
     measured = (np.isfinite(teff) & np.isfinite(logg)).astype(float)
     out = np.column_stack([
         measured, box_lo, box_hi, log_p_box, feh_z, t,
         # the grid posterior resolves far smaller probabilities than the network's softmax
         logit(_or_nan(columns, "p_bhb_region", n), eps=1e-6),
         d02, _or_nan(columns, "hdelta_fm", n), b, _or_nan(columns, "hgamma_c", n), h8,
-        d02 * t, b * t, h8 * t, cak, cak * t, mg, mg * t,
+        d02 * t, b * t, h8 * t, cak, cak * t, mg, mg * t, metal, metal * t,
         logit(_or_nan(columns, "p_bhb_stage1", n)), logit(_or_nan(columns, "p_bhb_stage2", n)),
     ])
     return out
