@@ -24,6 +24,13 @@ outer verdicts are printed as ``lamost-nested``, with each fold's choice, the 5-
 of every candidate, and the rule's choice on those (what `DERIVATION` should hold). The
 measurements are made once; only the derivations repeat (about 70 more, a few seconds).
 
+``--teff-column`` and ``--metal-bound`` print, beside those figures, the held-out figures of
+variants at every candidate ``min_completeness``: the bounds on another temperature coordinate
+(``teff``: the params stage's held-out Teff, from the fold models of a
+``benchmarks/held_out_stars.py`` work folder given as ``--params-workdir``; ``true_teff``: the
+catalogue Teff, an oracle) and an upper bound on the metallic-line index (`METAL_CUT`). The
+shipped set is not changed by them.
+
 Run (about two minutes on one core)::
 
     OMP_NUM_THREADS=1 python scripts/derive_balmer_lamost.py --data ../shared/data \\
@@ -33,13 +40,14 @@ Run (about two minutes on one core)::
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 from astropy.table import vstack
 
 from bhbfinder.balmer import BalmerStage, get_criteria
 from bhbfinder.balmer.criteria import LAMOST_DESCRIPTION, LAMOST_REFERENCES
-from bhbfinder.balmer.derive import LAMOST_CUTS, derive_teff_criteria
+from bhbfinder.balmer.derive import LAMOST_CUTS, METAL_CUT, derive_teff_criteria
 from bhbfinder.spectra.prepare import prepare
 from bhbfinder.training.heldout import (
     COARSE_SIMULATION,
@@ -64,15 +72,25 @@ CLASSES = ("BHB", "A", "B")
 SIMULATIONS = {"standard": (HELD_OUT_SIMULATION, 0), "coarse": (COARSE_SIMULATION, 500)}
 
 
-def measure(libs, plan, simulation, seed0):
-    """Render every fold's BHB/A/B stars, prepare, measure (resolution assumed and known)."""
+def measure(libs, plan, simulation, seed0, params_workdir=None):
+    """Render every fold's BHB/A/B stars, prepare, measure (resolution assumed and known);
+    with ``params_workdir``, also the params stage's Teff from each fold's model there."""
     stars = plan.stars
     out = {"assumed": [], "known": []}
     for k in range(plan.n_folds):
         held = stars[(np.asarray(stars["fold"]) == k) & np.isin(stars["label"], CLASSES)]
         sim = render_stars(libs, held, seed=seed0 + k, simulation=simulation)
+        params = None
+        if params_workdir is not None:
+            from bhbfinder.stages.params import ParamsStage
+
+            params = ParamsStage(model=Path(params_workdir) / f"fold{k}" / "params.asdf",
+                                 classes=None)
         for c0 in range(0, len(sim), 512):
-            batch = prepare(sim.to_raw_batch(slice(c0, c0 + 512)))
+            raw = sim.to_raw_batch(slice(c0, c0 + 512))
+            batch = prepare(raw)
+            teff = None if params is None else \
+                params.run(prepare(raw, params.prepare_config))["teff"]
             meta = batch.meta
             truth = {key: np.asarray(meta[key]) for key in
                      ("label", "star_id", "teff", "logg", "feh", "snr_target", "source")}
@@ -84,6 +102,8 @@ def measure(libs, plan, simulation, seed0):
                 if mode == "known":
                     meta["resolution_fwhm"] = np.maximum(drawn, floor)
                 table = BalmerStage(criteria="xue2008").run(batch)
+                if teff is not None:
+                    table["teff"] = teff
                 for key, value in truth.items():
                     table["true_" + key] = value
                 table["fold"] = k
@@ -247,7 +267,18 @@ def main(argv=None):
     ap.add_argument("--write", help="write the set derived on every star to this JSON file")
     ap.add_argument("--nested", action="store_true",
                     help="also choose min_completeness by nested cross-validation")
+    ap.add_argument("--teff-column", choices=("teff", "true_teff"),
+                    help="also score sets whose bounds follow this temperature instead of "
+                         "teff_balmer: the params stage's held-out Teff (needs "
+                         "--params-workdir) or the catalogue Teff (an oracle)")
+    ap.add_argument("--params-workdir",
+                    help="a benchmarks/held_out_stars.py --workdir: fold<k>/params.asdf give "
+                         "the held-out params Teff")
+    ap.add_argument("--metal-bound", action="store_true",
+                    help="also score sets with an upper bound on the metallic-line index")
     args = ap.parse_args(argv)
+    if args.teff_column == "teff" and not args.params_workdir:
+        ap.error("--teff-column teff needs --params-workdir")
 
     t0 = time.time()
     libs = load_real_templates(args.data)
@@ -256,7 +287,8 @@ def main(argv=None):
     doubtful = set(np.asarray(plan.stars["star_id"])[np.asarray(plan.stars["doubtful"], bool)])
     tables = {}
     for sim_name, (simulation, seed0) in SIMULATIONS.items():
-        for mode, table in measure(libs, plan, simulation, seed0).items():
+        for mode, table in measure(libs, plan, simulation, seed0,
+                                   params_workdir=args.params_workdir).items():
             keep = ~np.isin(np.asarray(table["true_star_id"]), sorted(doubtful))
             tables[(sim_name, mode)] = table[keep]
     print(f"rendered and measured in {time.time() - t0:.0f} s")
@@ -273,6 +305,18 @@ def main(argv=None):
         results[f"xue2008 {key[0]} resolution-{key[1]}"] = score(
             t, get_criteria("xue2008").evaluate(t)[0])
     _print(results)
+
+    if args.teff_column or args.metal_bound:
+        cuts = {**LAMOST_CUTS, **(METAL_CUT if args.metal_bound else {})}
+        name = "lamost" + (f" by {args.teff_column}" if args.teff_column else "") + \
+            (" + metal_index" if args.metal_bound else "")
+        variants = {}
+        for value in CANDIDATES:
+            v = held_out_verdicts(train, tables, folds, name="lamost-variant", cuts=cuts,
+                                  teff_column=args.teff_column, min_completeness=value)
+            for key, t in tables.items():
+                variants[f"{name} {value:.2f} {key[0]} resolution-{key[1]}"] = score(t, v[key])
+        _print(variants)
 
     nested = None
     if args.nested:

@@ -244,6 +244,37 @@ def test_derive_teff_criteria_follows_a_temperature_trend():
     assert [d.kind for d in cset.derived] == ["teff_linear", "cak_excess"]
 
 
+def test_derive_teff_criteria_on_a_given_temperature_column(tmp_path):
+    """With ``teff_column`` the bounds follow that column (here a Teff known to 100 K) and no
+    temperature model is fitted; the set round-trips and needs the column where applied."""
+    rng = np.random.default_rng(6)
+    n_star, per = 60, 10
+    teff = np.repeat(rng.uniform(7000, 12000, n_star), per)
+    labels = np.repeat(np.where(np.arange(n_star) < 20, "BHB", "A"), per)
+    index = 0.2 - 1.5e-5 * (teff - 7000.0) + rng.normal(0, 0.005, teff.size)
+    index[labels == "BHB"] *= 0.2          # weaker metal lines at every temperature
+    table = {"metal_index": index, "teff": teff + rng.normal(0, 100.0, teff.size),
+             "cak_star_ew": np.exp(1.0 - 8 * (np.log10(teff) - 3.95)) - 0.3 +
+             rng.normal(0, 0.05, teff.size)}
+    feh = np.where(labels == "BHB", -1.5, 0.0)
+    cuts = {"metal_index": ("high", "", "metal lines too strong")}
+    cset = derive_teff_criteria(table, labels, teff, feh,
+                                star_ids=np.repeat(np.arange(n_star).astype(str), per),
+                                cuts=cuts, min_completeness=0.9, teff_column="teff")
+    cut = cset.cuts[0]
+    assert cut.by == "teff" and cset.meta["temperature"] == "teff"
+    assert [d.kind for d in cset.derived] == ["cak_excess"]
+    # a fixed bound would have to sit above the hot A stars' 0.13 Å: it follows the trend
+    assert cut.high[0] > cut.high[-1] + 0.005
+    confirmed, _ = cset.evaluate(table)
+    assert confirmed[labels == "BHB"].mean() >= 0.85
+    assert confirmed[labels == "A"].mean() < 0.02
+    back = load_criteria(cset.save(tmp_path / "given-teff.json"))
+    assert np.array_equal(back.evaluate(table)[0], confirmed)
+    with pytest.raises(ConfigurationError, match="teff"):
+        cset.evaluate({k: v for k, v in table.items() if k != "teff"})
+
+
 # --- the gravity index ------------------------------------------------------------------------
 
 def test_gravity_index_known_answer_and_round_trip(tmp_path):

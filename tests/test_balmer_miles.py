@@ -151,3 +151,23 @@ def test_lamost_repeat_visits_get_the_same_verdict(shared_data):
     e = np.ma.filled(table["hgamma_b_err"], np.nan).reshape(-1, 2)[a_type]
     z = np.abs(b[:, 0] - b[:, 1]) / np.hypot(e[:, 0], e[:, 1])
     assert a_type.sum() >= 5 and np.sum(z > 4) <= 1
+
+
+@pytest.mark.realdata
+def test_miles_metal_index_separates_bhb_stars_from_giants_of_their_temperature(miles):
+    """The metallic-line index (bhbfinder.balmer.metals) of every MILES BHB star lies below
+    that of every A or B giant (log g 3–4, [Fe/H] above −0.6) of its temperature range: the
+    giants that share the BHB stars' gravity and differ from them by metallicity."""
+    _, labels, table, cls = miles
+    assert np.all(table["metal_flags"] == 0)
+    k = np.asarray(table["metal_index"], float)
+    teff = np.asarray(labels["teff"], float)
+    logg = np.asarray(labels["logg"], float)
+    feh = np.ma.filled(np.ma.asarray(labels["feh"], dtype=float), np.nan)
+    giants = (cls == "other") & (logg >= 3.0) & (logg < 4.0) & ~(feh <= -0.6)
+    for lo, hi in ((7000.0, 8500.0), (8500.0, 11000.0)):
+        bhb = (cls == "BHB") & (teff >= lo) & (teff < hi)
+        others = giants & (teff >= lo) & (teff < hi)
+        assert bhb.sum() >= 4 and others.sum() >= 10
+        assert k[bhb].max() < k[others].min()
+        assert np.median(k[others]) > 2 * np.median(k[bhb])

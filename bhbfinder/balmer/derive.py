@@ -33,7 +33,8 @@ from ..errors import ConfigurationError
 from .criteria import CriteriaSet, Cut
 from .derived import CaKExcess, GravityIndex, TeffModel, column_values
 
-__all__ = ["TEFF_FEATURES", "GRAVITY_FEATURES", "TEFF_KNOTS", "LAMOST_CUTS", "fit_teff_model",
+__all__ = ["TEFF_FEATURES", "GRAVITY_FEATURES", "TEFF_KNOTS", "LAMOST_CUTS", "METAL_CUT",
+           "fit_teff_model",
            "fit_cak_expectation", "fit_gravity_index", "derive_teff_criteria", "weighted_quantile"]
 
 #: Measurements the temperature model uses (resolution-robust ones first).
@@ -81,6 +82,15 @@ LAMOST_CUTS = {
     "gravity_index": ("high", "",
                       "Balmer lines, taken together, those of a high-gravity A or B star (a "
                       "main-sequence star or blue straggler), not a BHB star"),
+}
+
+#: An upper bound on the metallic-line index (`bhbfinder.balmer.metals`), in the format of
+#: `LAMOST_CUTS`: not in the shipped set (on held-out stars it helps only with a temperature
+#: better than ``teff_balmer``; docs/balmer.rst), offered for derivations of your own.
+METAL_CUT = {
+    "metal_index": ("high", "",
+                    "metal lines stronger than a BHB star's at this temperature: a metal-rich "
+                    "disk star, not a halo BHB star"),
 }
 
 _DEFAULT_QUANTILES = (0.0, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15)
@@ -266,7 +276,8 @@ def derive_teff_criteria(table, labels, teff, feh, star_ids=None, positive="BHB"
                          negatives=("A", "B"), cuts=None, knots=TEFF_KNOTS, kernel=700.0,
                          quantiles=_DEFAULT_QUANTILES, min_completeness=0.9, n_pass=3,
                          rows=None, teff_classes=None, teff_range=(6500.0, 12500.0),
-                         name="lamost", description="", references=(), meta=None):
+                         teff_column=None, name="lamost", description="", references=(),
+                         meta=None):
     """Derive a criteria set with temperature-dependent bounds (module docstring).
 
     Parameters
@@ -287,7 +298,7 @@ def derive_teff_criteria(table, labels, teff, feh, star_ids=None, positive="BHB"
         ``{column: (bounds, why_low, why_high)}`` (default `LAMOST_CUTS`). Where it holds
         ``gravity_index``, the gravity model is fitted (`fit_gravity_index`) on ``rows``.
     knots : sequence of float
-        ``teff_balmer`` knots of the bounds (K).
+        Knots of the bounds in the temperature coordinate (K).
     kernel : float
         σ (K) of the Gaussian weights about each knot.
     quantiles : sequence of float
@@ -301,6 +312,12 @@ def derive_teff_criteria(table, labels, teff, feh, star_ids=None, positive="BHB"
         Classes the temperature model is fitted on (default: the positives and negatives).
     teff_range : (float, float)
         Teff range (K) of the rows the temperature model is fitted on.
+    teff_column : str, optional
+        A column of ``table`` to take as the temperature coordinate instead of fitting
+        ``teff_balmer`` (e.g. ``"teff"`` of the params stage, or a photometric Teff of your
+        own). The set then needs that column where it is applied, which the Balmer stage,
+        running before the params stage, does not have: evaluate it on the finished
+        catalogue (``CriteriaSet.evaluate``).
     name, description, references, meta
         Of the returned set (``meta`` is extended with the fit's record).
 
@@ -316,17 +333,24 @@ def derive_teff_criteria(table, labels, teff, feh, star_ids=None, positive="BHB"
     classes = np.isin(labels, (positive,) + tuple(negatives))
     in_teff = np.isin(labels, (positive,) + tuple(negatives) if teff_classes is None
                       else tuple(teff_classes))
-    tmodel = fit_teff_model(table, teff, weights=w_star * in_teff, teff_range=teff_range)
-    kmodel = fit_cak_expectation(table, teff, feh, weights=w_star)
-    derived = (tmodel, kmodel)
-    view = dict(tmodel.compute(table))
+    if teff_column is None:
+        tmodel = fit_teff_model(table, teff, weights=w_star * in_teff, teff_range=teff_range)
+        by = tmodel.name
+        derived = (tmodel,)
+        view = dict(tmodel.compute(table))
+    else:
+        by = str(teff_column)
+        derived = ()
+        view = {by: column_values(table, by)}
+    kmodel = fit_cak_expectation(table, teff, feh, weights=w_star, teff_column=by)
+    derived += (kmodel,)
     view.update(kmodel.compute({**_as_dict(table, kmodel.inputs), **view}))
     rows = classes.copy() if rows is None else np.asarray(rows, bool) & classes
     if "gravity_index" in cuts:
         gmodel = fit_gravity_index(table, labels, positive, negatives, weights=w_star * rows)
         derived += (gmodel,)
         view.update(gmodel.compute(table))
-    tb = view[tmodel.name]
+    tb = view[by]
     values = {c: view[c] if c in view else column_values(table, c) for c in cuts}
     pos = rows & (labels == positive)
     neg = rows & ~(labels == positive)
@@ -396,12 +420,13 @@ def derive_teff_criteria(table, labels, teff, feh, star_ids=None, positive="BHB"
         hi = tuple(float(f"{v:.4g}") for v in cand[c][1][ihi]) if side in ("both", "high") \
             else None
         unit = "Angstrom" if c.endswith(("d02", "_b", "_b_corr", "excess", "_ew")) else ""
-        out_cuts.append(Cut(c, lo, hi, unit, by=tmodel.name, knots=tuple(knots),
+        out_cuts.append(Cut(c, lo, hi, unit, by=by, knots=tuple(knots),
                             why_low=why_low, why_high=why_high))
     record = dict(meta or {})
     record.update({
         "derived_by": "bhbfinder.balmer.derive.derive_teff_criteria",
         "positive": positive, "negatives": list(negatives),
+        "temperature": by if teff_column is not None else f"{by} (fitted)",
         "n_rows": int(rows.sum()), "n_positive_rows": int(n_pos),
         "n_negative_rows": int(neg.sum()),
         "n_positive_stars": int(len(set(np.asarray(star_ids)[pos]))) if star_ids is not None
