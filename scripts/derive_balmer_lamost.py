@@ -28,8 +28,9 @@ measurements are made once; only the derivations repeat (about 70 more, a few se
 variants at every candidate ``min_completeness``: the bounds on another temperature coordinate
 (``teff``: the params stage's held-out Teff, from the fold models of a
 ``benchmarks/held_out_stars.py`` work folder given as ``--params-workdir``; ``true_teff``: the
-catalogue Teff, an oracle) and an upper bound on the metallic-line index (`METAL_CUT`). The
-shipped set is not changed by them.
+catalogue Teff, an oracle, which ``--teff-error`` offsets by a Gaussian error per star, as a
+photometric temperature would carry) and an upper bound on the metallic-line index
+(`METAL_CUT`). The shipped set is not changed by them.
 
 Run (about two minutes on one core)::
 
@@ -40,13 +41,18 @@ Run (about two minutes on one core)::
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from astropy.table import vstack
 
 from bhbfinder.balmer import BalmerStage, get_criteria
-from bhbfinder.balmer.criteria import LAMOST_DESCRIPTION, LAMOST_REFERENCES
+from bhbfinder.balmer.criteria import (
+    LAMOST_DESCRIPTION,
+    LAMOST_REFERENCES,
+    PHOTOMETRIC_DESCRIPTION,
+)
 from bhbfinder.balmer.derive import LAMOST_CUTS, METAL_CUT, derive_teff_criteria
 from bhbfinder.spectra.prepare import prepare
 from bhbfinder.training.heldout import (
@@ -116,6 +122,14 @@ def measure(libs, plan, simulation, seed0, params_workdir=None):
 def _values(table, key):
     return np.asarray(np.ma.filled(np.ma.asarray(table[key], dtype=float), np.nan), float)
 
+
+#: The ``"lamost-phot"`` set: its bounds follow a photometric temperature, the column
+#: ``teff_phot`` a user gives, and the metallic-line index is bounded too. It is derived on
+#: the catalogue Teff offset by a Gaussian error of ``teff_error`` K per star (the same in
+#: every rendering of a star, as a temperature from colours would carry), held-out figures
+#: averaged over ``draws`` such offsets.
+PHOTOMETRIC = {"name": "lamost-phot", "teff_column": "teff_phot", "teff_error": 250.0,
+               "min_completeness": 0.95, "draws": 5}
 
 #: The cuts of the set before the gravity index (scored for the comparison only).
 CUTS_NO_GRAVITY = {k: v for k, v in LAMOST_CUTS.items() if k != "gravity_index"}
@@ -223,7 +237,7 @@ def choose(scores_by_value):
     return best[0]
 
 
-def nested_choices(train, n_folds):
+def nested_choices(train, n_folds, **settings):
     """Each outer fold's ``min_completeness``, chosen by the inner cross-validation.
 
     Parameters
@@ -231,6 +245,8 @@ def nested_choices(train, n_folds):
     train : Table
         Standard-resolution measurements, resolution assumed (column ``fold``).
     n_folds : int
+    **settings
+        Passed to `derive` (``cuts``, ``teff_column``).
 
     Returns
     -------
@@ -245,12 +261,22 @@ def nested_choices(train, n_folds):
         scores = {}
         for value in CANDIDATES:
             verdict = held_out_verdicts(train, {"train": train}, inner, name=f"inner{k}",
-                                        min_completeness=value)["train"]
+                                        **{**settings, "min_completeness": value})["train"]
             scores[value] = score(train[rows], verdict[rows])
         chosen.append(choose(scores))
         print(f"outer fold {k}: inner shortfall " + ", ".join(
             f"{v:.2f}: {shortfall(s):.4f}" for v, s in scores.items()) + f" -> {chosen[-1]:.2f}")
     return chosen
+
+
+def _star_normal(star_ids, seed=0):
+    """One standard normal draw per star, the same for every row of the star and every table
+    (seeded by the star id)."""
+    out = np.empty(len(star_ids))
+    for sid in np.unique(star_ids):
+        digest = int.from_bytes(sid.encode()[-8:].rjust(8, b"\0"), "little") % (2 ** 32)
+        out[star_ids == sid] = np.random.default_rng([seed, digest]).standard_normal()
+    return out
 
 
 def _print(results):
@@ -276,9 +302,20 @@ def main(argv=None):
                          "the held-out params Teff")
     ap.add_argument("--metal-bound", action="store_true",
                     help="also score sets with an upper bound on the metallic-line index")
+    ap.add_argument("--teff-error", type=float, default=0.0, metavar="SIGMA",
+                    help="with --teff-column true_teff: offset each star's catalogue Teff by "
+                         "a Gaussian error of SIGMA K, the same in every rendering of the star "
+                         "(as a photometric temperature's would be)")
+    ap.add_argument("--photometric", action="store_true",
+                    help="also derive and score the lamost-phot set (bounds on a photometric "
+                         "Teff, PHOTOMETRIC)")
+    ap.add_argument("--write-photometric",
+                    help="write the lamost-phot set derived on every star to this JSON file")
     args = ap.parse_args(argv)
     if args.teff_column == "teff" and not args.params_workdir:
         ap.error("--teff-column teff needs --params-workdir")
+    if args.teff_error and args.teff_column != "true_teff":
+        ap.error("--teff-error goes with --teff-column true_teff")
 
     t0 = time.time()
     libs = load_real_templates(args.data)
@@ -292,6 +329,10 @@ def main(argv=None):
             keep = ~np.isin(np.asarray(table["true_star_id"]), sorted(doubtful))
             tables[(sim_name, mode)] = table[keep]
     print(f"rendered and measured in {time.time() - t0:.0f} s")
+    if args.teff_error:
+        for table in tables.values():
+            table["teff_with_error"] = _values(table, "true_teff") + args.teff_error * \
+                _star_normal(np.asarray(table["true_star_id"]).astype(str))
 
     train = tables[("standard", "assumed")]
     folds = range(plan.n_folds)
@@ -309,11 +350,13 @@ def main(argv=None):
     if args.teff_column or args.metal_bound:
         cuts = {**LAMOST_CUTS, **(METAL_CUT if args.metal_bound else {})}
         name = "lamost" + (f" by {args.teff_column}" if args.teff_column else "") + \
+            (f" (±{args.teff_error:g} K)" if args.teff_error else "") + \
             (" + metal_index" if args.metal_bound else "")
         variants = {}
         for value in CANDIDATES:
             v = held_out_verdicts(train, tables, folds, name="lamost-variant", cuts=cuts,
-                                  teff_column=args.teff_column, min_completeness=value)
+                                  teff_column="teff_with_error" if args.teff_error else
+                                  args.teff_column, min_completeness=value)
             for key, t in tables.items():
                 variants[f"{name} {value:.2f} {key[0]} resolution-{key[1]}"] = score(t, v[key])
         _print(variants)
@@ -367,6 +410,78 @@ def main(argv=None):
         final.save(args.write, overwrite=True)
         print(f"wrote {args.write}")
     print(json.dumps(final.meta["chosen_quantiles"]))
+    if args.photometric or args.write_photometric:
+        photometric(tables, plan, nested=args.nested, write=args.write_photometric)
+
+
+def _set_photometric_teff(tables, draw):
+    for table in tables.values():
+        table[PHOTOMETRIC["teff_column"]] = _values(table, "true_teff") + \
+            PHOTOMETRIC["teff_error"] * _star_normal(
+                np.asarray(table["true_star_id"]).astype(str), seed=draw)
+
+
+def photometric(tables, plan, nested=False, write=None):
+    """Derive ``lamost-phot`` (`PHOTOMETRIC`) fold by fold and on every star; print and record
+    its held-out figures (every draw of the temperature errors; nested by fold with
+    ``nested``)."""
+    train = tables[("standard", "assumed")]
+    folds = range(plan.n_folds)
+    settings = {"cuts": {**LAMOST_CUTS, **METAL_CUT},
+                "teff_column": PHOTOMETRIC["teff_column"]}
+    draws = {}
+    for draw in range(PHOTOMETRIC["draws"]):
+        _set_photometric_teff(tables, draw)
+        held = held_out_verdicts(train, tables, folds, name="phot", **settings,
+                                 min_completeness=PHOTOMETRIC["min_completeness"])
+        draws[draw] = {f"{key[0]} resolution-{key[1]}": score(t, held[key])
+                       for key, t in tables.items()}
+        _print({f"lamost-phot draw {draw} {k}": v for k, v in draws[draw].items()})
+    mean = {}
+    for key in draws[0]:
+        mean[key] = {part: {cls: float(np.mean([draws[d][key][part][cls]["fraction"]
+                                                 for d in draws]))
+                            for cls in ("BHB", "A+B")} for part in draws[0][key]}
+        print(f"lamost-phot mean of {len(draws)} draws {key:28s} " + " | ".join(
+            f"{part}: BHB {v['BHB']:6.1%}  A+B {v['A+B']:5.1%}" for part, v in mean[key].items()))
+    _set_photometric_teff(tables, 0)
+    record = {
+        "how": ("as the 'lamost' set (see its meta), with the bounds on a photometric "
+                "temperature: derived on the catalogue Teff offset by a Gaussian error of "
+                f"{PHOTOMETRIC['teff_error']:g} K per star (the same in every rendering of the "
+                "star; draw 0), the metallic-line index bounded too; held-out figures from "
+                "the 5 folds, for each of the draws and their mean"),
+        "script": "scripts/derive_balmer_lamost.py --photometric",
+        "derivation": {**{k: (list(v) if isinstance(v, tuple) else v)
+                          for k, v in DERIVATION.items()}, **PHOTOMETRIC},
+        "held_out_draws": {str(d): v for d, v in draws.items()},
+        "held_out_mean": mean,
+    }
+    if nested:
+        cv = {value: held_out_verdicts(train, tables, folds, name="phot", **settings,
+                                       min_completeness=value) for value in CANDIDATES}
+        cv_scores = {value: score(train, v[("standard", "assumed")]) for value, v in cv.items()}
+        chosen = nested_choices(train, plan.n_folds, **settings)
+        held = {}
+        for key, t in tables.items():
+            fold = np.asarray(t["fold"])
+            verdict = np.zeros(len(t), bool)
+            for k, value in enumerate(chosen):
+                verdict[fold == k] = cv[value][key][fold == k]
+            held[f"lamost-phot-nested {key[0]} resolution-{key[1]}"] = score(t, verdict)
+        _print(held)
+        print("lamost-phot chosen per outer fold:", chosen, "| rule on the 5-fold figures:",
+              choose(cv_scores), "| PHOTOMETRIC:", PHOTOMETRIC["min_completeness"])
+        record["nested_min_completeness"] = {"chosen_per_fold": chosen,
+                                             "five_fold_choice": choose(cv_scores),
+                                             "held_out": held}
+    final = derive(train, name=PHOTOMETRIC["name"], meta=record, **settings,
+                   min_completeness=PHOTOMETRIC["min_completeness"])
+    final = replace(final, description=PHOTOMETRIC_DESCRIPTION)
+    print(final)
+    if write:
+        final.save(write, overwrite=True)
+        print(f"wrote {write}")
 
 
 if __name__ == "__main__":

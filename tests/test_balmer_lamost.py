@@ -194,6 +194,35 @@ def test_cut_with_temperature_dependent_bounds():
         Cut("x", (1.0, 2.0), None, by="t", knots=(2.0, 1.0))
 
 
+def test_stage_takes_a_temperature_the_set_needs_from_the_batch_meta():
+    """A set whose bounds follow a column the stage does not measure (``teff_phot``) reads it
+    from the batch meta (a column of the table of files); a row without it is not confirmed,
+    with a reason saying what to give."""
+    cset = CriteriaSet("by-phot", (Cut("hdelta_d02", None, (40.0, 5.0), "Angstrom",
+                                       by="teff_phot", knots=(7000.0, 12000.0)),))
+    flux, ivar = _star(n=4, seed=3)
+    phot = np.array([7000.0, 12000.0, np.nan, 7100.0])
+    t = BalmerStage(criteria=cset).run(_batch(flux, ivar, teff_phot=phot))
+    d02 = np.asarray(t["hdelta_d02"])
+    assert np.all((d02 > 15) & (d02 < 30))        # below 40 Å at 7000 K, above 5 Å at 12000 K
+    assert list(t["balmer_confirmed"]) == [True, False, False, True]
+    assert "teff_phot" not in t.colnames          # read, not written
+    assert t["balmer_reason"][2].startswith("teff_phot not given")
+    t = BalmerStage(criteria=cset).run(_batch(flux, ivar))
+    assert not np.any(t["balmer_confirmed"])
+    assert all(r.startswith("teff_phot not given") for r in t["balmer_reason"])
+
+
+def test_lamost_phot_follows_the_photometric_temperature():
+    cset = get_criteria("lamost-phot")
+    assert {c.by for c in cset.cuts} == {"teff_phot"}
+    assert "metal_index" in [c.column for c in cset.cuts]
+    assert cset.meta["derivation"]["teff_column"] == "teff_phot"
+    # no Balmer-line temperature is fitted: the K-line expectation is read at teff_phot too
+    assert [d.kind for d in cset.derived] == ["cak_excess", "logistic_index"]
+    assert cset.derived[0].teff_column == "teff_phot"
+
+
 def test_derived_columns_round_trip_and_feed_the_cuts(tmp_path):
     tm = TeffModel(("hgamma_ew",), (13.0,), (2.0,), (0.05,), 3.95)
     kx = CaKExcess((np.log(1.3), -10.0, 0.0))
@@ -403,6 +432,12 @@ def test_lamost_on_miles_stars(shared_data):
     assert lamost[bhb].mean() >= target - 1.0 / bhb.sum()
     assert lamost[adw].mean() <= 0.1
     assert lamost[adw].sum() <= xue[adw].sum()
+    # lamost-phot with the catalogue Teff as the photometric one (in sample as well)
+    batch.meta["teff_phot"] = np.asarray(labels["teff"], float)
+    phot = np.asarray(BalmerStage(criteria="lamost-phot").run(batch)["balmer_confirmed"])
+    target = get_criteria("lamost-phot").meta["derivation"]["min_completeness"]
+    assert phot[bhb].mean() >= target - 1.0 / bhb.sum()
+    assert phot[adw].sum() == 0
 
 
 def test_mgii_4481_equivalent_width_known_answer():

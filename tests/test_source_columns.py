@@ -137,6 +137,22 @@ def test_resolution_column_reaches_the_balmer_stage(files):
     assert set(cat["balmer_fwhm_source"]) == {"meta"}
 
 
+def test_photometric_temperature_column_reaches_the_balmer_criteria(files):
+    """``teff_phot`` in the table of files is what ``lamost-phot`` cuts by; a row without it
+    (masked) is not confirmed and says so."""
+    balmer = BalmerStage(criteria="lamost-phot")
+    good = files[:3]
+    table = Table({"path": good,
+                   "teff_phot": MaskedColumn([8000.0, 0.0, 9000.0], mask=[False, True, False])})
+    cat = find_bhb(table, stages=dict(STAGES, balmer=balmer), balmer_classes=None,
+                   batch_size=2)
+    reasons = [str(r) for r in cat["balmer_reason"]]
+    assert reasons[1].startswith("teff_phot not given")
+    assert not reasons[0].startswith("teff_phot") and not reasons[2].startswith("teff_phot")
+    assert "teff_phot undefined" not in reasons[0] + reasons[2]
+    np.testing.assert_allclose(np.ma.filled(cat["teff_phot"], np.nan)[[0, 2]], [8000, 9000])
+
+
 @pytest.mark.parametrize("name", ["file", "status", "teff", "stage1_class", "rv",
                                   "snr_prepared", "_input_index", "ebv.mask"])
 def test_reserved_column_is_refused_naming_it(files, name):

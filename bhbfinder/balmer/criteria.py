@@ -20,6 +20,13 @@ Built-in sets
     with the Balmer-line temperature estimate ``teff_balmer``. The set's ``meta`` records how
     it was derived and its scores on held-out stars (``scripts/derive_balmer_lamost.py``
     rebuilds it).
+``"lamost-phot"``
+    The ``"lamost"`` cuts and an upper bound on the metallic-line index (``metal_index``), with
+    every bound moving with a temperature from photometry, the column ``teff_phot`` (K) the
+    user gives (in the table of files, which reaches the stage as batch meta), instead of
+    ``teff_balmer``; derived on the same renderings with the catalogue Teff offset by a 250 K
+    error per star (``scripts/derive_balmer_lamost.py --photometric``). A spectrum without
+    ``teff_phot`` is not confirmed.
 ``"xue2008"``
     The classical BHB box of Xue et al. (2008, ApJ 684, 1143; also Xue et al. 2011, ApJ 738, 79),
     after Sirko et al. (2004, AJ 127, 899) and Clewley et al. (2002, MNRAS 337, 87):
@@ -700,8 +707,23 @@ LAMOST_REFERENCES = _XUE_REFS + (
     "Sanchez-Blazquez, P., et al. 2006, MNRAS, 371, 703 (MILES)",
 )
 
+#: Description of the ``"lamost-phot"`` set.
+PHOTOMETRIC_DESCRIPTION = (
+    "The 'lamost' criteria with bounds that move with a temperature from photometry, the "
+    "column teff_phot (K) you give (e.g. in the table of files), instead of the Balmer-line "
+    "estimate, and an upper bound on the metallic-line index (metal_index). Derived on the "
+    "same renderings of real stars with the catalogue Teff offset by a Gaussian error of 250 K "
+    "per star. A row without teff_phot is not confirmed. See meta['how'] and "
+    "meta['held_out_mean'].")
+
 #: The shipped file of the ``"lamost"`` set (written by scripts/derive_balmer_lamost.py).
 LAMOST_FILE = data_path("balmer_lamost.json")
 
-if LAMOST_FILE.is_file():
-    register_criteria(load_criteria(LAMOST_FILE))
+#: The shipped file of the ``"lamost-phot"`` set (scripts/derive_balmer_lamost.py
+#: --write-photometric).
+PHOTOMETRIC_FILE = data_path("balmer_lamost_phot.json")
+
+for _path in (LAMOST_FILE, PHOTOMETRIC_FILE):
+    if _path.is_file():
+        register_criteria(load_criteria(_path))
+del _path

@@ -213,12 +213,17 @@ class BalmerStage:
         table["balmer_fwhm_source"] = Column(values["balmer_fwhm_source"], description=(
             "where balmer_fwhm comes from: meta (the batch), given (the stage's resolution), "
             "assumed (bhbfinder.balmer.resolution.DEFAULT_FWHM)"))
-        derived = self.criteria.derive_columns(table)
+        inputs, absent = _with_meta_inputs(table, prepared.meta, self.criteria.measured_columns)
+        derived = self.criteria.derive_columns(inputs)
         for key, value in derived.items():
             unit, desc = self.criteria.derived_columns[key]
             table[key] = _column(value, np.zeros(len(table), int), unit,
                                  f"{desc} (criteria set {self.criteria.name!r})")
-        confirmed, reason = self.criteria.evaluate(table, derived=derived)
+        confirmed, reason = self.criteria.evaluate(inputs, derived=derived)
+        for key, missing in absent.items():
+            reason = np.where(missing, f"{key} not given: the criteria set "
+                              f"{self.criteria.name!r} needs it for every spectrum (a column of "
+                              "the table of files, or of the batch meta)", reason)
         ok = np.asarray(prepared.ok, bool)
         status = np.asarray(prepared.meta["status"]).astype(str)
         reason = np.where(ok, reason, np.char.add("not prepared: ", status)) if len(ok) else reason
@@ -230,6 +235,26 @@ class BalmerStage:
         table.meta["balmer_criteria_cuts"] = str(self.criteria)
         table.meta["balmer_windows"] = {k: self.windows[k].to_dict() for k in self.lines}
         return table
+
+
+def _with_meta_inputs(table, meta, wanted):
+    """``table`` with the columns a criteria set reads that the stage does not measure (e.g. a
+    photometric ``teff_phot`` given in the table of files) taken from the batch meta: NaN
+    where the meta lacks them, so that the cuts on them fail with a reason rather than the
+    stage with an error. Also returns ``{column: rows where it is missing}``."""
+    missing = [k for k in wanted if k not in table.colnames]
+    absent = {}
+    if not missing:
+        return table, absent
+    inputs = Table(table, copy=False)
+    names = getattr(meta, "colnames", [])
+    for key in missing:
+        values = np.full(len(table), np.nan)
+        if key in names and np.ma.asarray(meta[key]).dtype.kind in "fiu":
+            values = np.ma.filled(np.ma.asarray(meta[key], dtype=float), np.nan)
+        inputs[key] = values
+        absent[key] = ~np.isfinite(values)
+    return inputs, absent
 
 
 def _radial_velocity(meta, n):
