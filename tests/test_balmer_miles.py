@@ -171,3 +171,38 @@ def test_miles_metal_index_separates_bhb_stars_from_giants_of_their_temperature(
         assert bhb.sum() >= 4 and others.sum() >= 10
         assert k[bhb].max() < k[others].min()
         assert np.median(k[others]) > 2 * np.median(k[bhb])
+
+
+@pytest.mark.realdata
+def test_lamost_phot_confirms_no_dr1_disk_a_star_given_their_lasp_teff(shared_data):
+    """The DR1 disk A stars through the real read and prepare stages, with LASP's Teff (an
+    independent pipeline's) as ``teff_phot``: ``lamost-phot`` confirms none of them, and the
+    stars without a LASP Teff are refused for that reason."""
+    from astropy.table import Table
+
+    from bhbfinder.io.read import read_batch
+    from bhbfinder.spectra.prepare import prepare
+
+    folder = shared_data / "lamost" / "dr1"
+    catalogue = folder / "my_data3_DR1_catalog_subset.csv"
+    if not catalogue.is_file():
+        pytest.skip("no LAMOST DR1 files in the shared data folder")
+    lasp = Table.read(catalogue, format="ascii.csv")
+    teff = {str(f).split("/")[-1].replace(".gz", ""): float(t)
+            for f, t in zip(lasp["filename"], lasp["teff"], strict=True)}
+    files = sorted(folder.glob("*.fits"))
+    batch = prepare(read_batch([str(f) for f in files]))
+    phot = np.array([teff.get(f.name, np.nan) for f in files])
+    phot = np.where(phot > 0, phot, np.nan)
+    batch.meta["teff_phot"] = phot
+    sub = np.asarray(batch.meta["subclass"]).astype(str)
+    a_stars = np.char.startswith(sub, "A") & np.isfinite(phot)
+    assert a_stars.sum() >= 15
+    table = BalmerStage(criteria="lamost-phot").run(batch)
+    assert not np.any(np.asarray(table["balmer_confirmed"])[a_stars])
+    # they are refused by the cuts, not for lack of a measurement
+    rejecting = get_criteria("lamost-phot").reject_flags
+    assert ((np.asarray(table["hdelta_flags"])[a_stars] & rejecting) == 0).mean() > 0.8
+    reasons = np.asarray(table["balmer_reason"]).astype(str)
+    ok = np.asarray(batch.ok)
+    assert all(r.startswith("teff_phot not given") for r in reasons[ok & ~np.isfinite(phot)])
