@@ -279,6 +279,14 @@ def _star_normal(star_ids, seed=0):
     return out
 
 
+def _teff_with_error(tables, column, sigma, seed=0):
+    """Write ``column`` into every table: the catalogue Teff plus ``sigma`` K times one
+    `_star_normal` draw per star (seed ``seed``), as a photometric temperature would err."""
+    for table in tables.values():
+        table[column] = _values(table, "true_teff") + sigma * _star_normal(
+            np.asarray(table["true_star_id"]).astype(str), seed=seed)
+
+
 def _print(results):
     for name, res in results.items():
         row = f"{name:40s}"
@@ -334,9 +342,7 @@ def main(argv=None):
             tables[(sim_name, mode)] = table[keep]
     print(f"rendered and measured in {time.time() - t0:.0f} s")
     if args.teff_error:
-        for table in tables.values():
-            table["teff_with_error"] = _values(table, "true_teff") + args.teff_error * \
-                _star_normal(np.asarray(table["true_star_id"]).astype(str))
+        _teff_with_error(tables, "teff_with_error", args.teff_error)
 
     train = tables[("standard", "assumed")]
     folds = range(plan.n_folds)
@@ -419,13 +425,6 @@ def main(argv=None):
                     bias=args.photometric_bias)
 
 
-def _set_photometric_teff(tables, draw):
-    for table in tables.values():
-        table[PHOTOMETRIC["teff_column"]] = _values(table, "true_teff") + \
-            PHOTOMETRIC["teff_error"] * _star_normal(
-                np.asarray(table["true_star_id"]).astype(str), seed=draw)
-
-
 def photometric(tables, plan, nested=False, write=None, bias=0.0):
     """Derive ``lamost-phot`` (`PHOTOMETRIC`) fold by fold and on every star; print and record
     its held-out figures (every draw of the temperature errors; nested by fold with
@@ -437,7 +436,7 @@ def photometric(tables, plan, nested=False, write=None, bias=0.0):
                 "teff_column": PHOTOMETRIC["teff_column"]}
     draws = {}
     for draw in range(PHOTOMETRIC["draws"]):
-        _set_photometric_teff(tables, draw)
+        _teff_with_error(tables, PHOTOMETRIC["teff_column"], PHOTOMETRIC["teff_error"], draw)
         scored = tables
         if bias:
             scored = {key: t.copy() for key, t in tables.items()}
@@ -455,7 +454,7 @@ def photometric(tables, plan, nested=False, write=None, bias=0.0):
                             for cls in ("BHB", "A+B")} for part in draws[0][key]}
         print(f"lamost-phot mean of {len(draws)} draws {key:28s} " + " | ".join(
             f"{part}: BHB {v['BHB']:6.1%}  A+B {v['A+B']:5.1%}" for part, v in mean[key].items()))
-    _set_photometric_teff(tables, 0)
+    _teff_with_error(tables, PHOTOMETRIC["teff_column"], PHOTOMETRIC["teff_error"], 0)
     record = {
         "how": ("as the 'lamost' set (see its meta), with the bounds on a photometric "
                 "temperature: derived on the catalogue Teff offset by a Gaussian error of "
