@@ -138,6 +138,28 @@ def test_metrics_known_answers():
     assert np.isnan(M.precision_at_recall([1, 1, 0], [0.9, -np.inf, 0.5], 0.9))
 
 
+def test_stage2_selection_caps_the_recall_target_at_what_stage1_passes():
+    """Stage 1 passes 3 of 4 validation BHB spectra, below the 0.9 target: the epochs are
+    compared by the precision at recall 3/4 (an epoch ranking the passed BHB rows first wins),
+    where the uncapped target would score every epoch 0."""
+    from bhbfinder.classify.training import stage2_selection_score
+
+    is_bhb = np.array([1, 1, 1, 1, 0, 0], bool)
+    stage1 = np.array([1, 1, 1, 0, 1, 0], bool)
+    score, target = stage2_selection_score(is_bhb, stage1, 0.9)
+    assert target == pytest.approx(0.75)
+    worse = np.array([0.9, 0.8, 0.3, 0.99, 0.5, 0.1])  # a negative above one BHB row
+    better = np.array([0.9, 0.8, 0.6, 0.99, 0.5, 0.1])
+    assert score(worse) == pytest.approx(0.75) and score(better) == 1.0
+    assert np.isnan(M.precision_at_recall(is_bhb, np.where(stage1, better, -np.inf), 0.9))
+    # stage 1 passing enough: the target is the given one, exactly
+    score, target = stage2_selection_score(is_bhb, np.ones(6, bool), 0.9)
+    assert target == 0.9 and score(worse) == pytest.approx(4 / 5) and score(better) == 1.0
+    # no BHB row: nothing to select on
+    score, target = stage2_selection_score(np.zeros(6, bool), stage1, 0.9)
+    assert score(better) == 0.0
+
+
 # -------------------------------------------------------------------------------- splitting
 def test_split_by_star_no_star_in_two_splits():
     rng = np.random.default_rng(3)

@@ -55,6 +55,7 @@ __all__ = [
     "augment_batch",
     "train_network",
     "train_two_stage",
+    "stage2_selection_score",
     "evaluate",
 ]
 
@@ -346,6 +347,50 @@ def augment_batch(x, generator, config=None):
     out = x.clone()
     out[:, 0] = flux
     return out
+
+
+def stage2_selection_score(is_bhb, stage1_bhb, recall=0.9):
+    """The end-to-end score that selects stage 2's epoch on validation.
+
+    The best precision of "stage 1 says BHB and ``p2 ≥ t``" over the thresholds ``t`` that
+    reach the recall target. Stage 1 is fixed while stage 2 trains, so no stage-2 network can
+    recall more BHB spectra than stage 1 passes; where that share is below ``recall`` the target
+    is capped at it. Otherwise no epoch would reach the target, every epoch would score 0 and the
+    selection would keep an arbitrary one (as happens when one of a handful of real BHB stars
+    changes the validation split).
+
+    Parameters
+    ----------
+    is_bhb : array of bool
+        The validation rows that are BHB spectra.
+    stage1_bhb : array of bool
+        The rows stage 1 calls BHB.
+    recall : float
+        The recall target (``stage2_recall`` of the training settings).
+
+    Returns
+    -------
+    score : callable
+        ``score(p2)``, ``p2`` stage 2's BHB probability per row: the precision, 0 where no
+        threshold reaches the target.
+    target : float
+        The recall target used: ``recall``, or the share stage 1 passes where that is lower.
+    """
+    is_bhb = np.asarray(is_bhb, bool)
+    stage1_bhb = np.asarray(stage1_bhb, bool)
+    target = float(recall)
+    if is_bhb.any():
+        passed = (is_bhb & stage1_bhb).sum() / is_bhb.sum()
+        if passed < target:
+            target = float(passed) * (1 - 1e-9)  # reachable despite rounding
+
+    def score(p2):
+        if target <= 0:
+            return 0.0
+        p = M.precision_at_recall(is_bhb, np.where(stage1_bhb, p2, -np.inf), target)
+        return 0.0 if p != p else p
+
+    return score, target
 
 
 def _predict_logits(net, x, device, batch_size=512):
@@ -663,16 +708,19 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
             p1 = torch.softmax(torch.from_numpy(_predict_logits(net1, x[sub_tr], dev)), 1)
             p1 = p1.numpy()[:, pos]
             sw = np.where(y2[sub_tr] == 1, 1.0, 1.0 + cfg["stage2_hard_weight"] * p1)
+        recall_target = None
         if cfg["stage2_select"] == "precision_at_recall":
             # end to end on all validation rows: stage-1 BHB (fixed) and p2 from the network
             s1_bhb_va = _predict_logits(net1, x[va], dev).argmax(axis=1) == pos
-            is_bhb_va = y[va] == pos
-            r_min = float(cfg["stage2_recall"])
+            score2, recall_target = stage2_selection_score(y[va] == pos, s1_bhb_va,
+                                                           cfg["stage2_recall"])
+            if recall_target < float(cfg["stage2_recall"]):
+                log(f"stage 2: stage 1 passes {recall_target:.3f} of the validation BHB "
+                    f"spectra, below the recall target {cfg['stage2_recall']}; selecting on "
+                    "the precision at that recall")
 
             def precision_at_recall(logits):
-                p2 = torch.softmax(torch.from_numpy(logits), 1).numpy()[:, 1]
-                p = M.precision_at_recall(is_bhb_va, np.where(s1_bhb_va, p2, -np.inf), r_min)
-                return 0.0 if p != p else p
+                return score2(torch.softmax(torch.from_numpy(logits), 1).numpy()[:, 1])
 
             select2, x2_va, y2_va = precision_at_recall, x[va], y2[va]
         elif cfg["stage2_select"] == "bhb_f1":
@@ -705,7 +753,9 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
                           "stage1_val_macro_f1": h1["best_score"],
                           "stage2_best_epoch": h2["best_epoch"],
                           ("stage2_val_bhb_f1" if cfg["stage2_select"] == "bhb_f1" else
-                           "stage2_val_precision_at_recall"): h2["best_score"]},
+                           "stage2_val_precision_at_recall"): h2["best_score"],
+                          **({} if recall_target is None else
+                             {"stage2_recall_target": float(recall_target)})},
         }
         clf.provenance = dict(prov, **(provenance or {}))
         clf.provenance.update({
