@@ -187,6 +187,10 @@ def main(argv=None):
                         help="with --fit-verdict: also render every fold's stars with the noise of "
                              "neighbouring pixels correlated by RHO (real LAMOST DR1 files: "
                              "~0.25); combined with --also-error-scale into one rendering")
+    parser.add_argument("--count-doubtful", nargs="+", default=[], metavar="STAR_ID",
+                        help="also count these stars (star_id, e.g. MILES:0578 for HD 143459) "
+                             "as doubtful: left out of the scores and of the verdict's "
+                             "calibration, reported apart; the fold models keep their class")
     parser.add_argument("--fresh", action="store_true", help="retrain every fold model")
     parser.add_argument("--rescore", action="store_true",
                         help="render and score the held-out stars again with the finished fold "
@@ -285,6 +289,9 @@ def main(argv=None):
         also = vstack([_variant_catalog(plan, k, libs, work / f"fold{k}", args, name, sim)
                        for name, (_, sim) in variants.items() for k in folds],
                       metadata_conflicts="silent")
+    for table in (cat, also):
+        if table is not None and args.count_doubtful:
+            _count_as_doubtful(table, args.count_doubtful)
     if args.fit_verdict:
         cat, also = fit_verdict(cat, args.fit_verdict, l2=args.verdict_l2,
                                 interactions=args.verdict_interactions,
@@ -441,6 +448,16 @@ def fit_verdict(cat, path, l2=1.0, plan=None, recipe=None, budget=None, tag=None
         also["is_bhb"] = ok_a & (np.nan_to_num(pa) >= np.array(
             [fold_models[k].threshold_ if k in fold_models else 2.0 for k in fa]))
     return cat, also
+
+
+def _count_as_doubtful(cat, star_ids):
+    """Mark the renderings of ``star_ids`` doubtful (in place); an unknown id is an error."""
+    ids = np.asarray(cat["true_star_id"]).astype(str)
+    unknown = sorted(set(star_ids) - set(ids))
+    if unknown:
+        raise SystemExit(f"--count-doubtful: no renderings of {', '.join(unknown)} (give star "
+                         "ids as in plan.json, e.g. MILES:0578)")
+    cat["true_doubtful"] = np.asarray(cat["true_doubtful"], bool) | np.isin(ids, star_ids)
 
 
 def _params_material(data, libs):
