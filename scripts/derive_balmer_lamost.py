@@ -32,6 +32,10 @@ catalogue Teff, an oracle, which ``--teff-error`` offsets by a Gaussian error pe
 photometric temperature would carry) and an upper bound on the metallic-line index
 (`METAL_CUT`). The shipped set is not changed by them.
 
+``--count-doubtful STAR_ID ...`` leaves more stars out of every derivation and score, as
+`LABEL_AUDIT`'s doubtful stars are (e.g. ``MILES:0578``, HD 143459, whose class is in doubt:
+``docs/heldout.rst``).
+
 Run (about two minutes on one core)::
 
     OMP_NUM_THREADS=1 python scripts/derive_balmer_lamost.py --data ../shared/data \\
@@ -323,6 +327,9 @@ def main(argv=None):
                     help="with --photometric: score the held-out folds with teff_phot moved "
                          "by K (a systematic error of the photometric temperature, e.g. from "
                          "the reddening); the sets are derived without it")
+    ap.add_argument("--count-doubtful", nargs="+", default=[], metavar="STAR_ID",
+                    help="also leave these stars (star_id, e.g. MILES:0578 for HD 143459) out "
+                         "of the derivations and the scores, as LABEL_AUDIT's doubtful stars")
     args = ap.parse_args(argv)
     if args.teff_column == "teff" and not args.params_workdir:
         ap.error("--teff-column teff needs --params-workdir")
@@ -332,8 +339,13 @@ def main(argv=None):
     t0 = time.time()
     libs = load_real_templates(args.data)
     plan = FoldPlan.build(libs, n_folds=5, seed=0)
-    # the doubtful star (LABEL_AUDIT) takes part in neither derivation nor scores
+    # the doubtful stars (LABEL_AUDIT, --count-doubtful) take part in neither derivation nor
+    # scores
     doubtful = set(np.asarray(plan.stars["star_id"])[np.asarray(plan.stars["doubtful"], bool)])
+    unknown = sorted(set(args.count_doubtful) - set(np.asarray(plan.stars["star_id"]).astype(str)))
+    if unknown:
+        ap.error(f"--count-doubtful: no star {', '.join(unknown)} in the plan (e.g. MILES:0578)")
+    doubtful |= set(args.count_doubtful)
     tables = {}
     for sim_name, (simulation, seed0) in SIMULATIONS.items():
         for mode, table in measure(libs, plan, simulation, seed0,
@@ -414,6 +426,8 @@ def main(argv=None):
     }
     if nested is not None:
         record["nested_min_completeness"] = nested
+    if args.count_doubtful:
+        record["also_left_out"] = sorted(args.count_doubtful)
     final = derive(train, meta=record)
     print(final)
     if args.write:
@@ -422,10 +436,10 @@ def main(argv=None):
     print(json.dumps(final.meta["chosen_quantiles"]))
     if args.photometric or args.write_photometric:
         photometric(tables, plan, nested=args.nested, write=args.write_photometric,
-                    bias=args.photometric_bias)
+                    bias=args.photometric_bias, also_left_out=args.count_doubtful)
 
 
-def photometric(tables, plan, nested=False, write=None, bias=0.0):
+def photometric(tables, plan, nested=False, write=None, bias=0.0, also_left_out=()):
     """Derive ``lamost-phot`` (`PHOTOMETRIC`) fold by fold and on every star; print and record
     its held-out figures (every draw of the temperature errors; nested by fold with
     ``nested``). ``bias`` (K) moves ``teff_phot`` where the held-out folds are scored (not
@@ -485,6 +499,8 @@ def photometric(tables, plan, nested=False, write=None, bias=0.0):
         record["nested_min_completeness"] = {"chosen_per_fold": chosen,
                                              "five_fold_choice": choose(cv_scores),
                                              "held_out": held}
+    if also_left_out:
+        record["also_left_out"] = sorted(also_left_out)
     final = derive(train, name=PHOTOMETRIC["name"], meta=record, **settings,
                    min_completeness=PHOTOMETRIC["min_completeness"])
     final = replace(final, description=PHOTOMETRIC_DESCRIPTION)
