@@ -68,7 +68,7 @@ from bhbfinder.training.heldout import (
 )
 
 #: Settings of the derivation (see `derive_teff_criteria`).
-DERIVATION = {"teff_classes": ("BHB", "A"), "kernel": 700.0, "min_completeness": 0.85}
+DERIVATION = {"teff_classes": ("BHB", "A"), "kernel": 700.0, "min_completeness": 0.95}
 #: Renderings below this S/N do not shape the boundaries.
 MIN_SNR_DERIVE = 15.0
 #: The headline S/N limit.
@@ -411,7 +411,7 @@ def main(argv=None):
     record = {
         "how": ("real BHB/A/B stars of ../shared/data (MILES miles/ + miles_more/, SDSS "
                 "spEigenStar templates; labels audited by bhbfinder.training.heldout."
-                "LABEL_AUDIT, the doubtful star left out) rendered through the instrument model "
+                "LABEL_AUDIT, its doubtful stars left out) rendered through the instrument model "
                 "(HELD_OUT_SIMULATION), prepared and measured with the resolution assumed; "
                 "derive_teff_criteria (teff_balmer, cak_excess and gravity_index fitted on the "
                 "same stars) on renderings with S/N >= 15; held-out figures from the "

@@ -136,6 +136,14 @@ def test_metrics_known_answers():
     assert M.precision_at_recall([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.1], 0.6) == 1.0
     assert M.precision_at_recall([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.1], 0.9) == 0.75
     assert np.isnan(M.precision_at_recall([1, 1, 0], [0.9, -np.inf, 0.5], 0.9))
+    # the recall rule: of the 3 true rows with a finite score, keep ceil(0.6 * 3) = 2 -> 0.6;
+    # the true row without a score (not passed by stage 1) still counts in the recall
+    thr, got = M.threshold_for_recall([1, 1, 0, 1, 0, 1], [0.9, 0.6, 0.7, 0.3, 0.1, -np.inf],
+                                      0.6)
+    assert thr == 0.6 and got["recall"] == pytest.approx(2 / 4)
+    assert got["precision"] == pytest.approx(2 / 3)
+    assert M.threshold_for_recall([1, 1, 0], [0.9, 0.6, 0.7], 1.0)[0] == 0.6
+    assert M.threshold_for_recall([0, 0], [0.9, 0.6], 0.9)[0] == 0.5   # no true row: default
 
 
 def test_stage2_selection_caps_the_recall_target_at_what_stage1_passes():
@@ -247,6 +255,36 @@ def test_stage2_from_given_stage1_equals_full_run():
     with pytest.raises(ConfigurationError):
         train_two_stage((flux, ivar, labels, stars), stage1_network=a.stage1,
                         **dict(kw, training={"stage2_select": "auc", "epochs_stage2": 1}))
+
+
+def test_recall_threshold_rule_keeps_the_share_of_what_stage1_passes(trained):
+    """``threshold_rule="recall"``: the threshold keeps ``candidate_recall`` of the validation
+    BHB spectra that stage 1 calls BHB (counted here from the model's own outputs)."""
+    import copy
+
+    from bhbfinder.classify.training import _run_encoded
+
+    a, info, (wave, flux, ivar, labels, stars) = trained
+    kw = dict(architecture=TINY, wavelength=wave, augment=False, prepare_config=PREP, log=None,
+              stage1_network=copy.deepcopy(a.stage1))
+    base = {"epochs_stage1": 10, "epochs_stage2": 1, "batch_size": 32, "lr": 3e-3}
+    b, _ = train_two_stage((flux, ivar, labels, stars), **kw,
+                           training=dict(base, threshold_rule="recall", candidate_recall=0.5))
+    va = info["split"]["validation"]
+    out = _run_encoded(b, info["x"][va])
+    bhb = info["y"][va] == b.classes.index("BHB")
+    passed = bhb & (out["stage1_index"] == b.classes.index("BHB"))
+    assert passed.sum() >= 4
+    kept = passed & (out["p_bhb_stage2"] >= b.threshold)
+    n_keep = int(np.ceil(0.5 * passed.sum()))
+    # the n_keep-th highest stage-2 probability of the passed BHB rows (ties kept with it)
+    assert b.threshold == pytest.approx(np.sort(out["p_bhb_stage2"][passed])[::-1][n_keep - 1])
+    assert kept.sum() >= n_keep
+    choice = b.metrics["validation"]["threshold_choice"]
+    assert choice["rule"] == "recall" and choice["recall"] == pytest.approx(kept.sum() / bhb.sum())
+    with pytest.raises(ConfigurationError, match="threshold_rule"):
+        train_two_stage((flux, ivar, labels, stars), **kw,
+                        training=dict(base, threshold_rule="f1"))
 
 
 def test_save_load_round_trip(trained, tmp_path):

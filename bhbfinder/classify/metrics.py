@@ -13,6 +13,7 @@ __all__ = [
     "binary_scores",
     "precision_recall_curve",
     "threshold_for_precision",
+    "threshold_for_recall",
     "precision_at_recall",
 ]
 
@@ -156,6 +157,30 @@ def threshold_for_precision(is_true, score, target=0.98, default=0.5):
     else:
         i = int(np.argmax(prec))
     return float(thr[i]), {"precision": float(prec[i]), "recall": float(rec[i])}
+
+
+def threshold_for_recall(is_true, score, recall=0.9, default=0.5):
+    """The highest threshold whose calls ``score ≥ t`` keep ``recall`` of the true rows.
+
+    Only true rows with a finite score count: the share is of the true rows a score can call
+    at all (e.g. those stage 1 passes to stage 2), so the target can always be reached.
+
+    Returns
+    -------
+    threshold : float
+    achieved : dict
+        ``precision`` and ``recall`` (of all true rows) at that threshold on the given data.
+    """
+    t = np.asarray(is_true, bool)
+    s = np.where(np.isfinite(score), np.asarray(score, float), -np.inf)
+    callable_true = np.sort(s[t & np.isfinite(s)])[::-1]
+    if not len(callable_true):
+        return float(default), {"precision": 0.0, "recall": 0.0}
+    keep = max(int(np.ceil(float(recall) * len(callable_true) - 1e-9)), 1)
+    thr = float(callable_true[keep - 1])
+    called = s >= thr
+    return thr, {"precision": float((called & t).sum() / called.sum()),
+                 "recall": float((called & t).sum() / t.sum())}
 
 
 def precision_at_recall(is_true, score, recall=0.9):

@@ -27,7 +27,9 @@ Training
     `~bhbfinder.classify.training.train_two_stage` with the recipe's architecture and
     training settings, on-the-fly augmentation on; stage 2 learns BHB against A, B, HotSD and
     other, the negatives weighted by how BHB-like stage 1 finds them (``stage2_hard_weight``),
-    its epoch selected on the end-to-end validation precision at 90 % recall.
+    its epoch selected on the end-to-end validation precision at 90 % recall; its threshold
+    keeps 90 % of the validation BHB spectra that stage 1 passes (``threshold_rule="recall"``:
+    ``is_bhb_candidate`` is a candidate list, the final decision is the verdict's ``is_bhb``).
 """
 
 import copy
@@ -96,7 +98,8 @@ DEFAULT_RECIPE = {
         "simulation": {"ism_cak_ew": [0.0, 0.4], "blue_fwhm": [2.0, 4.0],
                        "blue_fwhm_slope": [-0.1, 0.1], "distortion_sigma": 0.15},
     },
-    "training": {**RECIPE_V1["training"], "epochs_stage1": 12, "epochs_stage2": 10},
+    "training": {**RECIPE_V1["training"], "epochs_stage1": 12, "epochs_stage2": 10,
+                 "threshold_rule": "recall", "candidate_recall": 0.9},
 }
 
 #: Recipes by name.

@@ -13,7 +13,10 @@ is not:
   weights with a new 2-way head; optionally the negatives stage 1 finds BHB-like weigh more
   (``stage2_hard_weight``) and the epoch is selected on the end-to-end validation precision at
   90 % recall (``stage2_select="precision_at_recall"``);
-* the stage-2 threshold is the lowest one that reaches the precision target on validation;
+* the stage-2 threshold, on validation end to end, is the lowest one that reaches the precision
+  target (``threshold_rule="precision"``) or the highest one that keeps ``candidate_recall``
+  of the BHB spectra stage 1 passes (``"recall"``, the default recipe's: a candidate list that
+  the Balmer fits and the verdict then confirm, as the paper's candidates are confirmed);
 * seeded; on CPU ``torch.use_deterministic_algorithms`` makes runs repeatable.
 
 On-the-fly augmentation (``augment=True``) adds, per spectrum and epoch: Gaussian noise at a
@@ -69,7 +72,12 @@ DEFAULT_TRAINING = {
     "label_smoothing": 0.1,
     "class_weighting": "inverse_log",
     "split": [0.7, 0.15, 0.15],
+    # the stage-2 threshold on validation: "precision" (the lowest reaching ``precision_target``
+    # end to end) or "recall" (the highest keeping ``candidate_recall`` of the validation BHB
+    # spectra that stage 1 passes: a candidate list for the Balmer fits and the verdict)
+    "threshold_rule": "precision",
     "precision_target": 0.98,
+    "candidate_recall": 0.9,
     "plateau_patience": 3,
     "plateau_factor": 0.5,
     "seed": 0,
@@ -737,11 +745,18 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
         # ---- threshold on validation (end to end: stage-1 BHB and p2 >= t)
         res_va = _run_encoded(clf, x[va])
         score = np.where(res_va["stage1_index"] == pos, res_va["p_bhb_stage2"], -np.inf)
-        thr, achieved = M.threshold_for_precision(y[va] == pos, score,
-                                                  cfg["precision_target"])
+        if cfg["threshold_rule"] == "precision":
+            thr, achieved = M.threshold_for_precision(y[va] == pos, score,
+                                                      cfg["precision_target"])
+        elif cfg["threshold_rule"] == "recall":
+            thr, achieved = M.threshold_for_recall(y[va] == pos, score, cfg["candidate_recall"])
+        else:
+            raise ConfigurationError(f"threshold_rule {cfg['threshold_rule']!r}: use "
+                                     "'precision' or 'recall'")
+        achieved = dict(achieved, rule=str(cfg["threshold_rule"]))
         clf.threshold = thr
-        log(f"threshold {thr:.4f} on validation: precision {achieved['precision']:.4f} "
-            f"recall {achieved['recall']:.4f}")
+        log(f"threshold {thr:.4f} on validation ({cfg['threshold_rule']} rule): precision "
+            f"{achieved['precision']:.4f} recall {achieved['recall']:.4f}")
         # ---- test
         test = evaluate(clf, x[te], y[te], classes)
         val = evaluate(clf, x[va], y[va], classes)

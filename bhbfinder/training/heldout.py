@@ -85,6 +85,20 @@ LABEL_AUDIT = {
                   "horizontal branch, and its Balmer profiles and weak Ca II K measure like the "
                   "BHB stars': its class cannot be told from its labels",
     },
+    "MILES:0578": {
+        "name": "HD 143459",
+        "label": None,
+        "doubtful": True,
+        "reason": "its MILES temperature (8,842 K) lies 1,000-1,800 K below every independent "
+                  "estimate: the NGSL fit of its HST spectrophotometry (Lindler & Heap 2008: "
+                  "9,878 K), the X-shooter library's parameters (Arentsen et al. 2019: "
+                  "10,689 K), the g - r colour of its own MILES spectrum (~9,800 K) and the "
+                  "params model of every held-out fold (~10,300 K); its [Fe/H] (-1.26, one "
+                  "source) was found at the cooler temperature, and both analyses at the "
+                  "hotter one find it more metal-rich than the BHB rule's -0.9 (NGSL -0.6, "
+                  "X-shooter -0.19); its spectral type (A0 Vs) is a dwarf's: the metallicity "
+                  "that makes it BHB by the rule is not established",
+    },
     "MILES:0054": {
         "name": "HD 7374",
         "label": "B",
