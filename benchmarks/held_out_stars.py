@@ -188,7 +188,7 @@ def main(argv=None):
                              "neighbouring pixels correlated by RHO (real LAMOST DR1 files: "
                              "~0.25); combined with --also-error-scale into one rendering")
     parser.add_argument("--count-doubtful", nargs="+", default=[], metavar="STAR_ID",
-                        help="also count these stars (star_id, e.g. MILES:0578 for HD 143459) "
+                        help="also count these stars (star_id, e.g. MILES:0519) "
                              "as doubtful: left out of the scores and of the verdict's "
                              "calibration, reported apart; the fold models keep their class")
     parser.add_argument("--fresh", action="store_true", help="retrain every fold model")
@@ -456,7 +456,7 @@ def _count_as_doubtful(cat, star_ids):
     unknown = sorted(set(star_ids) - set(ids))
     if unknown:
         raise SystemExit(f"--count-doubtful: no renderings of {', '.join(unknown)} (give star "
-                         "ids as in plan.json, e.g. MILES:0578)")
+                         "ids as in plan.json, e.g. MILES:0519)")
     cat["true_doubtful"] = np.asarray(cat["true_doubtful"], bool) | np.isin(ids, star_ids)
 
 

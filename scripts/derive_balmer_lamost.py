@@ -33,8 +33,13 @@ photometric temperature would carry) and an upper bound on the metallic-line ind
 (`METAL_CUT`). The shipped set is not changed by them.
 
 ``--count-doubtful STAR_ID ...`` leaves more stars out of every derivation and score, as
-`LABEL_AUDIT`'s doubtful stars are (e.g. ``MILES:0578``, HD 143459, whose class is in doubt:
-``docs/heldout.rst``).
+`LABEL_AUDIT`'s doubtful stars are (HD 143459, ``MILES:0578``, is one: ``docs/heldout.rst``).
+
+``--label-space N --generator-workdir HELDOUT`` prints the held-out figures of sets derived
+with N label-space BHB stars per fold added (`label_space_rows`: Teff from
+``--label-space-teff`` to 12,500 K, spectra from the generator a
+``benchmarks/held_out_stars.py`` work folder fitted for that fold without its stars), to give
+the bounds BHB stars where the real ones are few. The shipped set is not changed by them.
 
 Run (about two minutes on one core)::
 
@@ -123,6 +128,49 @@ def measure(libs, plan, simulation, seed0, params_workdir=None):
     return {mode: vstack(parts) for mode, parts in out.items()}
 
 
+def label_space_rows(workdir, n_folds, n_bhb, teff_min, per_star=6, seed0=4000):
+    """Label-space BHB stars for each fold's derivation, rendered and measured.
+
+    For fold ``k`` the label-space generator of ``workdir/fold<k>/generator.asdf`` (fitted by
+    ``benchmarks/held_out_stars.py`` without the fold's stars) gives ``n_bhb`` BHB stars
+    (`~bhbfinder.simulate.generated.generated_templates`: labels inside the Culpan box with
+    [Fe/H] < −0.9, Teff from ``teff_min`` to 12,500 K, within the generator's support), each
+    rendered ``per_star`` times through `HELD_OUT_SIMULATION` and measured with the resolution
+    assumed.
+
+    Returns
+    -------
+    dict of Table
+        Fold → measurements with the ``true_*`` columns of `measure`.
+    """
+    from bhbfinder.params.emulator import SlamEmulator
+    from bhbfinder.simulate import SimulationConfig, simulate_rows
+    from bhbfinder.simulate.generated import generated_templates
+
+    config = SimulationConfig().replace(**HELD_OUT_SIMULATION)
+    out = {}
+    for k in range(n_folds):
+        generator = SlamEmulator.load(Path(workdir) / f"fold{k}" / "generator.asdf")
+        lib = generated_templates(generator, {"BHB": n_bhb}, seed=seed0 + k,
+                                  space={"teff": (teff_min, 12500.0)})
+        sim = simulate_rows(lib, np.repeat(np.arange(len(lib)), per_star),
+                            np.random.default_rng(seed0 + 100 + k), config)
+        parts = []
+        for c0 in range(0, len(sim), 512):
+            batch = prepare(sim.to_raw_batch(slice(c0, c0 + 512)))
+            truth = {key: np.asarray(batch.meta[key]) for key in
+                     ("label", "star_id", "teff", "logg", "feh", "snr_target", "source")}
+            del batch.meta["resolving_power"]
+            table = BalmerStage(criteria="xue2008").run(batch)
+            for key, value in truth.items():
+                table["true_" + key] = value
+            table["fold"] = -1
+            table.meta = {}
+            parts.append(table)
+        out[k] = vstack(parts)
+    return out
+
+
 def _values(table, key):
     return np.asarray(np.ma.filled(np.ma.asarray(table[key], dtype=float), np.nan), float)
 
@@ -150,7 +198,7 @@ def derive(table, name="lamost", meta=None, cuts=None, **settings):
         **{**DERIVATION, **settings})
 
 
-def held_out_verdicts(train, tables, folds, name="lamost", **settings):
+def held_out_verdicts(train, tables, folds, name="lamost", extra=None, **settings):
     """Cross-validated verdicts over ``folds``.
 
     Parameters
@@ -164,6 +212,9 @@ def held_out_verdicts(train, tables, folds, name="lamost", **settings):
         others.
     name : str
         Prefix of the sets' names.
+    extra : dict of Table, optional
+        Fold → more rows to derive that fold's set on (e.g. `label_space_rows`, made without
+        the fold's stars).
     **settings
         Passed to `derive` (``cuts``, ``min_completeness``).
 
@@ -175,8 +226,11 @@ def held_out_verdicts(train, tables, folds, name="lamost", **settings):
     out = {key: np.zeros(len(t), bool) for key, t in tables.items()}
     fold = np.asarray(train["fold"])
     for k in folds:
-        cset = derive(train[np.isin(fold, folds) & (fold != k)], name=f"{name}-fold{k}",
-                      **settings)
+        rows = train[np.isin(fold, folds) & (fold != k)]
+        if extra is not None:
+            cols = [c for c in rows.colnames if c in extra[k].colnames]
+            rows = vstack([rows[cols], extra[k][cols]])
+        cset = derive(rows, name=f"{name}-fold{k}", **settings)
         for key, t in tables.items():
             m = np.asarray(t["fold"]) == k
             out[key][m] = cset.evaluate(t[m])[0]
@@ -328,9 +382,19 @@ def main(argv=None):
                          "by K (a systematic error of the photometric temperature, e.g. from "
                          "the reddening); the sets are derived without it")
     ap.add_argument("--count-doubtful", nargs="+", default=[], metavar="STAR_ID",
-                    help="also leave these stars (star_id, e.g. MILES:0578 for HD 143459) out "
-                         "of the derivations and the scores, as LABEL_AUDIT's doubtful stars")
+                    help="also leave these stars (star_id, e.g. MILES:0519) out of the "
+                         "derivations and the scores, as LABEL_AUDIT's doubtful stars")
+    ap.add_argument("--label-space", type=int, default=0, metavar="N",
+                    help="also score sets derived with N label-space BHB stars per fold added "
+                         "(from the generators of --generator-workdir, fitted without the "
+                         "fold's stars)")
+    ap.add_argument("--label-space-teff", type=float, default=9500.0, metavar="K",
+                    help="with --label-space: the lowest Teff of those stars (to 12,500 K)")
+    ap.add_argument("--generator-workdir",
+                    help="a benchmarks/held_out_stars.py --workdir: fold<k>/generator.asdf")
     args = ap.parse_args(argv)
+    if args.label_space and not args.generator_workdir:
+        ap.error("--label-space needs --generator-workdir")
     if args.teff_column == "teff" and not args.params_workdir:
         ap.error("--teff-column teff needs --params-workdir")
     if args.teff_error and args.teff_column != "true_teff":
@@ -344,7 +408,7 @@ def main(argv=None):
     doubtful = set(np.asarray(plan.stars["star_id"])[np.asarray(plan.stars["doubtful"], bool)])
     unknown = sorted(set(args.count_doubtful) - set(np.asarray(plan.stars["star_id"]).astype(str)))
     if unknown:
-        ap.error(f"--count-doubtful: no star {', '.join(unknown)} in the plan (e.g. MILES:0578)")
+        ap.error(f"--count-doubtful: no star {', '.join(unknown)} in the plan (e.g. MILES:0519)")
     doubtful |= set(args.count_doubtful)
     tables = {}
     for sim_name, (simulation, seed0) in SIMULATIONS.items():
@@ -379,6 +443,18 @@ def main(argv=None):
             v = held_out_verdicts(train, tables, folds, name="lamost-variant", cuts=cuts,
                                   teff_column="teff_with_error" if args.teff_error else
                                   args.teff_column, min_completeness=value)
+            for key, t in tables.items():
+                variants[f"{name} {value:.2f} {key[0]} resolution-{key[1]}"] = score(t, v[key])
+        _print(variants)
+
+    if args.label_space:
+        extra = label_space_rows(args.generator_workdir, plan.n_folds, args.label_space,
+                                 args.label_space_teff)
+        name = f"lamost + {args.label_space} label-space BHB >= {args.label_space_teff:g} K"
+        variants = {}
+        for value in CANDIDATES:
+            v = held_out_verdicts(train, tables, folds, name="lamost-label-space", extra=extra,
+                                  min_completeness=value)
             for key, t in tables.items():
                 variants[f"{name} {value:.2f} {key[0]} resolution-{key[1]}"] = score(t, v[key])
         _print(variants)
