@@ -177,7 +177,8 @@ def test_miles_metal_index_separates_bhb_stars_from_giants_of_their_temperature(
 def test_lamost_phot_confirms_no_dr1_disk_a_star_given_their_lasp_teff(shared_data):
     """The DR1 disk A stars through the real read and prepare stages, with LASP's Teff (an
     independent pipeline's) as ``teff_phot``: ``lamost-phot`` confirms none of them, and the
-    stars without a LASP Teff are refused for that reason."""
+    stars without a LASP Teff are refused for that reason; the default ``lamost`` confirms
+    none of the A stars either."""
     from astropy.table import Table
 
     from bhbfinder.io.read import read_batch
@@ -206,3 +207,6 @@ def test_lamost_phot_confirms_no_dr1_disk_a_star_given_their_lasp_teff(shared_da
     reasons = np.asarray(table["balmer_reason"]).astype(str)
     ok = np.asarray(batch.ok)
     assert all(r.startswith("teff_phot not given") for r in reasons[ok & ~np.isfinite(phot)])
+    every_a = np.char.startswith(sub, "A") & ok
+    assert every_a.sum() >= 30
+    assert not np.any(np.asarray(BalmerStage().run(batch)["balmer_confirmed"])[every_a])
