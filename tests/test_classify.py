@@ -285,6 +285,9 @@ def test_recall_threshold_rule_keeps_the_share_of_what_stage1_passes(trained):
     with pytest.raises(ConfigurationError, match="threshold_rule"):
         train_two_stage((flux, ivar, labels, stars), **kw,
                         training=dict(base, threshold_rule="f1"))
+    with pytest.raises(ConfigurationError, match="candidate_recall"):
+        train_two_stage((flux, ivar, labels, stars), **kw,
+                        training=dict(base, threshold_rule="recall", candidate_recall=90))
 
 
 def test_save_load_round_trip(trained, tmp_path):

@@ -600,6 +600,20 @@ def _run_encoded(classifier, x):
             "is_bhb_candidate": (idx1 == pos) & (p2 >= classifier.threshold)}
 
 
+def _check_threshold_settings(cfg):
+    """Refuse a stage-2 threshold setting before any training is spent on it."""
+    if cfg["threshold_rule"] not in ("precision", "recall"):
+        raise ConfigurationError(f"threshold_rule {cfg['threshold_rule']!r}: use 'precision' "
+                                 "or 'recall'")
+    try:
+        share = float(cfg["candidate_recall"])
+    except (TypeError, ValueError):
+        share = float("nan")
+    if cfg["threshold_rule"] == "recall" and not 0.0 < share <= 1.0:
+        raise ConfigurationError(f"candidate_recall {cfg['candidate_recall']!r}: give the share "
+                                 "of the BHB spectra stage 1 passes to keep, in (0, 1]")
+
+
 def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=None,
                     wavelength=None, input_config=None, training=None, augmentation=None,
                     augment=True, stage2_negatives=STAGE2_NEGATIVES, device=None,
@@ -649,6 +663,7 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
     """
     classes = [str(c) for c in classes]
     cfg = dict(DEFAULT_TRAINING, **(training or {}))
+    _check_threshold_settings(cfg)
     inp = dict(DEFAULT_INPUT_CONFIG, **(input_config or {}))
     log = log or (lambda *a: None)
     seed = int(cfg["seed"])
@@ -748,11 +763,8 @@ def train_two_stage(data, classes=CLASSES, architecture=None, prepare_config=Non
         if cfg["threshold_rule"] == "precision":
             thr, achieved = M.threshold_for_precision(y[va] == pos, score,
                                                       cfg["precision_target"])
-        elif cfg["threshold_rule"] == "recall":
-            thr, achieved = M.threshold_for_recall(y[va] == pos, score, cfg["candidate_recall"])
         else:
-            raise ConfigurationError(f"threshold_rule {cfg['threshold_rule']!r}: use "
-                                     "'precision' or 'recall'")
+            thr, achieved = M.threshold_for_recall(y[va] == pos, score, cfg["candidate_recall"])
         achieved = dict(achieved, rule=str(cfg["threshold_rule"]))
         clf.threshold = thr
         log(f"threshold {thr:.4f} on validation ({cfg['threshold_rule']} rule): precision "
