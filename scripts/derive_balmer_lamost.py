@@ -237,6 +237,30 @@ def held_out_verdicts(train, tables, folds, name="lamost", extra=None, **setting
     return out
 
 
+def candidate_verdicts(train, tables, folds, name="lamost", **settings):
+    """`held_out_verdicts` at every ``min_completeness`` of `CANDIDATES`: ``{value: verdicts}``."""
+    return {value: held_out_verdicts(train, tables, folds, name=name,
+                                     **{**settings, "min_completeness": value})
+            for value in CANDIDATES}
+
+
+def print_candidates(label, tables, cv):
+    """Print the scores of `candidate_verdicts` ``cv`` on every table, labelled ``label``."""
+    _print({f"{label} {value:.2f} {key[0]} resolution-{key[1]}": score(t, v[key])
+            for value, v in cv.items() for key, t in tables.items()})
+
+
+def nested_verdicts(tables, cv, chosen):
+    """Each table's verdicts with fold k's taken from the candidate ``chosen[k]`` of ``cv``."""
+    out = {}
+    for key, t in tables.items():
+        fold = np.asarray(t["fold"])
+        out[key] = np.zeros(len(t), bool)
+        for k, value in enumerate(chosen):
+            out[key][fold == k] = cv[value][key][fold == k]
+    return out
+
+
 def score(table, confirmed):
     """BHB and A+B confirmed fractions at S/N ≥ 20, overall and per Teff bin."""
     labels = np.asarray(table["true_label"]).astype(str)
@@ -316,11 +340,8 @@ def nested_choices(train, n_folds, **settings):
     for k in range(n_folds):
         inner = [j for j in range(n_folds) if j != k]
         rows = np.isin(np.asarray(train["fold"]), inner)
-        scores = {}
-        for value in CANDIDATES:
-            verdict = held_out_verdicts(train, {"train": train}, inner, name=f"inner{k}",
-                                        **{**settings, "min_completeness": value})["train"]
-            scores[value] = score(train[rows], verdict[rows])
+        cv = candidate_verdicts(train, {"train": train}, inner, name=f"inner{k}", **settings)
+        scores = {value: score(train[rows], v["train"][rows]) for value, v in cv.items()}
         chosen.append(choose(scores))
         print(f"outer fold {k}: inner shortfall " + ", ".join(
             f"{v:.2f}: {shortfall(s):.4f}" for v, s in scores.items()) + f" -> {chosen[-1]:.2f}")
@@ -438,33 +459,22 @@ def main(argv=None):
         name = "lamost" + (f" by {args.teff_column}" if args.teff_column else "") + \
             (f" (±{args.teff_error:g} K)" if args.teff_error else "") + \
             (" + metal_index" if args.metal_bound else "")
-        variants = {}
-        for value in CANDIDATES:
-            v = held_out_verdicts(train, tables, folds, name="lamost-variant", cuts=cuts,
-                                  teff_column="teff_with_error" if args.teff_error else
-                                  args.teff_column, min_completeness=value)
-            for key, t in tables.items():
-                variants[f"{name} {value:.2f} {key[0]} resolution-{key[1]}"] = score(t, v[key])
-        _print(variants)
+        print_candidates(name, tables, candidate_verdicts(
+            train, tables, folds, name="lamost-variant", cuts=cuts,
+            teff_column="teff_with_error" if args.teff_error else args.teff_column))
 
     if args.label_space:
         extra = label_space_rows(args.generator_workdir, plan.n_folds, args.label_space,
                                  args.label_space_teff)
         name = f"lamost + {args.label_space} label-space BHB >= {args.label_space_teff:g} K"
-        variants = {}
-        for value in CANDIDATES:
-            v = held_out_verdicts(train, tables, folds, name="lamost-label-space", extra=extra,
-                                  min_completeness=value)
-            for key, t in tables.items():
-                variants[f"{name} {value:.2f} {key[0]} resolution-{key[1]}"] = score(t, v[key])
-        _print(variants)
+        print_candidates(name, tables, candidate_verdicts(train, tables, folds,
+                                                          name="lamost-label-space",
+                                                          extra=extra))
 
     nested = None
     if args.nested:
         # every candidate's 5-fold verdicts; the nested verdict of fold k is that of its choice
-        cv = {value: held if value == DERIVATION["min_completeness"] else
-              held_out_verdicts(train, tables, folds, min_completeness=value)
-              for value in CANDIDATES}
+        cv = candidate_verdicts(train, tables, folds)
         cv_scores = {value: score(train, v[("standard", "assumed")]) for value, v in cv.items()}
         _print({f"lamost min_completeness {value:.2f} standard resolution-assumed": s
                 for value, s in cv_scores.items()})
@@ -473,13 +483,9 @@ def main(argv=None):
                   "rule": "least max(0, 0.85 - BHB) + max(0, A+B - 0.05) at S/N >= 20 "
                           "(standard resolution, assumed), ties to the higher value",
                   "five_fold_choice": choose(cv_scores), "held_out": {}}
-        for key, t in tables.items():
-            fold = np.asarray(t["fold"])
-            verdict = np.zeros(len(t), bool)
-            for k, value in enumerate(chosen):
-                verdict[fold == k] = cv[value][key][fold == k]
+        for key, verdict in nested_verdicts(tables, cv, chosen).items():
             nested["held_out"][f"lamost-nested {key[0]} resolution-{key[1]}"] = score(
-                t, verdict)
+                tables[key], verdict)
         _print(nested["held_out"])
         print("chosen per outer fold:", chosen, "| rule on the 5-fold figures:",
               nested["five_fold_choice"], "| DERIVATION:", DERIVATION["min_completeness"])
@@ -558,17 +564,11 @@ def photometric(tables, plan, nested=False, write=None, bias=0.0, also_left_out=
         "held_out_mean": mean,
     }
     if nested:
-        cv = {value: held_out_verdicts(train, tables, folds, name="phot", **settings,
-                                       min_completeness=value) for value in CANDIDATES}
+        cv = candidate_verdicts(train, tables, folds, name="phot", **settings)
         cv_scores = {value: score(train, v[("standard", "assumed")]) for value, v in cv.items()}
         chosen = nested_choices(train, plan.n_folds, **settings)
-        held = {}
-        for key, t in tables.items():
-            fold = np.asarray(t["fold"])
-            verdict = np.zeros(len(t), bool)
-            for k, value in enumerate(chosen):
-                verdict[fold == k] = cv[value][key][fold == k]
-            held[f"lamost-phot-nested {key[0]} resolution-{key[1]}"] = score(t, verdict)
+        held = {f"lamost-phot-nested {key[0]} resolution-{key[1]}": score(tables[key], verdict)
+                for key, verdict in nested_verdicts(tables, cv, chosen).items()}
         _print(held)
         print("lamost-phot chosen per outer fold:", chosen, "| rule on the 5-fold figures:",
               choose(cv_scores), "| PHOTOMETRIC:", PHOTOMETRIC["min_completeness"])
