@@ -440,6 +440,21 @@ def test_prepared_recipe_library_rows_carry_their_truth(shared_data, tmp_path):
         assert classify_star(built["teff"][i], built["logg"][i], built["feh"][i]) == "BHB"
 
 
+def test_library_names_are_distinct_per_folder():
+    from bhbfinder.classify.recipes import _library_names
+    from bhbfinder.simulate import TemplateLibrary
+
+    def lib(source, folder=None):
+        labels = Table({"name": ["s"], "star_id": ["x"], "label": ["A"], "teff": [9000.0],
+                        "logg": [4.0], "feh": [0.0], "sptype": [""], "source": [source]})
+        meta = {"folder": folder} if folder else {}
+        return TemplateLibrary(np.array([4000.0, 5000.0]), None, labels, meta=meta)
+
+    libs = [lib("MILES", "/d/miles"), lib("MILES", "/d/miles_more"), lib("eigenstar"),
+            lib("MILES", "/e/miles")]
+    assert _library_names(libs) == ["miles", "miles_more", "eigenstar", "miles_2"]
+
+
 @pytest.mark.realdata
 def test_default_recipe_library_sources_audit_and_label_space_stars(shared_data, tmp_path):
     """The default recipe's library: real stars with audited labels (doubtful ones left out),
@@ -476,3 +491,14 @@ def test_default_recipe_library_sources_audit_and_label_space_stars(shared_data,
     # the blue-arm resolution spread of the recipe is in the library
     fwhm = 4500.0 / np.asarray(meta["resolving_power"], float)
     assert fwhm.min() >= 2.0 and fwhm.max() <= 4.0 and np.ptp(fwhm) > 1.0
+    # the provenance records each folder's templates apart (MILES and MILES-more share a
+    # source name; one entry used to overwrite the other, hiding every real BHB star)
+    from bhbfinder.training.heldout import load_real_templates
+
+    real = load_real_templates(shared_data, sources=DEFAULT_RECIPE["library"]["sources"])
+    assert {"miles", "miles_more"} <= set(prov["templates"])
+    assert prov["data_dir_contents"][:-1] == list(prov["templates"])
+    kept = [lib.labels[~np.asarray(lib.labels["doubtful"], bool)] for lib in real]
+    n_bhb = sum(int((np.asarray(t["label"]).astype(str) == "BHB").sum()) for t in kept)
+    assert n_bhb >= 8
+    assert sum(c["BHB"] for c in prov["templates"].values()) == n_bhb

@@ -218,8 +218,9 @@ def build_recipe_library(data_dir, recipe=None, log=print, generator=None):
     prov = {
         "source": "bhbfinder.simulate: real template stars (labels audited, doubtful stars "
                   "left out) + label-space stars from the params emulator + analytic stars",
-        "data_dir_contents": [lib.source for lib in empirical] + ["analytic"],
-        "templates": {lib.source: lib.class_counts() for lib in empirical},
+        "data_dir_contents": list(_library_names(empirical)) + ["analytic"],
+        "templates": {name: lib.class_counts()
+                      for name, lib in zip(_library_names(empirical), empirical)},
         "analytic_templates": analytic.class_counts(),
         "generated_templates": None if generated is None else generated.class_counts(),
         "generator": None if generated is None else _generator_record(generator),
@@ -228,6 +229,22 @@ def build_recipe_library(data_dir, recipe=None, log=print, generator=None):
         "recipe": rec,
     }
     return spectra, prov
+
+
+def _library_names(libraries):
+    """One distinct name per template library: the folder it was read from (``miles``,
+    ``miles_more``) where it has one, else its source; repeats get ``_2``, ``_3``, ... (two
+    libraries of one source must not share a provenance entry)."""
+    names = []
+    for lib in libraries:
+        folder = (getattr(lib, "meta", None) or {}).get("folder")
+        base = Path(folder).name if folder else (lib.source or "library")
+        name, i = base, 1
+        while name in names:
+            i += 1
+            name = f"{base}_{i}"
+        names.append(name)
+    return names
 
 
 def _generator_record(generator):
