@@ -191,6 +191,11 @@ def main(argv=None):
                         help="also count these stars (star_id, e.g. MILES:0519) "
                              "as doubtful: left out of the scores and of the verdict's "
                              "calibration, reported apart; the fold models keep their class")
+    parser.add_argument("--params-metal-poor", default=None, metavar="JSON",
+                        help="fit the fold params models also to metal-poor copies of the hot "
+                             "stars (bhbfinder.simulate.metal_poor.metal_poor_copies keyword "
+                             "arguments as JSON, '{}' for its defaults; tried and left out, "
+                             "docs/heldout.rst); only where a fold has no params model yet")
     parser.add_argument("--fresh", action="store_true", help="retrain every fold model")
     parser.add_argument("--rescore", action="store_true",
                         help="render and score the held-out stars again with the finished fold "
@@ -241,7 +246,7 @@ def main(argv=None):
                                       (gen_path, GENERATOR_HYPERPARAMS, "label-space generator")):
                 if args.fresh or not path.is_file():
                     if params_lib is None:
-                        params_lib = _params_material(data, libs)
+                        params_lib = _params_material(data, libs, args.params_metal_poor)
                     library, star_ids, tuning = params_lib
                     train_fold_params(plan, k, library, star_ids, tuning,
                                       hyperparams=hyper).save(path)
@@ -460,11 +465,17 @@ def _count_as_doubtful(cat, star_ids):
     cat["true_doubtful"] = np.asarray(cat["true_doubtful"], bool) | np.isin(ids, star_ids)
 
 
-def _params_material(data, libs):
-    """The shipped params recipe's training library, its star ids and tuning data."""
+def _params_material(data, libs, metal_poor=None):
+    """The shipped params recipe's training library, its star ids and tuning data
+    (``metal_poor``: JSON options of metal-poor copies added to it)."""
+    from dataclasses import replace
+
+    from bhbfinder.params.training import DEFAULT_TRAINING
     from bhbfinder.training.params_recipe import params_training_material
 
-    return params_training_material(data)
+    config = None if metal_poor is None else replace(DEFAULT_TRAINING,
+                                                     metal_poor=json.loads(metal_poor))
+    return params_training_material(data, config)
 
 
 def _write(cat, path):

@@ -82,6 +82,10 @@ class MilesTrainingConfig:
         `~bhbfinder.simulate.SimulationConfig` overrides of the training renderings (default:
         the simulator's defaults at rest, ``rv=0``). The radial velocity and S/N of every
         realisation are those of ``simulation`` when it names them, else 0 km/s and ``snr``.
+    metal_poor : dict, optional
+        Also train on metal-poor copies of the hot stars
+        (`~bhbfinder.simulate.metal_poor.metal_poor_copies` with these keyword arguments;
+        ``{}`` for its defaults); None (default): none.
     """
 
     snr: float = 50.0
@@ -92,6 +96,7 @@ class MilesTrainingConfig:
     labels: str = "miles_hot_labels.csv"
     more: tuple = ()
     simulation: dict | None = None
+    metal_poor: dict | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "teff_range", tuple(float(t) for t in self.teff_range))
@@ -108,6 +113,11 @@ class MilesTrainingConfig:
         out["more"] = [list(pair) for pair in self.more]
         out["simulation"] = None if self.simulation is None else {
             k: list(v) if isinstance(v, tuple) else v for k, v in self.simulation.items()}
+        if self.metal_poor is None:
+            del out["metal_poor"]      # records of models trained before the option match
+        else:
+            out["metal_poor"] = {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in self.metal_poor.items()}
         return out
 
     def __hash__(self):  # a dict field: hash the plain record
@@ -194,6 +204,10 @@ def _load_folders(folder, config):
 
 def _templates(folder, config):
     lib = _load_folders(folder, config)
+    if config.metal_poor is not None:
+        from ..simulate.metal_poor import with_metal_poor_copies
+
+        lib = with_metal_poor_copies(lib, **config.metal_poor)
     labels = np.column_stack([np.asarray(lib.labels[c], float) for c in LABEL_NAMES])
     lo, hi = config.teff_range
     keep = np.isfinite(labels).all(axis=1) & (labels[:, 0] >= lo) & (labels[:, 0] <= hi)
