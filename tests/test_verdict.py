@@ -244,6 +244,48 @@ def test_shipped_verdict_for_its_own_prevalence_keeps_its_threshold():
     assert rare.meta["prevalence"]["expected_precision"] >= shipped.precision_target
 
 
+def test_for_precision_meets_its_target_on_a_new_sample_and_checks_its_input():
+    """A known logistic law: the threshold chosen again for a precision target gives that
+    precision on a fresh sample of the same mix; a higher target, less recall; p_bhb is
+    unchanged."""
+    X, y = _synthetic(20000, seed=21)
+    model = _with_held_out_rows(X, y, VerdictModel(features=("box_lo", "feh_z"), l2=0.01)
+                                .fit(X, y))
+    loose, strict = model.for_precision(0.95), model.for_precision(0.98)
+    assert strict.precision_target == 0.98 and loose.precision_target == 0.95
+    assert strict.threshold_ > loose.threshold_
+    Xn, yn = _synthetic(40000, seed=22)
+    np.testing.assert_allclose(strict.predict_proba(Xn), model.predict_proba(Xn))
+    called, many = strict.predict(Xn), loose.predict(Xn)
+    assert yn[called].mean() == pytest.approx(0.98, abs=0.01)
+    assert yn[many].mean() == pytest.approx(0.95, abs=0.015)
+    assert called.sum() < many.sum()
+    assert strict.meta["precision"]["expected_precision"] >= 0.98
+    # at its own target nothing moves; targets combine with another prevalence
+    assert loose.for_precision(0.95).threshold_ == pytest.approx(loose.threshold_, abs=1e-9)
+    both = strict.for_prevalence(0.05)
+    assert both.precision_target == 0.98
+    assert both.threshold_ > loose.for_prevalence(0.05).threshold_
+    for bad in (0.0, 1.0, 1.2, float("nan"), "high", None):
+        with pytest.raises(ConfigurationError, match="between 0 and 1"):
+            model.for_precision(bad)
+    with pytest.raises(ConfigurationError, match="held_out_stars.py"):
+        VerdictModel(features=("box_lo",), l2=0.01).fit(X, y).for_precision(0.98)
+
+
+def test_shipped_verdict_for_its_own_precision_keeps_its_threshold():
+    from bhbfinder.stages.verdict import VerdictStage, default_model_path
+
+    shipped = VerdictModel.load(default_model_path())
+    assert shipped.for_precision(shipped.precision_target).threshold_ == pytest.approx(
+        shipped.threshold_, abs=1e-6)
+    strict = shipped.for_precision(0.98)
+    assert strict.threshold_ > shipped.threshold_
+    assert strict.meta["precision"]["held_out_recall"] < \
+        shipped.meta["out_of_fold"]["recall"]
+    assert VerdictStage(precision_target=0.98).threshold == pytest.approx(strict.threshold_)
+
+
 def _catalogue(p, teff, status=None):
     n = len(p)
     status = ["ok"] * n if status is None else status

@@ -51,7 +51,7 @@ class VerdictStage:
         Override the model's decision threshold on ``p_bhb``.
     prevalence : float or ``"estimate"``, optional
         The share of BHB stars among the hot spectra (measured Teff ≥ 7,000 K) of the sample
-        being run, when it differs from the evaluation's the model was calibrated on (0.19
+        being run, when it differs from the evaluation's the model was calibrated on (0.17
         for the shipped model): ``p_bhb`` and the threshold are moved to it
         (`~bhbfinder.verdict.model.VerdictModel.for_prevalence`). ``"estimate"``: the
         catalogue's own share, estimated from its ``p_bhb`` when the run ends
@@ -61,14 +61,21 @@ class VerdictStage:
         With ``"estimate"``: the fewest hot spectra to estimate from
         (`bhbfinder.verdict.prevalence.MIN_ROWS`); with fewer the model's share is kept and a
         warning says so.
+    precision_target : float, optional
+        The precision ``is_bhb`` aims at, its threshold chosen again on the model's held-out
+        rows (`~bhbfinder.verdict.model.VerdictModel.for_precision`; the shipped model's is
+        0.95; 0.98 keeps about half the recall). Combines with ``prevalence``; ``threshold``
+        overrides both.
     """
 
     def __init__(self, model=None, threshold=None, prevalence=None,
-                 prevalence_min_rows=MIN_ROWS):
+                 prevalence_min_rows=MIN_ROWS, precision_target=None):
         if not isinstance(model, VerdictModel):
             model = VerdictModel.load(default_model_path() if model is None else model)
         self.estimate_prevalence = isinstance(prevalence, str) and prevalence == ESTIMATE
         self.prevalence_min_rows = int(prevalence_min_rows)
+        if precision_target is not None:
+            model = model.for_precision(precision_target)
         if prevalence is not None and not self.estimate_prevalence:
             model = model.for_prevalence(prevalence)
         self.model = model

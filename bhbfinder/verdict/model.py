@@ -283,22 +283,82 @@ class VerdictModel:
                 "this verdict model keeps no held-out rows (meta 'held_out_features'), so it "
                 "cannot be moved to another prevalence; refit it with "
                 "benchmarks/held_out_stars.py --fit-verdict")
-        X, y, fold, hot = rows
         shift = float(logit(new_share, _EPS) - logit(old_share, _EPS))
-        raw = out_of_fold_log_odds(X, y, fold, lambda: VerdictModel(**self.get_params()))
         a, b = self.calibration_
-        p = 1.0 / (1.0 + np.exp(-(a * raw + b + shift)))
-        # the kept rows have the evaluation's mix, whatever share this model was moved to
-        rows_share = float(y[hot].mean())
-        weight = np.where(y, new_share / rows_share, (1.0 - new_share) / (1.0 - rows_share))
-        threshold, achieved = choose_threshold(p, y, self.precision_target,
-                                               sample_weight=weight)
+        threshold, achieved = self._held_out_threshold(rows, (a, b + shift), new_share,
+                                                       self.precision_target)
         new = copy.deepcopy(self)
         new.calibration_ = (a, b + shift)
         new.threshold_ = threshold
         new.meta = dict(self.meta, prevalence={
             "value": new_share, "fitted": old_share, "log_odds_shift": float(shift),
             "threshold_fitted": float(self.threshold_), "threshold": float(threshold),
+            "expected_precision": achieved["expected_precision"],
+            "held_out_precision": achieved["precision"],
+            "held_out_recall": achieved["recall"]})
+        return new
+
+    def _held_out_threshold(self, rows, calibration, share, precision_target):
+        """The threshold for ``precision_target`` on the kept held-out rows: their
+        out-of-fold log odds under ``calibration``, the rows reweighted to BHB share
+        ``share`` (they have the evaluation's mix, whatever share the model was moved to)."""
+        X, y, fold, hot = rows
+        raw = out_of_fold_log_odds(X, y, fold, lambda: VerdictModel(**self.get_params()))
+        a, b = calibration
+        p = 1.0 / (1.0 + np.exp(-(a * raw + b)))
+        rows_share = float(y[hot].mean())
+        weight = np.where(y, share / rows_share, (1.0 - share) / (1.0 - rows_share))
+        return choose_threshold(p, y, precision_target, sample_weight=weight)
+
+    def for_precision(self, precision_target):
+        """A copy of the model whose threshold aims at another precision.
+
+        The threshold is chosen again, as when the model was fitted, on the held-out rows it
+        keeps (``meta["held_out_features"]``): the lowest threshold whose expected precision
+        on their out-of-fold probabilities (at the model's `prevalence`) reaches
+        ``precision_target``. ``p_bhb`` does not change; ``is_bhb`` trades recall for
+        precision (``docs/verdict.rst`` gives the held-out figures at 0.95 and 0.98).
+
+        Parameters
+        ----------
+        precision_target : float
+            In (0, 1); the shipped model's is 0.95.
+
+        Returns
+        -------
+        VerdictModel
+            ``meta["precision"]`` records the target, the threshold before and after, and at
+            the new threshold the expected precision and the precision and recall observed on
+            the held-out rows (their own out-of-fold scores, so not a nested figure).
+
+        Raises
+        ------
+        ConfigurationError
+            For a target outside (0, 1), or a model without held-out rows.
+        """
+        self._check_fitted()
+        try:
+            target = float(precision_target)
+        except (TypeError, ValueError):
+            target = float("nan")
+        if not (0.0 < target < 1.0):
+            raise ConfigurationError(
+                f"verdict precision_target must be a number between 0 and 1 (e.g. 0.98), got "
+                f"{precision_target!r}")
+        rows = self._held_out_rows()
+        share = self.prevalence
+        if rows is None or share is None:
+            raise ConfigurationError(
+                "this verdict model keeps no held-out rows (meta 'held_out_features'), so its "
+                "threshold cannot be chosen for another precision; refit it with "
+                "benchmarks/held_out_stars.py --fit-verdict, or give a threshold")
+        threshold, achieved = self._held_out_threshold(rows, self.calibration_, share, target)
+        new = copy.deepcopy(self)
+        new.precision_target = target
+        new.threshold_ = threshold
+        new.meta = dict(self.meta, precision={
+            "target": target, "threshold_fitted": float(self.threshold_),
+            "threshold": float(threshold),
             "expected_precision": achieved["expected_precision"],
             "held_out_precision": achieved["precision"],
             "held_out_recall": achieved["recall"]})
