@@ -40,6 +40,9 @@ with N label-space BHB stars per fold added (`label_space_rows`: Teff from
 ``--label-space-teff`` to 12,500 K, spectra from the generator a
 ``benchmarks/held_out_stars.py`` work folder fitted for that fold without its stars), to give
 the bounds BHB stars where the real ones are few. The shipped set is not changed by them.
+``--metal-poor JSON`` does the same with metal-poor copies of the hot MILES stars
+(`metal_poor_rows`; e.g. ``'{"targets": [-1.3, -1.8], "only_classes": ["BHB"]}'``), with
+the ``lamost`` and the ``lamost-phot`` settings.
 
 Run (about two minutes on one core)::
 
@@ -169,6 +172,47 @@ def label_space_rows(workdir, n_folds, n_bhb, teff_min, per_star=6, seed0=4000):
             parts.append(table)
         out[k] = vstack(parts)
     return out
+
+
+def metal_poor_rows(libs, plan, options, per_star=6, seed0=5000):
+    """Metal-poor copies of the real hot stars for each fold's derivation, rendered and
+    measured.
+
+    The copies (`~bhbfinder.simulate.metal_poor.metal_poor_copies` of the MILES stars with
+    keyword arguments ``options``) are rendered ``per_star`` times through
+    `HELD_OUT_SIMULATION` and measured with the resolution assumed; fold ``k`` gets those whose
+    parent star is not held out in ``k``.
+
+    Returns
+    -------
+    dict of Table
+        Fold → measurements with the ``true_*`` columns of `measure`.
+    """
+    from bhbfinder.simulate import SimulationConfig, simulate_rows
+    from bhbfinder.simulate.metal_poor import metal_poor_copies
+
+    miles = [lib for lib in libs if Path(str(lib.meta.get("folder", ""))).name == "miles"]
+    copies = metal_poor_copies(miles[0], **options)
+    config = SimulationConfig().replace(**HELD_OUT_SIMULATION)
+    sim = simulate_rows(copies, np.repeat(np.arange(len(copies)), per_star),
+                        np.random.default_rng(seed0), config)
+    parts = []
+    for c0 in range(0, len(sim), 512):
+        batch = prepare(sim.to_raw_batch(slice(c0, c0 + 512)))
+        truth = {key: np.asarray(batch.meta[key]) for key in
+                 ("label", "star_id", "teff", "logg", "feh", "snr_target", "source")}
+        del batch.meta["resolving_power"]
+        table = BalmerStage(criteria="xue2008").run(batch)
+        for key, value in truth.items():
+            table["true_" + key] = value
+        table["fold"] = -1
+        table.meta = {}
+        parts.append(table)
+    rows = vstack(parts)
+    fold_of = dict(zip(np.asarray(plan.stars["star_id"]).astype(str),
+                       np.asarray(plan.stars["fold"], int), strict=True))
+    parent = np.array([fold_of[s] for s in np.asarray(rows["true_star_id"]).astype(str)])
+    return {k: rows[parent != k] for k in range(plan.n_folds)}
 
 
 def _values(table, key):
@@ -413,6 +457,11 @@ def main(argv=None):
                     help="with --label-space: the lowest Teff of those stars (to 12,500 K)")
     ap.add_argument("--generator-workdir",
                     help="a benchmarks/held_out_stars.py --workdir: fold<k>/generator.asdf")
+    ap.add_argument("--metal-poor", default=None, metavar="JSON",
+                    help="also score sets derived with metal-poor copies of the hot MILES "
+                         "stars added (bhbfinder.simulate.metal_poor.metal_poor_copies "
+                         "keyword arguments as JSON; each fold without the copies of its own "
+                         "stars), with the lamost and the lamost-phot settings")
     args = ap.parse_args(argv)
     if args.label_space and not args.generator_workdir:
         ap.error("--label-space needs --generator-workdir")
@@ -470,6 +519,18 @@ def main(argv=None):
         print_candidates(name, tables, candidate_verdicts(train, tables, folds,
                                                           name="lamost-label-space",
                                                           extra=extra))
+
+    if args.metal_poor is not None:
+        extra = metal_poor_rows(libs, plan, json.loads(args.metal_poor))
+        print_candidates(f"lamost + metal-poor copies {args.metal_poor}", tables,
+                         candidate_verdicts(train, tables, folds, name="lamost-metal-poor",
+                                            extra=extra))
+        _teff_with_error(tables, PHOTOMETRIC["teff_column"], PHOTOMETRIC["teff_error"], 0)
+        _teff_with_error(extra, PHOTOMETRIC["teff_column"], PHOTOMETRIC["teff_error"], 0)
+        print_candidates(f"lamost-phot (draw 0) + metal-poor copies {args.metal_poor}", tables,
+                         candidate_verdicts(train, tables, folds, name="phot-metal-poor",
+                                            extra=extra, cuts={**LAMOST_CUTS, **METAL_CUT},
+                                            teff_column=PHOTOMETRIC["teff_column"]))
 
     nested = None
     if args.nested:
