@@ -12,7 +12,10 @@ and runs `find_bhb` on them. Then it prints precision and recall of each decisio
 Everything a fold makes is kept under ``--workdir`` (``fold<k>/``: ``classifier.asdf``,
 ``params.asdf`` the params model with the shipped settings, ``generator.asdf`` the one-kernel
 emulator the classifier's label-space stars come from), so a rerun reuses finished folds;
-``--fresh`` retrains.
+``--fresh`` retrains. The fold catalogues ``fold<k>/catalog_*.ecsv`` carry the ``p_bhb`` and
+``is_bhb`` of the verdict the run applied (``--verdict``, else the shipped one, which was
+fitted on these very renderings: held in); with ``--fit-verdict`` the out-of-fold verdict,
+nested by fold, is written to ``catalog_<rendering>_nested.ecsv`` in the work folder.
 
 Usage::
 
@@ -303,6 +306,10 @@ def main(argv=None):
                                 select=args.verdict_select, plan=plan,
                                 recipe=args.recipe, budget=args.budget, tag=tag,
                                 features=args.verdict_features, also=also)
+    if args.fit_verdict:
+        _write(cat, work / f"catalog_{tag}_nested.ecsv")
+        if also is not None:
+            _write(also, work / f"catalog_{tag}_variants_nested.ecsv")
     report(cat, f"held-out stars, {len(folds)} fold(s), {tag} resolution"
            + (" (SHIPPED MODELS: held-in diagnostic)" if args.shipped else ""),
            nested=bool(args.fit_verdict))
