@@ -158,20 +158,26 @@ def label_space_rows(workdir, n_folds, n_bhb, teff_min, per_star=6, seed0=4000):
                                   space={"teff": (teff_min, 12500.0)})
         sim = simulate_rows(lib, np.repeat(np.arange(len(lib)), per_star),
                             np.random.default_rng(seed0 + 100 + k), config)
-        parts = []
-        for c0 in range(0, len(sim), 512):
-            batch = prepare(sim.to_raw_batch(slice(c0, c0 + 512)))
-            truth = {key: np.asarray(batch.meta[key]) for key in
-                     ("label", "star_id", "teff", "logg", "feh", "snr_target", "source")}
-            del batch.meta["resolving_power"]
-            table = BalmerStage(criteria="xue2008").run(batch)
-            for key, value in truth.items():
-                table["true_" + key] = value
-            table["fold"] = -1
-            table.meta = {}
-            parts.append(table)
-        out[k] = vstack(parts)
+        out[k] = _measure_extra(sim)
     return out
+
+
+def _measure_extra(sim):
+    """Prepare and measure renderings of stars outside the plan (resolution assumed), with the
+    ``true_*`` columns of `measure` and ``fold`` −1."""
+    parts = []
+    for c0 in range(0, len(sim), 512):
+        batch = prepare(sim.to_raw_batch(slice(c0, c0 + 512)))
+        truth = {key: np.asarray(batch.meta[key]) for key in
+                 ("label", "star_id", "teff", "logg", "feh", "snr_target", "source")}
+        del batch.meta["resolving_power"]
+        table = BalmerStage(criteria="xue2008").run(batch)
+        for key, value in truth.items():
+            table["true_" + key] = value
+        table["fold"] = -1
+        table.meta = {}
+        parts.append(table)
+    return vstack(parts)
 
 
 def metal_poor_rows(libs, plan, options, per_star=6, seed0=5000):
@@ -194,21 +200,8 @@ def metal_poor_rows(libs, plan, options, per_star=6, seed0=5000):
     miles = [lib for lib in libs if Path(str(lib.meta.get("folder", ""))).name == "miles"]
     copies = metal_poor_copies(miles[0], **options)
     config = SimulationConfig().replace(**HELD_OUT_SIMULATION)
-    sim = simulate_rows(copies, np.repeat(np.arange(len(copies)), per_star),
-                        np.random.default_rng(seed0), config)
-    parts = []
-    for c0 in range(0, len(sim), 512):
-        batch = prepare(sim.to_raw_batch(slice(c0, c0 + 512)))
-        truth = {key: np.asarray(batch.meta[key]) for key in
-                 ("label", "star_id", "teff", "logg", "feh", "snr_target", "source")}
-        del batch.meta["resolving_power"]
-        table = BalmerStage(criteria="xue2008").run(batch)
-        for key, value in truth.items():
-            table["true_" + key] = value
-        table["fold"] = -1
-        table.meta = {}
-        parts.append(table)
-    rows = vstack(parts)
+    rows = _measure_extra(simulate_rows(copies, np.repeat(np.arange(len(copies)), per_star),
+                                        np.random.default_rng(seed0), config))
     fold_of = dict(zip(np.asarray(plan.stars["star_id"]).astype(str),
                        np.asarray(plan.stars["fold"], int), strict=True))
     parent = np.array([fold_of[s] for s in np.asarray(rows["true_star_id"]).astype(str)])

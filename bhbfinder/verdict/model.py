@@ -267,22 +267,9 @@ class VerdictModel:
         ConfigurationError
             For a prevalence outside (0, 1), or a model without held-out rows.
         """
-        self._check_fitted()
-        try:
-            new_share = float(prevalence)
-        except (TypeError, ValueError):
-            new_share = float("nan")
-        if not (0.0 < new_share < 1.0):
-            raise ConfigurationError(
-                f"verdict prevalence must be a number between 0 and 1 (the share of BHB stars "
-                f"among the hot spectra you run, e.g. 0.05), got {prevalence!r}")
-        rows = self._held_out_rows()
-        old_share = self.prevalence
-        if rows is None or old_share is None:
-            raise ConfigurationError(
-                "this verdict model keeps no held-out rows (meta 'held_out_features'), so it "
-                "cannot be moved to another prevalence; refit it with "
-                "benchmarks/held_out_stars.py --fit-verdict")
+        new_share = _fraction(prevalence, "prevalence", "the share of BHB stars among the hot "
+                                                        "spectra you run, e.g. 0.05")
+        rows, old_share = self._rows_and_share("be moved to another prevalence")
         shift = float(logit(new_share, _EPS) - logit(old_share, _EPS))
         a, b = self.calibration_
         threshold, achieved = self._held_out_threshold(rows, (a, b + shift), new_share,
@@ -297,6 +284,16 @@ class VerdictModel:
             "held_out_precision": achieved["precision"],
             "held_out_recall": achieved["recall"]})
         return new
+
+    def _rows_and_share(self, what):
+        """The kept held-out rows and the model's prevalence; raises where there are none."""
+        self._check_fitted()
+        rows, share = self._held_out_rows(), self.prevalence
+        if rows is None or share is None:
+            raise ConfigurationError(
+                f"this verdict model keeps no held-out rows (meta 'held_out_features'), so it "
+                f"cannot {what}; refit it with benchmarks/held_out_stars.py --fit-verdict")
+        return rows, share
 
     def _held_out_threshold(self, rows, calibration, share, precision_target):
         """The threshold for ``precision_target`` on the kept held-out rows: their
@@ -336,22 +333,9 @@ class VerdictModel:
         ConfigurationError
             For a target outside (0, 1), or a model without held-out rows.
         """
-        self._check_fitted()
-        try:
-            target = float(precision_target)
-        except (TypeError, ValueError):
-            target = float("nan")
-        if not (0.0 < target < 1.0):
-            raise ConfigurationError(
-                f"verdict precision_target must be a number between 0 and 1 (e.g. 0.98), got "
-                f"{precision_target!r}")
-        rows = self._held_out_rows()
-        share = self.prevalence
-        if rows is None or share is None:
-            raise ConfigurationError(
-                "this verdict model keeps no held-out rows (meta 'held_out_features'), so its "
-                "threshold cannot be chosen for another precision; refit it with "
-                "benchmarks/held_out_stars.py --fit-verdict, or give a threshold")
+        target = _fraction(precision_target, "precision_target", "e.g. 0.98")
+        rows, share = self._rows_and_share("have its threshold chosen for another precision "
+                                           "(or give a threshold)")
         threshold, achieved = self._held_out_threshold(rows, self.calibration_, share, target)
         new = copy.deepcopy(self)
         new.precision_target = target
@@ -423,6 +407,18 @@ class VerdictModel:
         model.calibration_ = tuple(float(c) for c in tree.get("calibration", (1.0, 0.0)))
         model.meta = tree.get("meta") or {}
         return model
+
+
+def _fraction(value, name, hint):
+    """``value`` as a float in (0, 1), else a `ConfigurationError` naming ``name``."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = float("nan")
+    if not (0.0 < out < 1.0):
+        raise ConfigurationError(f"verdict {name} must be a number between 0 and 1 ({hint}), "
+                                 f"got {value!r}")
+    return out
 
 
 def choose_threshold(p, y=None, precision_target=0.98, method="expected", sample_weight=None):
