@@ -49,6 +49,21 @@ def test_known_depths_are_scaled_and_balmer_kept():
     np.testing.assert_allclose(scale_metal_lines(WAVE, flux, 0.0), flux, rtol=1e-12)
 
 
+def test_saturated_lines_weaken_by_their_optical_depth():
+    """With ``saturation``, d = s (1 - exp(-tau)) and tau scales: a weak line as before, a
+    strong one less than linearly (known answers)."""
+    flux, smooth = _spectrum(depth=0.6)
+    new = scale_metal_lines(WAVE, flux, -1.0, saturation=0.9)
+    for c in METAL:
+        before = _depth(flux, smooth, c)                       # 0.56-0.60 at the pixel
+        expected = 0.9 * (1.0 - (1.0 - before / 0.9) ** 0.1)  # exp(-tau / 10)
+        assert _depth(new, smooth, c) == pytest.approx(expected, abs=0.004)
+        assert _depth(new, smooth, c) > 1.5 * before * 0.1    # well above the linear
+    weak, smooth = _spectrum(depth=0.01, mg_depth=0.01)
+    np.testing.assert_allclose(scale_metal_lines(WAVE, weak, -1.0, saturation=0.9),
+                               scale_metal_lines(WAVE, weak, -1.0), rtol=2e-4)
+
+
 def test_scale_metal_lines_shape_error():
     with pytest.raises(ConfigurationError, match="does not match"):
         scale_metal_lines(WAVE, np.ones(10), -1.0)

@@ -68,7 +68,7 @@ def _windows(wavelength, lines):
     return inside
 
 
-def scale_metal_lines(wavelength, flux, delta_feh, alpha_delta=None):
+def scale_metal_lines(wavelength, flux, delta_feh, alpha_delta=None, saturation=None):
     """A spectrum with its metal-line depths multiplied by ``10**delta_feh``.
 
     Parameters
@@ -81,6 +81,10 @@ def scale_metal_lines(wavelength, flux, delta_feh, alpha_delta=None):
         Change of [Fe/H] (dex; negative for a more metal-poor copy).
     alpha_delta : float, optional
         Change of [α/H] for the lines of `ALPHA_LINES` (default ``delta_feh``).
+    saturation : float, optional
+        Treat the depths as saturating at this depth: ``d = saturation (1 − exp(−τ))``, the
+        optical depth ``τ`` scaled instead (a strong line weakens less than a weak one; the
+        weak-line limit is the linear scaling). Default: linear.
 
     Returns
     -------
@@ -99,14 +103,21 @@ def scale_metal_lines(wavelength, flux, delta_feh, alpha_delta=None):
     factor = np.full(wavelength.size, 10.0 ** float(delta_feh))
     if alpha_delta is not None:
         factor[_windows(wavelength, ALPHA_LINES)] = 10.0 ** float(alpha_delta)
-    new = env * (1.0 - depth * factor)
+    if saturation is None:
+        new_depth = depth * factor
+    else:
+        sat = float(saturation)
+        tau = -np.log1p(-np.clip(depth / sat, 0.0, 1.0 - 1e-6))
+        new_depth = sat * -np.expm1(-tau * factor)
+    new = env * (1.0 - new_depth)
     keep = _windows(wavelength, KEPT_LINES) | (wavelength < BLUE_LIMIT) | ~(depth > 0) \
         | ~np.isfinite(flux)
     return np.where(keep, flux, new)
 
 
 def metal_poor_copies(library, targets=(-1.2, -1.8), teff_range=(9500.0, 12500.0),
-                      min_feh=-0.7, classes=("A", "B"), alpha_fe=0.4, only_classes=None):
+                      min_feh=-0.7, classes=("A", "B"), alpha_fe=0.4, only_classes=None,
+                      saturation=None):
     """Metal-poor copies of the hot stars of a template library.
 
     Parameters
@@ -128,6 +139,8 @@ def metal_poor_copies(library, targets=(-1.2, -1.8), teff_range=(9500.0, 12500.0
     only_classes : sequence of str, optional
         Keep only the copies of these classes at their new labels (e.g. ``("BHB",)``: only
         parents whose gravity lies in the BHB box).
+    saturation : float, optional
+        See `scale_metal_lines` (default: linear scaling).
 
     Returns
     -------
@@ -155,7 +168,7 @@ def metal_poor_copies(library, targets=(-1.2, -1.8), teff_range=(9500.0, 12500.0
                 continue
             delta = float(target - feh[i])
             fluxes.append(scale_metal_lines(library.wavelength, library.flux[i], delta,
-                                            delta + alpha_fe))
+                                            delta + alpha_fe, saturation))
             rows.append(i)
             new_feh.append(float(target))
     out = labels[np.asarray(rows, dtype=int)]
@@ -173,7 +186,8 @@ def metal_poor_copies(library, targets=(-1.2, -1.8), teff_range=(9500.0, 12500.0
             "method": "bhbfinder.simulate.metal_poor.metal_poor_copies",
             "targets": [float(t) for t in targets], "alpha_fe": float(alpha_fe),
             "teff_range": [float(t) for t in teff_range], "min_feh": float(min_feh),
-            "only_classes": None if only_classes is None else list(only_classes)}
+            "only_classes": None if only_classes is None else list(only_classes),
+            "saturation": saturation}
     return TemplateLibrary(library.wavelength, flux, out, fwhm=library.fwhm,
                            resolving_power=library.resolving_power, meta=meta)
 
