@@ -251,8 +251,11 @@ def main(argv=None):
                     if params_lib is None:
                         params_lib = _params_material(data, libs, args.params_metal_poor)
                     library, star_ids, tuning = params_lib
+                    errors = "default"
+                    if hyper is None:   # the params model; the generator needs no errors
+                        errors = _fold_errors(plan, libs, library, work, k)
                     train_fold_params(plan, k, library, star_ids, tuning,
-                                      hyperparams=hyper).save(path)
+                                      hyperparams=hyper, error_model=errors).save(path)
                     _log(f"fold {k}: {what} fitted")
             if args.fresh or not clf_path.is_file():
                 from bhbfinder.classify.modelfile import save_model
@@ -470,6 +473,35 @@ def _count_as_doubtful(cat, star_ids):
         raise SystemExit(f"--count-doubtful: no renderings of {', '.join(unknown)} (give star "
                          "ids as in plan.json, e.g. MILES:0519)")
     cat["true_doubtful"] = np.asarray(cat["true_doubtful"], bool) | np.isin(ids, star_ids)
+
+
+def _fold_errors(plan, libs, library, work, fold):
+    """The error calibration of fold ``fold``'s params model: the shipped model's for the plan
+    it was validated on ("default"), else one fitted for this plan
+    (`bhbfinder.training.params_recipe.fold_error_models`), kept in
+    ``work/fold_error_models.json``."""
+    from bhbfinder.params.uncertainty import ErrorModel
+    from bhbfinder.training.folds import plan_digest, shipped_fold_error_model
+
+    if shipped_fold_error_model(plan, fold) is not None:
+        return "default"
+    path = work / "fold_error_models.json"
+    digest = plan_digest(plan)
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    if stored.get("digest") != digest:
+        from bhbfinder.training.params_recipe import fold_error_models
+
+        _log("fitting the params error calibration for this plan (the shipped one is for "
+             "another)")
+        models = fold_error_models(plan, libs, library)
+        stored = {"digest": digest, "models": {str(k): m.to_dict() for k, m in models.items()}}
+        path.write_text(json.dumps(stored, default=_plain))
+    return ErrorModel.from_dict(stored["models"][str(fold)])
+
+
+def _plain(value):
+    """JSON for numpy values."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _params_material(data, libs, metal_poor=None):

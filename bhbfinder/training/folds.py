@@ -35,7 +35,7 @@ from ..stages.params import default_model_path
 from .heldout import render_stars
 
 __all__ = ["REDUCED_BUDGET", "train_fold_classifier", "train_fold_params", "run_fold",
-           "TRUTH_PREFIX", "plan_digest"]
+           "TRUTH_PREFIX", "plan_digest", "shipped_fold_error_model"]
 
 #: Training overrides of fold classifiers: a third of the ``v1`` recipe's epochs, the budget
 #: the ``v2`` recipe itself trains with (its folds are the full recipe).
@@ -144,7 +144,7 @@ def train_fold_params(plan, fold, library, star_ids, tuning=None, hyperparams=No
         if error_model != "default":
             raise ConfigurationError(f"error_model={error_model!r}; use 'default', an "
                                      "ErrorModel or None")
-        error_model = _shipped_fold_error_model(plan, fold)
+        error_model = shipped_fold_error_model(plan, fold)
     model.error_model_ = error_model
     return model
 
@@ -156,8 +156,10 @@ def plan_digest(plan):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _shipped_fold_error_model(plan, fold):
-    """The shipped params model's calibration fitted without ``fold`` (same plan), or None."""
+def shipped_fold_error_model(plan, fold):
+    """The shipped params model's error calibration fitted without ``fold``, or None when the
+    shipped model was validated on another plan (then
+    `~bhbfinder.training.params_recipe.fold_error_models` fits one for ``plan``)."""
     try:
         with open_plain_asdf(default_model_path()) as af:
             validation = dict(af.tree.get("validation") or {})

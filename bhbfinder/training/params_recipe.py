@@ -51,6 +51,7 @@ from .params_heldout import (
 )
 
 __all__ = ["params_training_material", "heldout_validation", "calibrate_errors",
+           "fold_error_models",
            "validation_tables", "train_default_params_model", "VALIDATION_VARIANTS",
            "PARAMS_GRIDS", "WIDE_LINE_MASKS", "params_prepare_config"]
 
@@ -209,6 +210,38 @@ def calibrate_errors(results, variant="field", **fit_options):
             col[rows] = np.where(np.isfinite(found[:, j]), err[:, j], np.nan)
             out[key + "_err"] = col
     return model, out, fold_models
+
+
+def fold_error_models(plan, libraries, library, per_star=8, seed=None, log=None):
+    """The error calibration each fold's params model may use, for any fold plan.
+
+    `train_fold_params` takes the shipped model's (``error_model="default"``) only for the
+    plan the shipped model was validated on; for another plan its fold models would quote
+    formal errors, several times too small. This repeats the shipped recipe's validation for
+    ``plan`` (`heldout_validation` on the ``field`` rendering, `calibrate_errors`), about two
+    minutes on one core.
+
+    Parameters
+    ----------
+    plan : `~bhbfinder.training.heldout.FoldPlan`
+    libraries : list of `~bhbfinder.simulate.TemplateLibrary`
+        The templates the plan was built from.
+    library : `~bhbfinder.params.training.MilesLibrary`
+        The params training library (with ``star_ids``).
+    per_star : int
+        Renderings of each test star (the shipped validation's 8).
+    seed : int, optional
+        Seed of the renderings (default the plan's).
+    log : callable, optional
+
+    Returns
+    -------
+    dict
+        ``{fold: ErrorModel}``, each fitted without that fold's residuals.
+    """
+    results = heldout_validation(plan, libraries, library, per_star=per_star,
+                                 seed=plan.seed if seed is None else seed, log=log)
+    return calibrate_errors(results)[2]
 
 
 def validation_tables(results, teff_ranges=((7000.0, 10000.0), (6000.0, 7000.0),
