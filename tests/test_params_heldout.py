@@ -151,6 +151,8 @@ def test_fold_models_get_the_calibration_fitted_without_their_fold(shared_data):
 def test_fold_error_models_of_the_shipped_plan_are_the_shipped_ones(shared_data):
     """Fitted again for the plan the shipped model was validated on, the fold calibrations
     equal the ones it ships (what another plan gets is made the same way); ~2 min."""
+    from threadpoolctl import threadpool_limits
+
     from bhbfinder.stages.params import ParamsStage
     from bhbfinder.training.heldout import FoldPlan, load_real_templates
     from bhbfinder.training.material import params_training_material
@@ -158,8 +160,12 @@ def test_fold_error_models_of_the_shipped_plan_are_the_shipped_ones(shared_data)
 
     shipped = ParamsStage().model.meta["validation"]["fold_error_models"]
     libraries = load_real_templates(shared_data)
-    library, _, _ = params_training_material(shared_data)
-    models = fold_error_models(FoldPlan.build(libraries, n_folds=5, seed=0), libraries, library)
+    # one thread, as the shipped model was built (the emulator's fits differ in the last
+    # digits with the thread count, and the robust error fit can amplify that)
+    with threadpool_limits(1):
+        library, _, _ = params_training_material(shared_data)
+        models = fold_error_models(FoldPlan.build(libraries, n_folds=5, seed=0), libraries,
+                                   library)
     assert sorted(models) == [0, 1, 2, 3, 4]
     for k, model in models.items():
         for key in ("teff_edges", "scale", "floor"):
