@@ -118,3 +118,21 @@ def test_training_config_records_the_option():
     cfg = replace(DEFAULT_TRAINING, metal_poor={"targets": (-1.5,)})
     assert cfg.to_dict()["metal_poor"] == {"targets": [-1.5]}
     assert hash(cfg) != hash(DEFAULT_TRAINING)
+
+
+@pytest.mark.realdata
+def test_copies_of_real_stars_stay_in_their_parents_fold(shared_data):
+    """A copy is a spectrum derived from its parent: a fold that holds the parent out must
+    not train on the copy (issue 14: no star, or spectrum derived from it, on both sides)."""
+    from bhbfinder.training.heldout import FoldPlan, load_real_templates
+
+    libraries = load_real_templates(shared_data)
+    plan = FoldPlan.build(libraries, n_folds=5, seed=0)
+    miles = [lib for lib in libraries if str(lib.meta.get("folder", "")).endswith("miles")][0]
+    copies = metal_poor_copies(miles)
+    ids = np.asarray(copies.labels["star_id"]).astype(str)
+    assert len(ids) >= 20 and set(ids) <= set(np.asarray(miles.labels["star_id"]).astype(str))
+    parent_fold = plan.fold_of(ids)
+    assert np.all(parent_fold >= 0)
+    for k in range(plan.n_folds):
+        np.testing.assert_array_equal(plan.training_mask(ids, k), parent_fold != k)
