@@ -218,8 +218,8 @@ def fold_error_models(plan, libraries, library, per_star=8, seed=None, log=None)
     `train_fold_params` takes the shipped model's (``error_model="default"``) only for the
     plan the shipped model was validated on; for another plan its fold models would quote
     formal errors, several times too small. This repeats the shipped recipe's validation for
-    ``plan`` (`heldout_validation` on the ``field`` rendering, `calibrate_errors`), about two
-    minutes on one core. The emulators' fits change in the last digits with the number of BLAS
+    ``plan`` (`heldout_validation`, then `calibrate_errors` on its ``field`` rendering), about
+    two minutes on one core. The emulators' fits change in the last digits with the number of BLAS
     threads, which the robust error fit can amplify (a scale by ~8 %): the shipped
     calibrations were made on one thread, and come back exactly there (tested).
 
