@@ -215,12 +215,12 @@ def build_recipe_library(data_dir, recipe=None, log=print, generator=None):
         log(f"library {cls}: {n_emp} empirical + {n_gen} generated + {n_ana} analytic + "
             f"{n_junk} junk ({time.time() - t0:.0f} s)")
     spectra = SimulatedSpectra.concatenate(parts)
+    names = _library_names(empirical)
     prov = {
         "source": "bhbfinder.simulate: real template stars (labels audited, doubtful stars "
                   "left out) + label-space stars from the params emulator + analytic stars",
-        "data_dir_contents": list(_library_names(empirical)) + ["analytic"],
-        "templates": {name: lib.class_counts()
-                      for name, lib in zip(_library_names(empirical), empirical)},
+        "data_dir_contents": names + ["analytic"],
+        "templates": {name: lib.class_counts() for name, lib in zip(names, empirical)},
         "analytic_templates": analytic.class_counts(),
         "generated_templates": None if generated is None else generated.class_counts(),
         "generator": None if generated is None else _generator_record(generator),

@@ -26,6 +26,7 @@ from astropy.table import vstack
 from scipy.ndimage import median_filter, uniform_filter1d
 
 from ..errors import ConfigurationError
+from ..spectra.continuum import line_mask
 from .classes import classify_star
 from .templates import TemplateLibrary
 
@@ -40,16 +41,19 @@ ENVELOPE_WIDTH = 24.0
 #: on crowd into the Balmer jump, where no envelope separates metal lines from them.
 BLUE_LIMIT = 3760.0
 
-#: Lines left unscaled (rest-frame vacuum centre, half-width in Å): the Balmer cores from Hα
-#: to H12 and the He I lines.
+#: Lines left unscaled (name, rest-frame vacuum centre, half-width in Å; the layout of
+#: `~bhbfinder.spectra.continuum.line_mask`): the Balmer cores from Hα to H12 and the He I
+#: lines.
 KEPT_LINES = (
-    (6564.61, 18.0), (4862.68, 18.0), (4341.69, 18.0), (4102.89, 18.0), (3971.20, 18.0),
-    (3890.16, 15.0), (3836.47, 12.0), (3798.98, 10.0), (3771.70, 8.0), (3751.22, 8.0),
-    (4027.33, 3.0), (4472.73, 3.0), (4923.30, 3.0), (5877.25, 3.0), (6680.00, 3.0),
+    ("Halpha", 6564.61, 18.0), ("Hbeta", 4862.68, 18.0), ("Hgamma", 4341.69, 18.0),
+    ("Hdelta", 4102.89, 18.0), ("Hepsilon", 3971.20, 18.0), ("H8", 3890.16, 15.0),
+    ("H9", 3836.47, 12.0), ("H10", 3798.98, 10.0), ("H11", 3771.70, 8.0), ("H12", 3751.22, 8.0),
+    ("HeI_4026", 4027.33, 3.0), ("HeI_4471", 4472.73, 3.0), ("HeI_4922", 4923.30, 3.0),
+    ("HeI_5876", 5877.25, 3.0), ("HeI_6678", 6680.00, 3.0),
 )
 
-#: α-element lines scaled to [α/H] (vacuum centre, half-width in Å): Ca II K, Mg II 4481.
-ALPHA_LINES = ((3934.78, 5.0), (4482.38, 4.0))
+#: α-element lines scaled to [α/H] (as `KEPT_LINES`): Ca II K, Mg II 4481.
+ALPHA_LINES = (("CaII_K", 3934.78, 5.0), ("MgII_4481", 4482.38, 4.0))
 
 
 def _envelope(wavelength, flux, width=ENVELOPE_WIDTH):
@@ -59,13 +63,6 @@ def _envelope(wavelength, flux, width=ENVELOPE_WIDTH):
     env = median_filter(f, n, mode="nearest")
     env = median_filter(np.maximum(f, env), n, mode="nearest")   # lifted to the upper side
     return uniform_filter1d(env, max(3, n // 4), mode="nearest")
-
-
-def _windows(wavelength, lines):
-    inside = np.zeros(wavelength.size, bool)
-    for centre, half in lines:
-        inside |= np.abs(wavelength - centre) < half
-    return inside
 
 
 def scale_metal_lines(wavelength, flux, delta_feh, alpha_delta=None, saturation=None):
@@ -102,7 +99,7 @@ def scale_metal_lines(wavelength, flux, delta_feh, alpha_delta=None, saturation=
         depth = np.clip(1.0 - flux / env, 0.0, 1.0)
     factor = np.full(wavelength.size, 10.0 ** float(delta_feh))
     if alpha_delta is not None:
-        factor[_windows(wavelength, ALPHA_LINES)] = 10.0 ** float(alpha_delta)
+        factor[line_mask(wavelength, ALPHA_LINES)] = 10.0 ** float(alpha_delta)
     if saturation is None:
         new_depth = depth * factor
     else:
@@ -110,7 +107,7 @@ def scale_metal_lines(wavelength, flux, delta_feh, alpha_delta=None, saturation=
         tau = -np.log1p(-np.clip(depth / sat, 0.0, 1.0 - 1e-6))
         new_depth = sat * -np.expm1(-tau * factor)
     new = env * (1.0 - new_depth)
-    keep = _windows(wavelength, KEPT_LINES) | (wavelength < BLUE_LIMIT) | ~(depth > 0) \
+    keep = line_mask(wavelength, KEPT_LINES) | (wavelength < BLUE_LIMIT) | ~(depth > 0) \
         | ~np.isfinite(flux)
     return np.where(keep, flux, new)
 
