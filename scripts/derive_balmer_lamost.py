@@ -202,9 +202,7 @@ def metal_poor_rows(libs, plan, options, per_star=6, seed0=5000):
     config = SimulationConfig().replace(**HELD_OUT_SIMULATION)
     rows = _measure_extra(simulate_rows(copies, np.repeat(np.arange(len(copies)), per_star),
                                         np.random.default_rng(seed0), config))
-    fold_of = dict(zip(np.asarray(plan.stars["star_id"]).astype(str),
-                       np.asarray(plan.stars["fold"], int), strict=True))
-    parent = np.array([fold_of[s] for s in np.asarray(rows["true_star_id"]).astype(str)])
+    parent = plan.fold_of(np.asarray(rows["true_star_id"]).astype(str))
     return {k: rows[parent != k] for k in range(plan.n_folds)}
 
 
