@@ -199,6 +199,10 @@ def main(argv=None):
                              "stars (bhbfinder.simulate.metal_poor.metal_poor_copies keyword "
                              "arguments as JSON, '{}' for its defaults; tried and left out, "
                              "docs/heldout.rst); only where a fold has no params model yet")
+    parser.add_argument("--split-twins", action="store_true",
+                        help="deal a star found in two libraries under two ids out as two "
+                             "stars (FoldPlan.build(group_twins=False)): the plan of the "
+                             "figures measured before the twins were grouped")
     parser.add_argument("--fresh", action="store_true", help="retrain every fold model")
     parser.add_argument("--rescore", action="store_true",
                         help="render and score the held-out stars again with the finished fold "
@@ -222,7 +226,8 @@ def main(argv=None):
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     libs = load_real_templates(data)
-    plan = FoldPlan.build(libs, args.n_folds, args.seed)
+    plan = FoldPlan.build(libs, args.n_folds, args.seed, group_twins=not args.split_twins)
+    _check_plan(work / "plan.json", plan, args.fresh, parser)
     (work / "plan.json").write_text(json.dumps(plan.to_dict()))
     folds = args.folds if args.folds else list(range(args.n_folds))
     arrays = params_lib = None
@@ -473,6 +478,19 @@ def _count_as_doubtful(cat, star_ids):
         raise SystemExit(f"--count-doubtful: no renderings of {', '.join(unknown)} (give star "
                          "ids as in plan.json, e.g. MILES:0519)")
     cat["true_doubtful"] = np.asarray(cat["true_doubtful"], bool) | np.isin(ids, star_ids)
+
+
+def _check_plan(path, plan, fresh, parser):
+    """Stop where the work folder's models were made on another fold plan (another seed or
+    fold count, or the twins dealt otherwise): reusing them would score stars that the fold's
+    models trained on. ``--fresh`` retrains every fold, so the folder may be reused."""
+    if fresh or not path.is_file():
+        return
+    if json.loads(path.read_text()).get("folds") != plan.to_dict()["folds"]:
+        parser.error(f"the work folder {path.parent} was made on another fold plan (its "
+                     f"plan.json differs: another --seed, --n-folds or --split-twins, or a "
+                     f"folder from before the twins were grouped); rerun with --fresh or "
+                     f"give another --workdir")
 
 
 def _fold_errors(plan, libs, library, work, fold):

@@ -266,3 +266,32 @@ def test_plan_with_grouped_twins_holds_each_star_out_in_one_fold(shared_data):
     assert set(keys[moved]) <= split
     bhb = np.asarray(plain.stars["label"]).astype(str) == "BHB"
     assert not moved[bhb].any()
+
+
+def test_held_out_benchmark_refuses_a_work_folder_of_another_plan(tmp_path, capsys):
+    """A work folder whose fold models were made on another plan (e.g. before the twins were
+    grouped) is not reused: its models would score stars they trained on."""
+    import argparse
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "held_out_stars.py"
+    spec = importlib.util.spec_from_file_location("held_out_stars_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stars = _stars()
+    stars["fold"] = assign_folds(stars, 5, seed=0)
+    plan = FoldPlan(stars, 5, 0)
+    moved = stars.copy()
+    moved["fold"][0] = (moved["fold"][0] + 1) % 5        # one star dealt into another fold
+    path = tmp_path / "plan.json"
+    parser = argparse.ArgumentParser()
+    module._check_plan(path, plan, fresh=False, parser=parser)      # a new folder: fine
+    path.write_text(json.dumps(FoldPlan(moved, 5, 0).to_dict()))
+    with pytest.raises(SystemExit):
+        module._check_plan(path, plan, fresh=False, parser=parser)
+    assert "another fold plan" in capsys.readouterr().err
+    module._check_plan(path, plan, fresh=True, parser=parser)       # --fresh retrains
+    path.write_text(json.dumps(plan.to_dict()))
+    module._check_plan(path, plan, fresh=False, parser=parser)      # the same plan: reused
