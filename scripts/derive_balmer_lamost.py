@@ -32,6 +32,9 @@ catalogue Teff, an oracle, which ``--teff-error`` offsets by a Gaussian error pe
 photometric temperature would carry) and an upper bound on the metallic-line index
 (`METAL_CUT`). The shipped set is not changed by them.
 
+A work folder given to ``--params-workdir`` or ``--generator-workdir`` must have been made on
+this script's plan (its ``plan.json``; 5 folds, seed 0, twins grouped), else the script stops.
+
 ``--count-doubtful STAR_ID ...`` leaves more stars out of every derivation and score, as
 `LABEL_AUDIT`'s doubtful stars are (HD 143459, ``MILES:0578``, is one: ``docs/heldout.rst``).
 
@@ -464,6 +467,14 @@ def main(argv=None):
     t0 = time.time()
     libs = load_real_templates(args.data)
     plan = FoldPlan.build(libs, n_folds=5, seed=0)
+    for workdir in {args.params_workdir, args.generator_workdir} - {None}:
+        recorded = Path(workdir) / "plan.json"
+        if not recorded.is_file() or \
+                json.loads(recorded.read_text()).get("folds") != plan.to_dict()["folds"]:
+            ap.error(f"{workdir} was not made on this script's fold plan (5 folds, seed 0, "
+                     f"twins grouped; its plan.json is missing or differs): its fold models "
+                     f"would score stars they trained on. Make it with "
+                     f"benchmarks/held_out_stars.py --fresh")
     # the doubtful stars (LABEL_AUDIT, --count-doubtful) take part in neither derivation nor
     # scores
     doubtful = set(np.asarray(plan.stars["star_id"])[np.asarray(plan.stars["doubtful"], bool)])
