@@ -486,7 +486,7 @@ def _check_plan(path, plan, fresh, parser):
     models trained on. ``--fresh`` retrains every fold, so the folder may be reused."""
     if fresh or not path.is_file():
         return
-    if json.loads(path.read_text()).get("folds") != plan.to_dict()["folds"]:
+    if not plan.same_folds(json.loads(path.read_text())):
         parser.error(f"the work folder {path.parent} was made on another fold plan (its "
                      f"plan.json differs: another --seed, --n-folds or --split-twins, or a "
                      f"folder from before the twins were grouped); rerun with --fresh or "

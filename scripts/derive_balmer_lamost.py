@@ -469,8 +469,7 @@ def main(argv=None):
     plan = FoldPlan.build(libs, n_folds=5, seed=0)
     for workdir in {args.params_workdir, args.generator_workdir} - {None}:
         recorded = Path(workdir) / "plan.json"
-        if not recorded.is_file() or \
-                json.loads(recorded.read_text()).get("folds") != plan.to_dict()["folds"]:
+        if not recorded.is_file() or not plan.same_folds(json.loads(recorded.read_text())):
             ap.error(f"{workdir} was not made on this script's fold plan (5 folds, seed 0, "
                      f"twins grouped; its plan.json is missing or differs): its fold models "
                      f"would score stars they trained on. Make it with "

@@ -285,6 +285,9 @@ def test_held_out_benchmark_refuses_a_work_folder_of_another_plan(tmp_path, caps
     plan = FoldPlan(stars, 5, 0)
     moved = stars.copy()
     moved["fold"][0] = (moved["fold"][0] + 1) % 5        # one star dealt into another fold
+    assert plan.same_folds(json.loads(json.dumps(plan.to_dict())))
+    assert not plan.same_folds(FoldPlan(moved, 5, 0).to_dict())
+    assert not plan.same_folds(None)
     path = tmp_path / "plan.json"
     parser = argparse.ArgumentParser()
     module._check_plan(path, plan, fresh=False, parser=parser)      # a new folder: fine

@@ -359,6 +359,12 @@ class FoldPlan:
                           np.asarray(self.stars["fold"]).tolist(), strict=True))
         return np.array([lookup.get(s, -1) for s in np.asarray(star_ids).astype(str)])
 
+    def same_folds(self, record):
+        """Whether ``record`` (a `to_dict` record, e.g. a work folder's ``plan.json``) deals
+        every star into the same fold as this plan: models made on another plan must not score
+        this one's held-out stars."""
+        return dict(record or {}).get("folds") == self.to_dict()["folds"]
+
     def to_dict(self):
         """A JSON-ready record of the plan (fold of every star)."""
         return {"n_folds": self.n_folds, "seed": self.seed,
