@@ -6,7 +6,8 @@ For a verdict model (default the shipped one) prints
    and, at it, the recall and precision observed on the model's held-out rows (reweighted to
    that share);
 2. how well `bhbfinder.verdict.estimate_prevalence` recovers a known share: the model's
-   held-out rows (out-of-fold probabilities, as ``for_prevalence`` makes them) with the BHB
+   held-out rows (`VerdictModel.held_out_scores`: out-of-fold probabilities, as
+   ``for_prevalence`` makes them) with the BHB
    rows among the hot ones drawn with replacement to the share, ``--draws`` times; the median
    estimate and its 68 % range.
 
@@ -25,8 +26,7 @@ from astropy.table import Table
 
 from bhbfinder.stages.verdict import VerdictStage
 from bhbfinder.verdict import estimate_prevalence
-from bhbfinder.verdict.features import FEATURE_NAMES
-from bhbfinder.verdict.model import VerdictModel, out_of_fold_log_odds
+from bhbfinder.verdict.model import VerdictModel
 
 SHARES = (0.50, None, 0.10, 0.05, 0.02, 0.01)
 ESTIMATED_SHARES = (0.30, 0.10, 0.05, 0.02)
@@ -46,11 +46,8 @@ def threshold_table(model):
 def estimator_table(model, draws, seed=0):
     """Print the median and 68 % range of `estimate_prevalence` on held-out rows drawn to each
     share of `ESTIMATED_SHARES`."""
-    X, y, fold, hot = model._held_out_rows()
-    raw = out_of_fold_log_odds(X, y, fold, lambda: VerdictModel(**model.get_params()))
-    a, b = model.calibration_
-    p = 1.0 / (1.0 + np.exp(-(a * raw + b)))
-    teff = 9000.0 + 1000.0 * X[:, FEATURE_NAMES.index("teff_kk")]
+    scores = model.held_out_scores()
+    p, y, hot, teff = (scores[k] for k in ("p_bhb", "is_bhb_true", "hot", "teff"))
     rng = np.random.default_rng(seed)
     bhb, others = np.flatnonzero(hot & y), np.flatnonzero(hot & ~y)
     print(f"true share  estimate: median (68 % of {draws} draws)")

@@ -244,6 +244,25 @@ def test_shipped_verdict_for_its_own_prevalence_keeps_its_threshold():
     assert rare.meta["prevalence"]["expected_precision"] >= shipped.precision_target
 
 
+def test_held_out_scores_are_what_the_shipped_threshold_was_chosen_on():
+    """The shipped model's held-out rows, scored by `held_out_scores`, give back its threshold
+    and its BHB share; a model without held-out rows says how to get them."""
+    from bhbfinder.stages.verdict import default_model_path
+    from bhbfinder.verdict.model import choose_threshold
+
+    shipped = VerdictModel.load(default_model_path())
+    scores = shipped.held_out_scores()
+    y, hot = scores["is_bhb_true"], scores["hot"]
+    assert len(scores["p_bhb"]) == len(y) == len(scores["teff"])
+    assert np.all(scores["teff"][hot] >= 7000.0)
+    assert y[hot].mean() == pytest.approx(shipped.prevalence)
+    threshold, _ = choose_threshold(scores["p_bhb"], y, shipped.precision_target)
+    assert threshold == pytest.approx(shipped.threshold_, abs=1e-6)
+    X, y = _synthetic(400, seed=3)
+    with pytest.raises(ConfigurationError, match="held_out_stars.py"):
+        VerdictModel(features=("box_lo",), l2=0.01).fit(X, y).held_out_scores()
+
+
 def test_for_precision_meets_its_target_on_a_new_sample_and_checks_its_input():
     """A known logistic law: the threshold chosen again for a precision target gives that
     precision on a fresh sample of the same mix; a higher target, less recall; p_bhb is

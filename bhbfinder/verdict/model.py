@@ -229,7 +229,7 @@ class VerdictModel:
         if not isinstance(rows, dict) or not {"X", "names", "y", "fold"} <= set(rows):
             return None
         X = align_features(rows["X"], rows["names"])
-        teff = 9000.0 + 1000.0 * X[:, FEATURE_NAMES.index("teff_kk")]
+        teff = _teff_of(X)
         with np.errstate(invalid="ignore"):
             hot = np.isfinite(teff) & (teff >= PREVALENCE_TEFF_MIN)
         return X, np.asarray(rows["y"], bool), np.asarray(rows["fold"]), hot
@@ -295,14 +295,39 @@ class VerdictModel:
                 f"cannot {what}; refit it with benchmarks/held_out_stars.py --fit-verdict")
         return rows, share
 
+    def _out_of_fold_proba(self, rows, calibration):
+        """Out-of-fold probabilities of the kept held-out rows under ``calibration``."""
+        X, y, fold, _ = rows
+        raw = out_of_fold_log_odds(X, y, fold, lambda: VerdictModel(**self.get_params()))
+        a, b = calibration
+        return 1.0 / (1.0 + np.exp(-(a * raw + b)))
+
+    def held_out_scores(self):
+        """The held-out rows the model keeps, scored as its thresholds are chosen.
+
+        Returns
+        -------
+        dict
+            ``p_bhb`` (each row's out-of-fold probability at the model's calibration),
+            ``is_bhb_true`` (bool), ``hot`` (measured Teff ≥ `PREVALENCE_TEFF_MIN`) and
+            ``teff`` (K) per row.
+
+        Raises
+        ------
+        ConfigurationError
+            For a model without held-out rows.
+        """
+        rows, _ = self._rows_and_share("score its held-out rows")
+        X, y, _, hot = rows
+        return {"p_bhb": self._out_of_fold_proba(rows, self.calibration_), "is_bhb_true": y,
+                "hot": hot, "teff": _teff_of(X)}
+
     def _held_out_threshold(self, rows, calibration, share, precision_target):
         """The threshold for ``precision_target`` on the kept held-out rows: their
         out-of-fold log odds under ``calibration``, the rows reweighted to BHB share
         ``share`` (they have the evaluation's mix, whatever share the model was moved to)."""
-        X, y, fold, hot = rows
-        raw = out_of_fold_log_odds(X, y, fold, lambda: VerdictModel(**self.get_params()))
-        a, b = calibration
-        p = 1.0 / (1.0 + np.exp(-(a * raw + b)))
+        _, y, _, hot = rows
+        p = self._out_of_fold_proba(rows, calibration)
         rows_share = float(y[hot].mean())
         weight = np.where(y, share / rows_share, (1.0 - share) / (1.0 - rows_share))
         return choose_threshold(p, y, precision_target, sample_weight=weight)
@@ -407,6 +432,11 @@ class VerdictModel:
         model.calibration_ = tuple(float(c) for c in tree.get("calibration", (1.0, 0.0)))
         model.meta = tree.get("meta") or {}
         return model
+
+
+def _teff_of(X):
+    """Measured Teff (K) of feature rows, from their ``teff_kk`` column."""
+    return 9000.0 + 1000.0 * X[:, FEATURE_NAMES.index("teff_kk")]
 
 
 def _fraction(value, name, hint):
