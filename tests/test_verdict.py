@@ -46,6 +46,32 @@ def test_features_known_answers():
     assert np.isnan(X[:, _col("hdelta_d02")]).all()  # no Balmer columns: missing
 
 
+def test_metallicity_and_temperature_evidence_saturates():
+    """log_p_feh and log_p_teff are log probabilities given the error (floors included): 0 far
+    on the BHB side, ln 0.5 at the boundary, and they fall without limit on the other side,
+    so an extreme [Fe/H] adds nothing over a moderate one."""
+    from scipy.special import log_ndtr
+
+    from bhbfinder.verdict.features import BHB_TEFF_MIN, BOX_FEH_MAX
+
+    table = Table({"teff": [9000.0, BHB_TEFF_MIN, 6600.0, 9000.0, np.nan],
+                   "teff_err": [100.0, 0.0, 100.0, 100.0, 100.0],
+                   "logg": [3.3] * 5, "feh": [-2.5, BOX_FEH_MAX, -1.5, -0.3, -1.5],
+                   "feh_err": [0.1, 0.3, 0.2, 0.2, 0.1]})
+    X = feature_matrix(table)
+    f, t = X[:, _col("log_p_feh")], X[:, _col("log_p_teff")]
+    assert f[0] == pytest.approx(0.0, abs=1e-6)          # 11 sigma below -0.8
+    assert f[2] == pytest.approx(0.0, abs=0.01)           # 2.8 sigma: hardly less
+    assert f[1] == pytest.approx(np.log(0.5))             # at the boundary
+    s_f = np.hypot(0.2, ERROR_FLOORS["feh"])
+    assert f[3] == pytest.approx(log_ndtr((BOX_FEH_MAX + 0.3) / s_f))
+    assert t[1] == pytest.approx(np.log(0.5))
+    s_t = np.hypot(100.0, ERROR_FLOORS["teff"])
+    assert t[2] == pytest.approx(log_ndtr((6600.0 - BHB_TEFF_MIN) / s_t))
+    assert t[2] < np.log(0.02) and t[0] == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(t[4]) and np.isfinite(f[4])           # no Teff: missing, not zero
+
+
 def _synthetic(n=4000, seed=0):
     return verdict_rows(n, seed, "additive")
 
