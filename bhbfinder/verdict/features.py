@@ -62,7 +62,9 @@ BHB_TEFF_MIN = CLASSIFY_DEFAULTS["bhb_teff_min"]
 def in_bhb_region(teff, logg, feh):
     """True where labels lie in the BHB region: the Kiel box of Culpan et al. (2024) at
     ``teff`` and ``feh`` below `BOX_FEH_MAX` (the region ``p_bhb_region`` of the params stage
-    integrates over)."""
+    integrates over). The box's formula has no cool end, so the region reaches the bottom of
+    the label grid (6,500 K); the verdict's ``log_p_teff`` supplies the cool limit
+    `BHB_TEFF_MIN`."""
     with np.errstate(invalid="ignore"):
         return culpan_kiel_box(teff, logg) & (np.asarray(feh, float) < BOX_FEH_MAX)
 
