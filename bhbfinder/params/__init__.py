@@ -2,6 +2,8 @@
 
 `~bhbfinder.params.emulator.SlamEmulator`
     the estimator: a kernel emulator of every pixel at once, inverted for many spectra at once.
+`~bhbfinder.params.kernel`, `~bhbfinder.params.label_fit`, `~bhbfinder.params.modelfile`
+    its kernel and hyper-parameter tuning, its inversion of spectra to labels, its model file.
 `~bhbfinder.params.svr_reference.SvrSlam`
     a faithful per-pixel SVR reference of SLAM (Zhang, Liu & Deng 2020), for tests and comparison.
 `~bhbfinder.params.extinction`

@@ -26,21 +26,36 @@ emulator with their own errors, so they constrain the labels like extra pixels.
 With ``split_teff`` the model also holds separate cool and hot kernels, each fitted and tuned
 on its side of the split: the whole-library kernel gives a first-pass Teff, and the kernel of
 that side refits the spectrum (both, blended linearly in that Teff, near the split).
+
+`SlamEmulator` holds the model, its fit and its forward model, and composes the parts that live
+in their own modules:
+
+`bhbfinder.params.kernel`
+    the kernel, its gradient, the closed-form leave-one-out residuals and the tuning of the
+    length scales and ridge term;
+`bhbfinder.params.label_fit`
+    the inversion of observed spectra to labels (`SlamEmulator.predict`);
+`bhbfinder.params.modelfile`
+    the ASDF model file (`SlamEmulator.save`, `SlamEmulator.load`).
 """
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import asdf
 import numpy as np
-from scipy import optimize
 
-from .._tree import plain_tree, read_model_tree
-from .._version import __version__
-from ..errors import ConfigurationError, ModelFileError
-from .inversion import InversionSettings, invert, nearest_neighbour_start
+from ..errors import ConfigurationError
+from .kernel import (
+    SPLIT_KERNELS,
+    kernel_and_grad,
+    kernel_matrix,
+    loo_residuals,
+    tune_flux_error,
+    tune_label_scatter,
+)
+from .label_fit import invert_rows, observed_data, refine_split
+from .modelfile import load_model, save_model
 from .region import SECOND_SOLUTION_DISTANCE, SECOND_SOLUTION_MASS
-from .uncertainty import ErrorModel
 
 __all__ = [
     "LABEL_NAMES",
@@ -105,20 +120,9 @@ DEFAULT_EMULATOR_HYPERPARAMS = {
 
 _FILL_ITERATIONS = 30
 _ROBUST_ROUNDS = 2
-_LABEL_TUNE_STEPS = (0.7, 0.35, 0.17)  # log steps of the label-objective coordinate search
 _OBJECTIVES = ("flux", "labels")
-#: Float64 iterations that finish each float32 search (`SlamEmulator._multi_start`); from the
-#: search's optimum the step falls below ``xtol`` within one or two.
-_POLISH_ITER = 5
-_POLISH_TOL = 0.01  # standardised label units (1 % of a label's spread in the library)
 _REDUCE_SAMPLES = 4000  # labels scattered about the training stars when choosing the basis
 _REDUCE_RANKS = (10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100, 120, 140, 160, 200, 250, 300)
-_PREDICT_CHUNK = 1024  # spectra inverted together (memory ~ chunk x 3 x npix x 8 bytes x few)
-_FORMAT = "bhbfinder.params.slam-emulator"
-#: Newest format version read; files of single-kernel models are still written as version 1
-#: (readable by earlier versions), files with hot and cool kernels (``split_teff``) as 2.
-_FORMAT_VERSION = 2
-_KERNELS = ("cool", "hot")
 
 
 @dataclass
@@ -197,7 +201,7 @@ class SlamEmulator:
     objective : {"flux", "labels"}
         What ``optimize`` minimises: the leave-one-out flux error (fast), or, after that, the
         leave-one-out scatter of the labels themselves, each training star inverted with the
-        model fitted without it (all in one batch, see ``_loo_invert``).
+        model fitted without it (all in one batch, see `~bhbfinder.params.kernel.loo_invert`).
     tune_teff : (float, float), optional
         Only the training stars of this Teff range (K) count in the tuning objective (flux or
         labels): a library that extends beyond the range the model is for (cool and hot stars
@@ -333,23 +337,6 @@ class SlamEmulator:
             d[..., 0] *= labels[..., 0] * math.log(10.0)
         return d
 
-    # -- kernel ------------------------------------------------------------------------------
-    def _kernel(self, za, zb, length_scale, linear_variance):
-        diff = (za[:, None, :] - zb[None, :, :]) / length_scale
-        rbf = np.exp(-0.5 * (diff**2).sum(-1))
-        dot = 1.0 + za @ zb.T
-        return rbf + linear_variance * dot**self.poly_degree, rbf, diff
-
-    def _kernel_and_grad(self, z, length_scale=None):
-        length_scale = self.length_scale_ if length_scale is None else length_scale
-        k, rbf, diff = self._kernel(z, self.train_z_, length_scale, self.linear_variance)
-        # d k / d z_d = -rbf (z_d - Z_d) / l_d^2 + s_lin q (1 + z.Z)^(q-1) Z_d ; shape (m, 3, n)
-        q = self.poly_degree
-        dpoly = q * (1.0 + z @ self.train_z_.T) ** (q - 1)
-        dk = (-rbf[:, None, :] * np.moveaxis(diff, 2, 1) / length_scale[None, :, None]
-              + self.linear_variance * dpoly[:, None, :] * self.train_z_.T[None, :, :])
-        return k, dk
-
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, flux, ivar, labels, colors=None, color_names=None, wavelength=None,
             prepare_config=None, provenance=None, tuning_data=None):
@@ -456,26 +443,27 @@ class SlamEmulator:
         rounds = 1 + (_ROBUST_ROUNDS if self.robust_clip else int(not good.all()))
         for r in range(rounds):
             if self.optimize and (r == 0 or r == rounds - 1):
-                length_scale, alpha = self._tune(ys, good, length_scale, alpha)
+                length_scale, alpha = tune_flux_error(self, ys, good, length_scale, alpha)
                 if self.objective == "labels" and r == rounds - 1:
-                    length_scale, alpha = self._tune_labels(ys, tune_flux, tune_good,
-                                                            tune_ivar, length_scale, alpha)
+                    length_scale, alpha = tune_label_scatter(self, ys, tune_flux, tune_good,
+                                                             tune_ivar, length_scale, alpha)
             if not good.all():
                 # bad values: fixed point of "value = leave-one-out prediction" (never itself)
                 for _ in range(_FILL_ITERATIONS):
-                    ys = np.where(good, ys, ys - self._loo_residuals(ys, length_scale, alpha))
+                    ys = np.where(good, ys, ys - loo_residuals(self, ys, length_scale, alpha))
             if self.robust_clip and r < rounds - 1:
                 # stars the others do not predict (peculiar stars, wrong labels) get a larger
                 # noise term, Huber-style, so they do not pull the model (SLAM's SVR is robust
                 # through its epsilon-insensitive linear loss)
-                loo = self._loo_residuals(ys, length_scale, alpha)
+                loo = loo_residuals(self, ys, length_scale, alpha)
                 rms = np.sqrt((w_pix * loo**2).sum(1) / np.maximum(w_pix.sum(1), 1e-300))
                 cut = self.robust_clip * np.median(rms)
                 self.star_noise_ = np.maximum(1.0, (rms / cut) ** 2)
-        loo = self._loo_residuals(ys, length_scale, alpha)
+        loo = loo_residuals(self, ys, length_scale, alpha)
         self.length_scale_ = length_scale
         self.alpha_ = alpha
-        kern = self._kernel(self.train_z_, self.train_z_, length_scale, self.linear_variance)[0]
+        kern = kernel_matrix(self.train_z_, self.train_z_, length_scale, self.linear_variance,
+                             self.poly_degree)[0]
         self.weights_ = np.linalg.solve(kern + alpha * np.diag(self.star_noise_), ys)
         resid = np.where(good, loo, np.nan) * self.flux_scale_
         # model error of a typical (not clipped) star: weights 1 / star_noise
@@ -541,123 +529,14 @@ class SlamEmulator:
         """Flux pixels of a (possibly colour-extended) training array."""
         return flux.shape[1] - len(self.color_names_)
 
-    def _loo_residuals(self, ys, length_scale, alpha):
-        """Closed-form leave-one-out residuals ``y_i - f_{-i}(z_i)`` (standardised units)."""
-        kern = self._kernel(self.train_z_, self.train_z_, length_scale, self.linear_variance)[0]
-        kinv = np.linalg.inv(kern + alpha * np.diag(self.star_noise_))
-        return (kinv @ ys) / np.diag(kinv)[:, None]
-
-    def _tune(self, ys, good, length_scale, alpha):
-        """Length scales and ridge term minimising the leave-one-out error in flux units."""
-        w = np.where(good, self.flux_scale_**2, 0.0) / self.star_noise_[:, None]
-        if self.tune_teff is not None:  # only the stars the model is for count
-            lo, hi = self.tune_teff
-            inside = (self.train_labels_[:, 0] >= lo) & (self.train_labels_[:, 0] <= hi)
-            if inside.sum() < 10:
-                raise ConfigurationError(f"tune_teff={self.tune_teff}: fewer than 10 training "
-                                         "stars in that range")
-            w = w * inside[:, None]
-
-        def loss(theta):
-            res = self._loo_residuals(ys, np.exp(theta[:3]), np.exp(theta[3]))
-            return float(np.log((w * res**2).sum() / w.sum()))  # log: scale-free tolerance
-
-        theta0 = np.log(np.r_[length_scale, alpha])
-        bounds = [(np.log(0.05), np.log(20.0))] * 3 + [(np.log(1e-6), np.log(10.0))]
-        best = optimize.minimize(loss, theta0, method="L-BFGS-B", bounds=bounds)
-        return np.exp(best.x[:3]), float(np.exp(best.x[3]))
-
-    def _loo_invert(self, data, weight, rows, ys, length_scale, alpha, settings=None):
-        """Invert ``data[j]`` with the model fitted without training star ``rows[j]``, batched.
-
-        Exact leave-one-out for kernel ridge: with ``C = (K + alpha D)^-1`` and ``A = C Y``, the
-        model without star ``i`` has weights ``A - C[:, i] A[i] / C[i, i]`` (block inverse), so
-        every fold's forward model and Jacobian cost one kernel product more. Returns ``z``.
-        """
-        kern = self._kernel(self.train_z_, self.train_z_, length_scale, self.linear_variance)[0]
-        cinv = np.linalg.inv(kern + alpha * np.diag(self.star_noise_))
-        amat = cinv @ ys
-        library = self.flux_mean_ + self.flux_scale_ * (kern @ amat)
-        m = len(data)
-        k_best = max(1, min(int(self.n_starts), len(self.train_z_) - 1))
-        starts = nearest_neighbour_start(data, weight, library, exclude=rows, n_best=k_best)
-        starts = starts.reshape(m, k_best)
-        rep = np.tile(np.arange(m), k_best)  # start j of every spectrum, then j + 1
-        rows_rep = np.asarray(rows)[rep]
-        coef = cinv[:, rows_rep] / cinv[rows_rep, rows_rep]  # (n, m * k_best)
-        a_rows = amat[rows_rep]
-
-        def model(z, index):
-            k, dk = self._kernel_and_grad(z, length_scale)
-            c = coef[:, index]
-            s = np.einsum("jn,nj->j", k, c)
-            ds = np.einsum("jdn,nj->jd", dk, c)
-            f = k @ amat - s[:, None] * a_rows[index]
-            jac = dk @ amat - ds[:, :, None] * a_rows[index][:, None, :]
-            return self.flux_mean_ + self.flux_scale_ * f, jac * self.flux_scale_
-
-        z0 = self.train_z_[starts.T.reshape(-1)]
-        settings = settings or InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
-        z, _, _, cost = invert(model, data[rep], weight[rep], z0, self._z_bounds[0],
-                               self._z_bounds[1], settings)
-        best = np.argmin(cost.reshape(k_best, m), axis=0) * m + np.arange(m)
-        return z[best]
-
-    def _tune_labels(self, ys, flux, good, ivar, length_scale, alpha):
-        """Length scales and ridge term minimising the leave-one-out *label* scatter.
-
-        Every training star is inverted with the model fitted without it (``_loo_invert``, all
-        stars in one batch); the loss is the sum over labels of the robust (1.4826 MAD)
-        variance of the standardised label errors.
-        """
-        rows = np.arange(len(ys))
-        if self.tune_teff is not None:  # the stars whose labels the model is for
-            lo, hi = self.tune_teff
-            inside = (self.train_labels_[:, 0] >= lo) & (self.train_labels_[:, 0] <= hi)
-            if inside.sum() < 10:
-                raise ConfigurationError(f"tune_teff={self.tune_teff}: fewer than 10 training "
-                                         "stars in that range")
-            rows = np.flatnonzero(inside)
-        wscale = np.where(good, self.flux_scale_**2, 0.0) / self.star_noise_[:, None]
-        data = np.where(good, flux, 0.0)[rows]
-        good, ivar = good[rows], ivar[rows]
-
-        def loss(theta):
-            ls, a = np.exp(theta[:3]), float(np.exp(theta[3]))
-            if self.model_error:  # the inversion's weights, as `predict` will use them
-                loo = self._loo_residuals(ys, ls, a)
-                merr2 = (wscale * loo**2).sum(0) / np.maximum(wscale.sum(0), 1e-300)
-            else:
-                merr2 = 0.0
-            with np.errstate(divide="ignore"):
-                var = np.where(good, 1.0 / np.where(good, ivar, 1.0), np.inf) + merr2
-            weight = np.where(good, 1.0 / var, 0.0)
-            dz = self._loo_invert(data, weight, rows, ys, ls, a,
-                                  InversionSettings(f_scale=self.f_scale, max_iter=20)) \
-                - self.train_z_[rows]
-            mad = np.median(np.abs(dz - np.median(dz, 0)), 0)
-            return float(np.sum((1.4826 * mad) ** 2))
-
-        # the loss is a robust statistic of ~100 stars: piecewise flat, so a coordinate search
-        # on a log grid (step halved each sweep) is steadier than a simplex or gradients
-        theta = np.log(np.r_[length_scale, alpha])
-        best = loss(theta)
-        for step in _LABEL_TUNE_STEPS:
-            for d in range(theta.size):
-                for sign in (-1.0, 1.0):
-                    while True:
-                        trial = theta.copy()
-                        trial[d] += sign * step
-                        value = loss(trial)
-                        if value >= best:
-                            break
-                        theta, best = trial, value
-        return np.exp(theta[:3]), float(np.exp(theta[3]))
-
     # -- forward model -----------------------------------------------------------------------
+    def _kernel_and_grad(self, z):
+        return kernel_and_grad(z, self.train_z_, self.length_scale_, self.linear_variance,
+                               self.poly_degree)
+
     def _predict_z(self, z):
-        k = self._kernel(np.atleast_2d(z), self.train_z_, self.length_scale_,
-                         self.linear_variance)[0]
+        k = kernel_matrix(np.atleast_2d(z), self.train_z_, self.length_scale_,
+                          self.linear_variance, self.poly_degree)[0]
         return self.flux_mean_ + self.flux_scale_ * (k @ self.weights_)
 
     def _model_z(self, z, index=None):
@@ -669,7 +548,8 @@ class SlamEmulator:
 
     def _model_z_fast(self, z, index=None):
         """`_model_z` with the kernel-weight products in float32: ~1.7x faster, for the search;
-        a final float64 step (`_multi_start`) restores full precision."""
+        a final float64 step (`~bhbfinder.params.label_fit.multi_start`) restores full
+        precision."""
         k, dk = self._kernel_and_grad(z)
         cached = getattr(self, "_weights32", None)
         if cached is None or cached[0] is not self.weights_:
@@ -691,7 +571,8 @@ class SlamEmulator:
         lo, hi = self._z_bounds
         zs = np.vstack([z, np.clip(z[pick] + rng.normal(0, 0.3, (pick.size, z.shape[1])),
                                    lo, hi)])
-        pred = self._kernel(zs, z, self.length_scale_, self.linear_variance)[0] @ self.weights_
+        pred = kernel_matrix(zs, z, self.length_scale_, self.linear_variance,
+                             self.poly_degree)[0] @ self.weights_
         _, sing, vt = np.linalg.svd(pred, full_matrices=False)
         limit = self.rank_tol * float(np.min(self.model_error_[self.model_error_ > 0],
                                              initial=np.inf))
@@ -735,9 +616,9 @@ class SlamEmulator:
         return f, jac
 
     def _kernel_choice(self, kernel):
-        if kernel not in (None, "whole") + _KERNELS:
+        if kernel not in (None, "whole") + SPLIT_KERNELS:
             raise ConfigurationError(f"kernel={kernel!r}; use None, 'whole', 'cool' or 'hot'")
-        if kernel in _KERNELS and self.kernels_ is None:
+        if kernel in SPLIT_KERNELS and self.kernels_ is None:
             raise ConfigurationError(f"kernel={kernel!r}: this SlamEmulator has one kernel "
                                      "(fit it with split_teff)")
         return kernel
@@ -759,7 +640,7 @@ class SlamEmulator:
         self._check_fitted()
         kernel = self._kernel_choice(kernel)
         labels = np.atleast_2d(np.asarray(labels, float))
-        if kernel in _KERNELS:
+        if kernel in SPLIT_KERNELS:
             return self.kernels_[kernel].predict_spectra(labels, colors)
         if kernel is None and self.kernels_ is not None:
             w = self.hot_weight(labels[:, 0])[:, None]
@@ -777,7 +658,7 @@ class SlamEmulator:
         self._check_fitted()
         kernel = self._kernel_choice(kernel)
         labels = np.atleast_2d(np.asarray(labels, float))
-        if kernel in _KERNELS:
+        if kernel in SPLIT_KERNELS:
             return self.kernels_[kernel].jacobian(labels, colors)
         if kernel is None and self.kernels_ is not None:
             cool, hot = self.kernels_["cool"], self.kernels_["hot"]
@@ -819,33 +700,8 @@ class SlamEmulator:
             Bit flags (see `FLAG_DESCRIPTIONS`).
         """
         self._check_fitted()
-        flux = np.atleast_2d(np.asarray(flux, dtype=float))
-        ivar = np.atleast_2d(np.asarray(ivar, dtype=float))
-        if flux.shape != ivar.shape or flux.shape[1] != self.n_pixels:
-            raise ConfigurationError(
-                f"flux and ivar must be (m, {self.n_pixels}) arrays on the model's grid; got "
-                f"{flux.shape} and {ivar.shape}"
-            )
-        ok = (ivar > 0) & np.isfinite(flux) & np.isfinite(ivar)
-        if mask is not None:
-            ok &= ~np.asarray(mask, bool)
-        m = flux.shape[0]
-        if self.n_colors:
-            cdata = np.full((m, self.n_colors), np.nan)
-            civar = np.zeros((m, self.n_colors))
-            if colors is not None:
-                cdata[:] = np.asarray(colors, float).reshape(m, self.n_colors)
-                civar[:] = (np.inf if color_ivar is None
-                            else np.asarray(color_ivar, float).reshape(m, self.n_colors))
-            cok = np.isfinite(cdata) & (civar > 0)
-            flux = np.hstack([flux, cdata])
-            ivar = np.hstack([ivar, civar])
-            ok = np.hstack([ok, cok])
-        data = np.where(ok, flux, 0.0)
-        with np.errstate(divide="ignore"):
-            var = np.where(ok, 1.0 / np.where(ok, ivar, 1.0), np.inf)
-
-        npix_ok = ok[:, : self.n_pixels].sum(axis=1)
+        data, var, npix_ok = observed_data(self, flux, ivar, colors, color_ivar, mask)
+        m = len(data)
         fit = npix_ok >= self.min_pixels
         labels = np.full((m, 3), np.nan)
         errors = np.full((m, 3), np.nan)
@@ -856,14 +712,14 @@ class SlamEmulator:
         conv = np.ones(m, bool)
         todo = np.flatnonzero(fit)
         (labels[todo], errors[todo], start[todo], rchi2[todo], conv[todo],
-         n_iter[todo]) = self._invert_rows(data[todo], var[todo], npix_ok[todo],
-                                           first_pass=self.kernels_ is not None)
+         n_iter[todo]) = invert_rows(self, data[todo], var[todo], npix_ok[todo],
+                                     first_pass=self.kernels_ is not None)
         hot_weight = None
         if self.kernels_ is not None:
             hot_weight = np.full(m, np.nan)
             (labels[todo], errors[todo], rchi2[todo], conv[todo], extra,
-             hot_weight[todo]) = self._refine_split(data[todo], var[todo], npix_ok[todo],
-                                                    labels[todo])
+             hot_weight[todo]) = refine_split(self, data[todo], var[todo], npix_ok[todo],
+                                              labels[todo])
             n_iter[todo] += extra
         z = self._to_z(labels[todo])
         tol = 1e-3 * (self._z_range[1] - self._z_range[0])
@@ -880,121 +736,6 @@ class SlamEmulator:
                                    hot_weight)
         return labels, errors, flags
 
-    def _invert_rows(self, data, var, npix_ok, start_labels=None, first_pass=False):
-        """Invert spectra (data and variance with ``inf`` where a pixel is bad) with this kernel.
-
-        Starts from the lowest-χ² training stars, or from ``start_labels`` (clipped to the
-        bounds). Returns labels, formal errors, starting labels, reduced χ², converged and
-        iterations, one row per spectrum. ``first_pass``: only the float32 search, to a
-        tolerance of `_POLISH_TOL` (labels to choose the kernels of a split model by; errors,
-        χ² and convergence are left NaN / False).
-        """
-        m = len(data)
-        merr2 = self.model_error_**2 if self.model_error else 0.0
-        with np.errstate(divide="ignore"):
-            weight = 1.0 / (var + merr2)  # 0 where var is inf
-        labels = np.full((m, 3), np.nan)
-        errors = np.full((m, 3), np.nan)
-        start = np.full((m, 3), np.nan)
-        rchi2 = np.full(m, np.nan)
-        conv = np.zeros(m, bool)
-        n_iter = np.zeros(m, int)
-        settings = InversionSettings(f_scale=self.f_scale, max_iter=self.max_iter)
-        if first_pass:
-            settings = replace(settings, xtol=_POLISH_TOL)
-        for c0 in range(0, m, _PREDICT_CHUNK):  # bounds the (m, 3, npix) Jacobians
-            rows = slice(c0, c0 + _PREDICT_CHUNK)
-            d, w = data[rows], weight[rows]
-            z_start = None if start_labels is None else np.clip(
-                self._to_z(start_labels[rows]), self._z_bounds[0], self._z_bounds[1])
-            z0, z, conv[rows], n_iter[rows] = self._multi_start(d, w, settings, z_start,
-                                                                polish=not first_pass)
-            start[rows] = self._from_z(z0)
-            if first_pass:
-                labels[rows] = self._from_z(z)
-                continue
-            f, jac_z = self._model_z_reduced(z)
-            chi2 = (w * (d - f) ** 2).sum(axis=1)
-            rchi2[rows] = chi2 / np.maximum(npix_ok[rows] - 3, 1)
-            hess = np.einsum("mip,mp,mjp->mij", jac_z, w, jac_z)
-            cov_z = np.linalg.pinv(hess)
-            err_z = np.sqrt(np.clip(np.einsum("mii->mi", cov_z), 0, None))
-            x = self._from_z(z)
-            labels[rows] = x
-            errors[rows] = err_z * self._dlabel_dz(x)
-        return labels, errors, start, rchi2, conv, n_iter
-
-    def _refine_split(self, data, var, npix_ok, first):
-        """Refit with the cool and / or hot kernel chosen by the first-pass labels ``first``.
-
-        Each side's fit starts from the first pass. In the blend zone the labels are
-        ``(1 - w) x_cool + w x_hot`` and the formal variance that of the mixture of the two
-        fits, ``(1 - w) σ_cool² + w σ_hot² + w (1 - w) (x_hot - x_cool)²``.
-        Returns labels, formal errors, reduced χ², converged, extra iterations and ``w``.
-        """
-        m = len(data)
-        w = self.hot_weight(first[:, 0])
-        labels = np.zeros((m, 3))
-        second = np.zeros((m, 3))
-        rchi2 = np.zeros(m)
-        conv = np.ones(m, bool)
-        n_iter = np.zeros(m, int)
-        fits = {}
-        for name, share in (("cool", 1.0 - w), ("hot", w)):
-            rows = np.flatnonzero(share > 0)
-            if not rows.size:
-                continue
-            lab, err, _, rc, cv, it = self.kernels_[name]._invert_rows(
-                data[rows], var[rows], npix_ok[rows], start_labels=first[rows])
-            fits[name] = (rows, lab)
-            s = share[rows, None]
-            labels[rows] += s * lab
-            second[rows] += s * err**2
-            rchi2[rows] += s[:, 0] * rc
-            conv[rows] &= cv
-            n_iter[rows] += it
-        both = np.flatnonzero((w > 0) & (w < 1))
-        if both.size:  # rows fitted by both sides: the spread of the two fits
-            x = {}
-            for name, (rows, lab) in fits.items():
-                x[name] = lab[np.searchsorted(rows, both)]
-            wb = w[both, None]
-            second[both] += wb * (1.0 - wb) * (x["hot"] - x["cool"]) ** 2
-        return labels, np.sqrt(second), rchi2, conv, n_iter, w
-
-    def _multi_start(self, data, weight, settings, z_start=None, polish=True):
-        """Invert from the ``n_starts`` lowest-χ² training stars; keep the lowest-cost fit.
-
-        Balmer lines peak near 9000–9500 K, so a spectrum can have a χ² minimum on each side
-        of the peak: several starts keep the fit from stopping in the wrong one. ``z_start``
-        (``(m, 3)``): start there instead (one start). ``polish=False``: return the float32
-        search's best fit without the float64 steps.
-        """
-        m = len(data)
-        if z_start is None:
-            k = max(1, min(int(self.n_starts), len(self.train_z_)))
-            starts = nearest_neighbour_start(data, weight, self.train_flux_, n_best=k)
-            starts = starts.reshape(m, k)
-            z0 = self.train_z_[starts.T.reshape(-1)]  # start j of every spectrum, then j + 1
-        else:
-            k, z0 = 1, np.asarray(z_start, float)
-        rep = np.tile(np.arange(m), k)
-        z, conv, n_iter, cost = invert(lambda zz, idx: self._model_z_reduced(zz, single=True),
-                                       data[rep], weight[rep], z0,
-                                       self._z_bounds[0], self._z_bounds[1], settings)
-        best = np.argmin(cost.reshape(k, m), axis=0) * m + np.arange(m)
-        if not polish:
-            return z0[:m], z[best], conv[best], n_iter[best]
-        # polish the best fit of each spectrum with the float64 model
-        z_best, conv_best, n_polish, _ = invert(
-            self._model_z_reduced, data, weight, z[best], self._z_bounds[0], self._z_bounds[1],
-            replace(settings, max_iter=_POLISH_ITER))
-        # converged: the search converged, and the polish either converged or only moved by a
-        # negligible amount (its xtol is tighter than any label error; on flat χ² surfaces it
-        # may keep creeping by < _POLISH_TOL without reaching it)
-        small = np.abs(z_best - z[best]).max(axis=1) < _POLISH_TOL
-        return z0[:m], z_best, conv[best] & (conv_best | small), n_iter[best] + n_polish
-
     def _check_fitted(self):
         if not self.is_fitted:
             raise ConfigurationError("this SlamEmulator is not fitted yet: call fit() or "
@@ -1006,56 +747,10 @@ class SlamEmulator:
 
         A model with separate hot and cool kernels (``split_teff``) stores them under
         ``kernels`` and is written as format version 2; a single-kernel model as version 1,
-        which earlier versions of bhbfinder read.
+        which earlier versions of bhbfinder read. The file's layout:
+        `bhbfinder.params.modelfile`.
         """
-        self._check_fitted()
-        meta = self.meta or {}
-        tree = {
-            "format": _FORMAT,
-            "format_version": 1 if self.kernels_ is None else 2,
-            "bhbfinder_version": __version__,
-            "label_names": list(LABEL_NAMES),
-            "label_units": list(LABEL_UNITS),
-            **self._kernel_tree(),
-            "prepare_config": plain_tree(meta.get("prepare_config")),
-            "wavelength": meta.get("wavelength"),
-            "validation": plain_tree(meta.get("validation") or {}),
-            "provenance": plain_tree(meta.get("provenance") or {}),
-            "error_model": (None if self.error_model_ is None
-                            else plain_tree(self.error_model_.to_dict())),
-        }
-        if self.kernels_ is not None:
-            tree["kernels"] = {name: self.kernels_[name]._kernel_tree() for name in _KERNELS}
-        tree = {k: v for k, v in tree.items() if v is not None}
-        if not overwrite and __import__("os").path.exists(path):
-            raise ConfigurationError(f"{path} exists; pass overwrite=True to replace it")
-        asdf.AsdfFile(tree).write_to(path, all_array_compression="zlib")
-
-    def _kernel_tree(self):
-        """The hyper-parameters and arrays of this one kernel (a part of the file's tree)."""
-        params = {k: (None if v is None else (np.asarray(v, float).tolist()
-                                              if k == "length_scale" else v))
-                  for k, v in self.get_params().items()}
-        tree = {
-            "color_names": list(self.color_names_),
-            "hyperparams": params,
-            "length_scale": np.asarray(self.length_scale_, float),
-            "alpha": float(self.alpha_),
-            "label_mean": self.label_mean_,
-            "label_scale": self.label_scale_,
-            "train_z": self.train_z_,
-            "train_labels": self.train_labels_,
-            "flux_mean": self.flux_mean_,
-            "flux_scale": self.flux_scale_,
-            "weights": self.weights_,
-            "model_error": self.model_error_,
-            "star_noise": self.star_noise_,
-            "z_bounds": self._z_bounds,
-            "z_range": self._z_range,
-            # the output basis (`rank_tol`), saved so that loading needs no SVD (seconds)
-            "output_basis": None if not getattr(self, "_reduced", None) else self._reduced[0],
-        }
-        return {k: v for k, v in tree.items() if v is not None}
+        save_model(self, path, LABEL_NAMES, LABEL_UNITS, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):
@@ -1067,58 +762,4 @@ class SlamEmulator:
         ModelFileError
             When the file is missing, unreadable or not a SLAM-emulator model.
         """
-        tree = read_model_tree(path, _FORMAT, _FORMAT_VERSION, what="SLAM-emulator model",
-                               missing="no such model file; give the path of a file written "
-                                       "by SlamEmulator.save")
-        model = cls._from_kernel_tree(tree, path)
-        if tree.get("error_model") is not None:
-            try:
-                model.error_model_ = ErrorModel.from_dict(tree["error_model"])
-            except ConfigurationError as exc:
-                raise ModelFileError(f"{path}: bad error_model ({exc})") from exc
-        kernels = tree.get("kernels")
-        if (kernels is None) != (model.split_teff is None):
-            raise ModelFileError(f"{path}: split_teff is {model.split_teff} but the file has "
-                                 f"{'no' if kernels is None else 'the'} hot and cool kernels")
-        if kernels is not None:
-            if not isinstance(kernels, dict) or set(kernels) != set(_KERNELS):
-                raise ModelFileError(f"{path}: kernels must be the 'cool' and 'hot' kernels")
-            model.kernels_ = {name: cls._from_kernel_tree(kernels[name], path)
-                              for name in _KERNELS}
-        wave = tree.get("wavelength")
-        model.meta = {
-            "prepare_config": tree.get("prepare_config"),
-            "wavelength": None if wave is None else np.asarray(wave, float),
-            "validation": tree.get("validation", {}),
-            "provenance": tree.get("provenance", {}),
-            "bhbfinder_version": tree.get("bhbfinder_version"),
-        }
-        return model
-
-    @classmethod
-    def _from_kernel_tree(cls, tree, path):
-        """One kernel from its part of the file's tree (`_kernel_tree`)."""
-        try:
-            params = dict(tree["hyperparams"])
-            model = cls(**{k: v for k, v in params.items() if k in DEFAULT_EMULATOR_HYPERPARAMS})
-            model.length_scale_ = np.asarray(tree["length_scale"], float)
-            model.alpha_ = float(tree["alpha"])
-            for key in ("label_mean", "label_scale", "train_z", "train_labels", "flux_mean",
-                        "flux_scale", "weights", "model_error"):
-                setattr(model, key + "_", np.asarray(tree[key], float))
-            model._z_bounds = np.asarray(tree["z_bounds"], float)
-            model._z_range = np.asarray(tree["z_range"], float)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: incomplete SLAM-emulator kernel ({exc})") from exc
-        model.star_noise_ = np.asarray(tree.get("star_noise", np.ones(len(model.train_z_))),
-                                       float)
-        model.color_names_ = list(tree.get("color_names", []))
-        model.bounds_ = model._from_z(model._z_bounds)
-        model.train_flux_ = model._predict_z(model.train_z_)
-        basis = tree.get("output_basis")
-        if basis is not None and model.rank_tol and \
-                np.ndim(basis) == 2 and np.shape(basis)[1] == model.weights_.shape[1]:
-            model._set_basis(np.asarray(basis, float))
-        else:  # a file written before the basis was saved: compute it
-            model._reduce()
-        return model
+        return load_model(path, cls)
