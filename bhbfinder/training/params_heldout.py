@@ -35,7 +35,7 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from ..errors import ConfigurationError
-from ..params.emulator import FLAG_SECOND_SOLUTION
+from ..params.emulator import FLAG_SECOND_SOLUTION, LABEL_NAMES
 from ..params.region import SECOND_SOLUTION_MASS, LabelGridPosterior
 from ..spectra.noise import NoiseConfig
 from ..spectra.prepare import PrepareConfig, prepare
@@ -69,8 +69,6 @@ ATTRIBUTION = {
 #: Every rendering `variant_simulation` knows.
 VARIANTS = ("field", "noiseless", "lab") + tuple(ATTRIBUTION)
 
-_LABELS = ("teff", "logg", "feh")
-
 
 def variant_simulation(variant):
     """A rendering of `VARIANTS`: ``(SimulationConfig overrides, noiseless)``."""
@@ -97,7 +95,7 @@ def params_test_stars(plan, teff_range=(6500.0, 13000.0), sources=("miles",)):
         ``source`` values of the plan's stars to keep.
     """
     stars = plan.stars
-    labels = np.column_stack([np.asarray(stars[k], float) for k in _LABELS])
+    labels = np.column_stack([np.asarray(stars[k], float) for k in LABEL_NAMES])
     keep = (np.isin(np.asarray(stars["source"]).astype(str), list(sources))
             & np.isfinite(labels).all(axis=1)
             & (labels[:, 0] >= teff_range[0]) & (labels[:, 0] <= teff_range[1]))
@@ -239,7 +237,7 @@ def _predict_table(model, prepared, variant, fold, predict):
     for key in ("star_id", "template"):
         out["name" if key == "template" else key] = np.asarray(meta[key]).astype(str)
     out["doubtful"] = np.asarray(meta["doubtful"], bool)
-    for key in _LABELS:
+    for key in LABEL_NAMES:
         out["true_" + key] = np.asarray(meta[key], float)
     out["snr"] = np.asarray(meta["snr_target"], float)
     out["blue_fwhm"] = 4500.0 / np.asarray(meta["resolving_power"], float)
@@ -247,7 +245,7 @@ def _predict_table(model, prepared, variant, fold, predict):
     out["rv"] = np.asarray(meta["rv"], float)
     out["rv_source"] = np.asarray(meta["rv_source"]).astype(str)
     out["status"] = np.asarray(meta["status"]).astype(str)
-    for j, key in enumerate(_LABELS):
+    for j, key in enumerate(LABEL_NAMES):
         out[key] = labels[:, j]
         out[key + "_err"] = errors[:, j]
         out[key + "_formal_err"] = formal[:, j]
@@ -300,7 +298,7 @@ def params_scores(results, variant=None, teff_range=(7000.0, 10000.0), min_snr=3
         keep &= np.asarray(t["params_flags"]) == 0
     keep &= np.isfinite(np.asarray(t["teff"], float))
     out = {}
-    for key in _LABELS:
+    for key in LABEL_NAMES:
         d = np.asarray(t[key], float)[keep] - np.asarray(t["true_" + key], float)[keep]
         med = float(np.median(d)) if d.size else float("nan")
         out[key] = {

@@ -34,7 +34,7 @@ import numpy as np
 from astropy.table import vstack
 
 from ..errors import ConfigurationError
-from ..params.emulator import SlamEmulator
+from ..params.emulator import LABEL_NAMES, SlamEmulator
 from ..params.training import DEFAULT_MODEL_HYPERPARAMS, DEFAULT_TRAINING
 from ..params.uncertainty import DEFAULT_SNR_EDGES, fit_error_model
 from ..spectra.continuum import DEFAULT_LINE_MASKS
@@ -58,7 +58,6 @@ __all__ = ["params_training_material", "heldout_validation", "calibrate_errors",
 #: Renderings of the validation (see `bhbfinder.training.params_heldout.VARIANTS`).
 VALIDATION_VARIANTS = ("field", "noiseless", "lab")
 
-_LABELS = ("teff", "logg", "feh")
 
 #: Wavelength ranges the params recipe can train on (vacuum Å, Δlog10 λ = 1e-4);
 #: ``"blue-3800-5000"`` is the package default (the shipped model's and the classifier's grid).
@@ -182,9 +181,9 @@ def calibrate_errors(results, variant="field", **fit_options):
         may use without having seen its stars' residuals).
     """
     def arrays(rows):
-        found = np.column_stack([np.asarray(rows[k], float) for k in _LABELS])
-        formal = np.column_stack([np.asarray(rows[k + "_formal_err"], float) for k in _LABELS])
-        truth = np.column_stack([np.asarray(rows["true_" + k], float) for k in _LABELS])
+        found = np.column_stack([np.asarray(rows[k], float) for k in LABEL_NAMES])
+        formal = np.column_stack([np.asarray(rows[k + "_formal_err"], float) for k in LABEL_NAMES])
+        truth = np.column_stack([np.asarray(rows["true_" + k], float) for k in LABEL_NAMES])
         return found, formal, truth, np.asarray(rows["snr"], float)
 
     use = (np.asarray(results["variant"]).astype(str) == variant) \
@@ -205,7 +204,7 @@ def calibrate_errors(results, variant="field", **fit_options):
         rows = fold == k
         found, formal, _, _ = arrays(results[rows])
         err = part.apply(found, formal)
-        for j, key in enumerate(_LABELS):
+        for j, key in enumerate(LABEL_NAMES):
             col = np.asarray(out[key + "_err"], float)
             col[rows] = np.where(np.isfinite(found[:, j]), err[:, j], np.nan)
             out[key + "_err"] = col
@@ -334,7 +333,7 @@ def train_default_params_model(data_dir, path=None, config=None, hyperparams=Non
         "variants": {v: _describe(v) for v in VALIDATION_VARIANTS},
         "scores": tables,
         # the headline, under the key earlier versions used
-        "scatter": {k: tables["field 7000-10000 K S/N>=30"][k] for k in _LABELS},
+        "scatter": {k: tables["field 7000-10000 K S/N>=30"][k] for k in LABEL_NAMES},
     })
     if path is not None:
         model.save(path)
