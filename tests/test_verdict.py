@@ -289,6 +289,20 @@ def test_held_out_scores_are_what_the_shipped_threshold_was_chosen_on():
         VerdictModel(features=("box_lo",), l2=0.01).fit(X, y).held_out_scores()
 
 
+def test_shipped_verdict_calls_no_measured_cool_star_bhb():
+    """No held-out row whose measured Teff is below the horizontal branch's blue side (7,000 K)
+    reaches the shipped threshold, however metal-poor: the metallicity evidence saturates
+    (``log_p_feh``) and the temperature has a cool limit (``log_p_teff``). The verdict before
+    them called a 6,640 K rendering of HD 19510 BHB at 0.99 on these rows."""
+    from bhbfinder.stages.verdict import default_model_path
+
+    shipped = VerdictModel.load(default_model_path())
+    scores = shipped.held_out_scores()
+    cool = scores["teff"] < 7000.0
+    assert cool.sum() > 50 and not scores["is_bhb_true"][cool].any()
+    assert scores["p_bhb"][cool].max() < shipped.threshold_
+
+
 def test_for_precision_meets_its_target_on_a_new_sample_and_checks_its_input():
     """A known logistic law: the threshold chosen again for a precision target gives that
     precision on a fresh sample of the same mix; a higher target, less recall; p_bhb is
