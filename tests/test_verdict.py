@@ -72,6 +72,23 @@ def test_metallicity_and_temperature_evidence_saturates():
     assert np.isnan(t[4]) and np.isfinite(f[4])           # no Teff: missing, not zero
 
 
+def test_bhb_region_is_the_class_rule():
+    """``in_bhb_region`` (the region ``p_bhb_region`` integrates over) agrees with the library's
+    class rule on stars without an HB spectral type, the cool end at 7,000 K included, where
+    the box's formula alone would go on."""
+    from bhbfinder.simulate import classify_star
+    from bhbfinder.verdict.features import in_bhb_region
+
+    teff = np.array([6600.0, 6900.0, 7100.0, 8500.0, 8500.0, 11000.0])
+    lo, hi = culpan_kiel_limits(teff)
+    logg = 0.5 * (lo + hi)
+    feh = np.array([-1.5, -1.5, -1.5, -1.5, -0.5, -2.0])
+    region = in_bhb_region(teff, logg, feh)
+    assert region.tolist() == [False, False, True, True, False, True]
+    assert region.tolist() == [classify_star(t, g, f) == "BHB"
+                               for t, g, f in zip(teff, logg, feh, strict=True)]
+
+
 def _synthetic(n=4000, seed=0):
     return verdict_rows(n, seed, "additive")
 

@@ -31,7 +31,7 @@ from ..params.region import (
     LabelGridPosterior,
 )
 from ..spectra.prepare import PrepareConfig, check_prepared
-from ..verdict.features import BOX_FEH_MAX, in_bhb_region
+from ..verdict.features import BHB_TEFF_MIN, BOX_FEH_MAX, in_bhb_region
 from . import StageInfo
 
 __all__ = ["ParamsStage", "DEFAULT_MODEL", "PARAMS_COLUMNS", "default_model_path"]
@@ -53,8 +53,9 @@ PARAMS_COLUMNS = {
     "params_flags": (None, "bit flags of the parameter fit: " + "; ".join(
         f"{bit} = {text}" for bit, text in FLAG_DESCRIPTIONS.items())),
     "p_bhb_region": (None, "posterior probability that Teff, log g, [Fe/H] lie in the BHB "
-                           "region (Culpan et al. 2024 Kiel box, [Fe/H] < "
-                           f"{BOX_FEH_MAX}): the emulator's chi2 over a label grid, "
+                           "region (Culpan et al. 2024 Kiel box, Teff >= "
+                           f"{BHB_TEFF_MIN:.0f} K, [Fe/H] < {BOX_FEH_MAX}): the emulator's "
+                           "chi2 over a label grid, "
                            "tempered (bhbfinder.params.region); not a BHB probability"),
     "p_second_solution": (None, "share of the same tempered label posterior more than "
                                 f"{SECOND_SOLUTION_DISTANCE:.0f} K in Teff from the best fit: "

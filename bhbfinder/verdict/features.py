@@ -61,12 +61,13 @@ BHB_TEFF_MIN = CLASSIFY_DEFAULTS["bhb_teff_min"]
 
 def in_bhb_region(teff, logg, feh):
     """True where labels lie in the BHB region: the Kiel box of Culpan et al. (2024) at
-    ``teff`` and ``feh`` below `BOX_FEH_MAX` (the region ``p_bhb_region`` of the params stage
-    integrates over). The box's formula has no cool end, so the region reaches the bottom of
-    the label grid (6,500 K); the verdict's ``log_p_teff`` supplies the cool limit
-    `BHB_TEFF_MIN`."""
+    ``teff``, ``teff`` at least `BHB_TEFF_MIN` (the box's formula has no cool end of its own)
+    and ``feh`` below `BOX_FEH_MAX` (the region ``p_bhb_region`` of the params stage
+    integrates over; the library's class rule, `~bhbfinder.simulate.classify_star`, without
+    its spectral-type cases)."""
     with np.errstate(invalid="ignore"):
-        return culpan_kiel_box(teff, logg) & (np.asarray(feh, float) < BOX_FEH_MAX)
+        return (culpan_kiel_box(teff, logg) & (np.asarray(feh, float) < BOX_FEH_MAX)
+                & (np.asarray(teff, float) >= BHB_TEFF_MIN))
 
 
 #: The features, in column order of `feature_matrix`.
@@ -84,7 +85,8 @@ NETWORK_FEATURES = ("logit_s1", "logit_s2")
 #: nor the metallic-line index added to the parameters' [Fe/H] and Ca II K (average precision
 #: 0.932 with Mg II, 0.934 with the index, 0.934 without either); ``feh_z``, the unbounded
 #: distance below [Fe/H] = −0.8, gave way to ``log_p_feh`` (held-out precision at S/N ≥ 10
-#: 0.962, 0.965, 0.958 → 0.965, 0.974, 0.978 on three fold plans, recall unchanged on average).
+#: 0.962, 0.965, 0.958, 0.960 → 0.970, 0.974, 0.973, 0.962 on four fold plans, recall 0.01
+#: lower on average; ``docs/verdict.rst``).
 UNUSED_FEATURES = ("mgii", "mgii_x_t", "metal", "metal_x_t", "feh_z")
 
 #: The physical evidence alone (parameters and their label posterior, Balmer profiles,
