@@ -49,13 +49,12 @@ def _value(cat, name):
     return np.asarray(col.filled(np.nan) if hasattr(col, "filled") else col, float)
 
 
-def params_box(cat, feh_max=-0.8):
-    """The parameters' verdict: Culpan Kiel box and [Fe/H] < ``feh_max``."""
-    from bhbfinder.simulate import culpan_kiel_box
+def params_box(cat):
+    """The parameters' verdict: their best fit in the BHB region (Culpan Kiel box, Teff at
+    least 7,000 K, [Fe/H] < −0.8; `bhbfinder.verdict.features.in_bhb_region`)."""
+    from bhbfinder.verdict.features import in_bhb_region
 
-    t, g, f = (_value(cat, k) for k in ("teff", "logg", "feh"))
-    with np.errstate(invalid="ignore"):
-        return culpan_kiel_box(t, g) & (f < feh_max) & (t >= 7000)
+    return in_bhb_region(*(_value(cat, k) for k in ("teff", "logg", "feh")))
 
 
 def decisions(cat):
