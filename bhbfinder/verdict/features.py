@@ -11,11 +11,12 @@ Gravity and temperature from the parameters (``teff``, ``logg``, ``feh`` and the
     log probability that [Fe/H] lies below −0.8 given the error, and ``log_p_teff`` that Teff
     lies above `BHB_TEFF_MIN` (the cool end of the horizontal branch's blue side, where the
     formula of the box alone would go on admitting red horizontal-branch stars). Being
-    probabilities, they saturate: a star far below −0.8 is no more a BHB star than one just
-    below it, whereas the plain distance ``feh_z`` (standard deviations below −0.8, offered,
-    not used) let an extremely metal-poor star outweigh a temperature or gravity that
-    contradicts the box. The errors are inflated by floors (`ERROR_FLOORS`) so a too-small
-    quoted error never makes a hard cut, and a noisy value counts for less.
+    probabilities, they saturate: a star far below −0.8 counts no more than one just below
+    it, whereas the plain distance ``feh_z`` (standard deviations below −0.8, offered, not
+    used) let an extremely metal-poor star outweigh a temperature or gravity that contradicts
+    the box (at the cost of some recall: ``docs/verdict.rst``). The errors are inflated by
+    floors (`ERROR_FLOORS`) so a too-small quoted error never makes a hard cut, and a noisy
+    value counts for less.
     ``region_logit``: the log odds of ``p_bhb_region``, the share of the spectrum's tempered
     label posterior inside the BHB region (`in_bhb_region`;
     `~bhbfinder.params.region.LabelGridPosterior`), which keeps the evidence of a second χ²
@@ -47,7 +48,7 @@ from ..simulate.classes import CLASSIFY_DEFAULTS, culpan_kiel_box, culpan_kiel_l
 
 __all__ = ["FEATURE_NAMES", "PHYSICAL_FEATURES", "NETWORK_FEATURES", "ERROR_FLOORS",
            "UNUSED_FEATURES", "BOX_FEH_MAX", "BHB_TEFF_MIN", "in_bhb_region", "feature_matrix",
-           "align_features"]
+           "align_features", "teff_of_features"]
 
 #: Error floors added in quadrature to the quoted errors (log g, [Fe/H] in dex; Teff in K).
 ERROR_FLOORS = {"logg": 0.15, "feh": 0.15, "teff": 150.0}
@@ -58,6 +59,10 @@ BOX_FEH_MAX = -0.8
 #: The temperature (K) above which a star in the box can be a BHB star: the library's class
 #: rule (`~bhbfinder.simulate.classes.CLASSIFY_DEFAULTS` ``bhb_teff_min``; Xue et al. 2008).
 BHB_TEFF_MIN = CLASSIFY_DEFAULTS["bhb_teff_min"]
+
+#: ``teff_kk`` = (Teff − zero) / scale, Teff in K.
+_TEFF_KK_ZERO, _TEFF_KK_SCALE = 9000.0, 1000.0
+
 
 def in_bhb_region(teff, logg, feh):
     """True where labels lie in the BHB region: the Kiel box of Culpan et al. (2024) at
@@ -165,7 +170,7 @@ def feature_matrix(columns):
                        ERROR_FLOORS["teff"])
         log_p_teff = np.log(np.clip(ndtr(np.clip((teff - BHB_TEFF_MIN) / s_t, -_CLIP, _CLIP)),
                                     1e-6, 1.0))
-    t = (teff - 9000.0) / 1000.0
+    t = (teff - _TEFF_KK_ZERO) / _TEFF_KK_SCALE
     d02 = _or_nan(columns, "hdelta_d02", n)
     b = _or_nan(columns, "hgamma_b", n)
     h8 = _or_nan(columns, "h8_d02", n)
@@ -199,3 +204,9 @@ def align_features(X, names):
         if name in FEATURE_NAMES:
             out[:, FEATURE_NAMES.index(name)] = X[:, j]
     return out
+
+
+def teff_of_features(X):
+    """The measured Teff (K) of rows of `feature_matrix`, from their ``teff_kk`` column (NaN
+    where it was not measured)."""
+    return _TEFF_KK_ZERO + _TEFF_KK_SCALE * np.asarray(X, float)[:, FEATURE_NAMES.index("teff_kk")]

@@ -23,7 +23,13 @@ from scipy import optimize
 from .._tree import plain_tree, read_model_tree
 from .._version import __version__
 from ..errors import ConfigurationError, ModelFileError
-from .features import FEATURE_NAMES, PHYSICAL_FEATURES, align_features, logit
+from .features import (
+    FEATURE_NAMES,
+    PHYSICAL_FEATURES,
+    align_features,
+    logit,
+    teff_of_features,
+)
 
 __all__ = ["VerdictModel", "PREVALENCE_TEFF_MIN", "choose_threshold", "cross_fit",
            "out_of_fold_log_odds", "reliability_table"]
@@ -229,7 +235,7 @@ class VerdictModel:
         if not isinstance(rows, dict) or not {"X", "names", "y", "fold"} <= set(rows):
             return None
         X = align_features(rows["X"], rows["names"])
-        teff = _teff_of(X)
+        teff = teff_of_features(X)
         with np.errstate(invalid="ignore"):
             hot = np.isfinite(teff) & (teff >= PREVALENCE_TEFF_MIN)
         return X, np.asarray(rows["y"], bool), np.asarray(rows["fold"]), hot
@@ -320,7 +326,7 @@ class VerdictModel:
         rows, _ = self._rows_and_share("score its held-out rows")
         X, y, _, hot = rows
         return {"p_bhb": self._out_of_fold_proba(rows, self.calibration_), "is_bhb_true": y,
-                "hot": hot, "teff": _teff_of(X)}
+                "hot": hot, "teff": teff_of_features(X)}
 
     def _held_out_threshold(self, rows, calibration, share, precision_target):
         """The threshold for ``precision_target`` on the kept held-out rows: their
@@ -432,11 +438,6 @@ class VerdictModel:
         model.calibration_ = tuple(float(c) for c in tree.get("calibration", (1.0, 0.0)))
         model.meta = tree.get("meta") or {}
         return model
-
-
-def _teff_of(X):
-    """Measured Teff (K) of feature rows, from their ``teff_kk`` column."""
-    return 9000.0 + 1000.0 * X[:, FEATURE_NAMES.index("teff_kk")]
 
 
 def _fraction(value, name, hint):
