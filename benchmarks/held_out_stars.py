@@ -213,6 +213,7 @@ def main(argv=None):
         run_fold,
         train_fold_classifier,
         train_fold_params,
+        update_truth,
     )
     from bhbfinder.training.heldout import (
         COARSE_SIMULATION,
@@ -238,7 +239,7 @@ def main(argv=None):
         out = fdir / f"catalog_{'shipped_' if args.shipped else ''}{tag}.ecsv"
         if out.is_file() and not (args.fresh or args.rescore):
             _log(f"fold {k}: reusing {out}")
-            cats.append(Table.read(out))
+            cats.append(update_truth(Table.read(out), plan, libs))
             continue
         clf_path, par_path = fdir / "classifier.asdf", fdir / "params.asdf"
         if args.shipped:
@@ -330,11 +331,11 @@ def main(argv=None):
 def _variant_catalog(plan, k, libs, fdir, args, name, simulation):
     """Fold ``k``'s stars rendered with ``simulation`` and scored by the fold's models
     (kept as ``catalog_<name>.ecsv``)."""
-    from bhbfinder.training.folds import run_fold
+    from bhbfinder.training.folds import run_fold, update_truth
 
     out = fdir / f"catalog_{name}.ecsv"
     if out.is_file() and not (args.fresh or args.rescore):
-        cat = Table.read(out)
+        cat = update_truth(Table.read(out), plan, libs)
     else:
         cat = run_fold(plan, k, libs, fdir, classifier=fdir / "classifier.asdf",
                        params_model=fdir / "params.asdf",

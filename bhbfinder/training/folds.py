@@ -32,9 +32,10 @@ from ..params.uncertainty import ErrorModel
 from ..pipeline import find_bhb
 from ..simulate import simulate_files
 from ..stages.params import default_model_path
-from .heldout import render_stars
+from .heldout import _template_snr, render_stars
 
 __all__ = ["REDUCED_BUDGET", "train_fold_classifier", "train_fold_params", "run_fold",
+           "update_truth",
            "TRUTH_PREFIX", "plan_digest", "shipped_fold_error_model"]
 
 #: Training overrides of fold classifiers: a third of the ``v1`` recipe's epochs, the budget
@@ -201,8 +202,10 @@ def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None,
     `~astropy.table.Table`
         The catalogue, one row per rendering, with the truth as ``true_*`` columns
         (``true_label``, ``true_star_id``, ``true_teff``, ``true_logg``, ``true_feh``,
-        ``true_snr``, ``true_resolving_power``, ``true_doubtful``, ``true_name``) and
-        ``fold``.
+        ``true_snr`` (the S/N the rendering has, ``snr_effective`` of
+        `~bhbfinder.training.heldout.render_stars`), ``true_snr_target``,
+        ``true_snr_template``, ``true_resolving_power``, ``true_doubtful``, ``true_name``)
+        and ``fold``.
     """
     workdir = Path(workdir)
     files = workdir / "files"
@@ -222,9 +225,63 @@ def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None,
     lookup = {Path(str(f)).name: i for i, f in enumerate(truth["file"])}
     rows = np.array([lookup[n] for n in names])
     for key, col in (("label", "label"), ("star_id", "star_id"), ("teff", "teff"),
-                     ("logg", "logg"), ("feh", "feh"), ("snr", "snr_target"),
+                     ("logg", "logg"), ("feh", "feh"), ("snr", "snr_effective"),
+                     ("snr_target", "snr_target"), ("snr_template", "snr_template"),
                      ("resolving_power", "resolving_power"), ("doubtful", "doubtful"),
                      ("name", "template"), ("rv", "rv")):
         catalog[TRUTH_PREFIX + key] = np.asarray(truth[col])[rows]
     catalog["fold"] = np.full(len(catalog), int(fold))
+    return catalog
+
+
+
+def update_truth(catalog, plan, libraries):
+    """Bring a held-out catalogue written by an earlier release up to this one's truth (in
+    place): the doubtful flags of the current audit, and the S/N its renderings really have.
+
+    ``true_doubtful`` is set from ``plan.stars`` (`~bhbfinder.training.heldout.LABEL_AUDIT`
+    as it stands). Where the catalogue predates renderings that carry their template's noise
+    (no ``true_snr_target``), ``true_snr`` becomes the effective S/N
+    (`~bhbfinder.training.heldout.render_stars`: the target S/N and the template's own noise
+    at the rendering's FWHM in quadrature), the value it held is kept as
+    ``true_snr_target``, the template's as ``true_snr_template``. The renderings themselves
+    and everything measured on them are unchanged.
+
+    Parameters
+    ----------
+    catalog : `~astropy.table.Table`
+        `run_fold` output.
+    plan : `~bhbfinder.training.heldout.FoldPlan`
+        The plan it was made on (which template each ``true_star_id`` is).
+    libraries : list of `~bhbfinder.simulate.TemplateLibrary`
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        ``catalog``.
+    """
+    from ..simulate.template_noise import TEMPLATE_SNR_FWHM, effective_snr, template_snr_at
+
+    stars = plan.stars
+    ids = np.asarray(catalog["true_star_id"]).astype(str)
+    doubtful = dict(zip(np.asarray(stars["star_id"]).astype(str),
+                        np.asarray(stars["doubtful"], bool), strict=True))
+    catalog["true_doubtful"] = np.array([doubtful[s] for s in ids], bool)
+    if "true_snr_target" in catalog.colnames:
+        return catalog
+    where = {str(s): (int(li), int(r)) for s, li, r in
+             zip(stars["star_id"], stars["library"], stars["row"], strict=True)}
+    values = np.full((len(catalog), len(TEMPLATE_SNR_FWHM)), np.nan)
+    unique = np.unique(ids)
+    lib_of = np.array([where[sid][0] for sid in unique])
+    for li in np.unique(lib_of):      # one measurement per library: each renders it whole
+        mine = unique[lib_of == li]
+        measured = _template_snr(libraries[li], [where[sid][1] for sid in mine])
+        for sid, v in zip(mine, measured, strict=True):
+            values[ids == sid] = v
+    fwhm = 4500.0 / np.asarray(catalog["true_resolving_power"], float)
+    target = np.asarray(catalog["true_snr"], float)
+    catalog["true_snr_target"] = target
+    catalog["true_snr_template"] = template_snr_at(values, fwhm)
+    catalog["true_snr"] = effective_snr(target, catalog["true_snr_template"])
     return catalog

@@ -43,6 +43,7 @@ from ..simulate import (
     load_miles,
     simulate_rows,
 )
+from ..simulate.template_noise import effective_snr, template_snr, template_snr_at
 
 __all__ = [
     "LABEL_AUDIT",
@@ -100,6 +101,25 @@ LABEL_AUDIT = {
                   "hotter one find it more metal-rich than the BHB rule's -0.9 (NGSL -0.6, "
                   "X-shooter -0.19); its spectral type (A0 Vs) is a dwarf's: the metallicity "
                   "that makes it BHB by the rule is not established",
+    },
+    "MILES:0853": {
+        "name": "HD 216916 (16 Lac)",
+        "label": None,
+        "doubtful": True,
+        "reason": "its MILES spectrum is that of a cool star, not of the B2 IV star of "
+                  "23,000 K its type and parameters describe: Ca I 4227 and the G band at "
+                  "4300 A are as deep as in a K star and a forest of metal lines fills the "
+                  "blue, where a B2 star shows He I and weak Balmer lines only (another star "
+                  "observed, or a file exchanged); the spectrum contradicts its labels",
+    },
+    "MILES:0386": {
+        "name": "HD 89822 B",
+        "label": None,
+        "doubtful": False,
+        "reason": "its MILES Teff (5,538 K) contradicts its spectrum and type (A0sp?): deep, "
+                  "broad Balmer lines and no G band, a star near 10,000 K; its class (A, from "
+                  "the type) is right, so it stays a non-BHB star, but its Teff places it in "
+                  "no Teff bin of 7,000-12,000 K and outside the params training range",
     },
     "MILES:0054": {
         "name": "HD 7374",
@@ -392,7 +412,11 @@ def render_stars(libraries, stars, seed=0, per_star=None, simulation=None):
     -------
     `~bhbfinder.simulate.SimulatedSpectra`
         Their ``meta`` carries the truth (``star_id``, ``label`` as audited, ``teff``, ...,
-        ``snr_target``, ``resolving_power``) plus ``doubtful``.
+        ``snr_target``, ``resolving_power``) plus ``doubtful``, ``snr_template`` (the S/N of
+        the template's own noise at the rendering's resolution,
+        `~bhbfinder.simulate.template_noise.template_snr`; NaN where it is not measured) and
+        ``snr_effective``, the S/N the rendering really has: ``snr_target`` and
+        ``snr_template`` in quadrature. Figures by S/N use ``snr_effective``.
     """
     per_star = dict(RENDERS_PER_STAR, **(per_star or {}))
     config = SimulationConfig().replace(**(HELD_OUT_SIMULATION if simulation is None
@@ -408,7 +432,12 @@ def render_stars(libraries, stars, seed=0, per_star=None, simulation=None):
         counts = np.array([per_star[str(c)] for c in np.asarray(stars["label"])[mine]])
         take = np.repeat(rows, counts)
         if take.size:
-            parts.append(simulate_rows(lib, take, rng, config))
+            part = simulate_rows(lib, take, rng, config)
+            fwhm = 4500.0 / np.asarray(part.meta["resolving_power"], float)
+            part.meta["snr_template"] = template_snr_at(_template_snr(lib, take), fwhm)
+            part.meta["snr_effective"] = effective_snr(part.meta["snr_target"],
+                                                       part.meta["snr_template"])
+            parts.append(part)
     if not parts:
         raise ConfigurationError("render_stars: no star to render")
     sim = SimulatedSpectra.concatenate(parts)
@@ -416,6 +445,17 @@ def render_stars(libraries, stars, seed=0, per_star=None, simulation=None):
                         np.asarray(stars["doubtful"], bool), strict=True))
     sim.meta["doubtful"] = [doubtful[s] for s in np.asarray(sim.meta["star_id"]).astype(str)]
     return sim
+
+
+def _template_snr(library, rows):
+    """`template_snr` of ``rows`` of ``library``, measured once per template and kept on the
+    library."""
+    cache = library.__dict__.setdefault("_template_snr", {})
+    todo = np.array(sorted(set(np.asarray(rows, int).tolist()) - set(cache)), int)
+    if todo.size:
+        for row, values in zip(todo, template_snr(library, todo), strict=True):
+            cache[int(row)] = values
+    return np.array([cache[int(r)] for r in rows]).reshape(len(rows), -1)
 
 
 def _ratio(k, n):
