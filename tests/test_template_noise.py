@@ -7,6 +7,7 @@ from astropy.table import Table
 from bhbfinder.simulate import TemplateLibrary
 from bhbfinder.simulate.template_noise import (
     TEMPLATE_SNR_FWHM,
+    cached_template_snr,
     effective_snr,
     line_poor,
     template_snr,
@@ -62,6 +63,21 @@ def test_template_snr_measures_the_injected_noise():
     # broader renderings average the template's noise down
     assert np.all(np.diff(snr[1][1:]) > 0)
     assert np.all(np.isnan(snr[3]))                # a cool star: lines would read as noise
+
+
+def test_cached_template_snr_measures_each_template_once(monkeypatch):
+    import bhbfinder.simulate.template_noise as tn
+
+    lib = _hot_library([0.0, 0.02, 0.04, 0.04])
+    first = cached_template_snr(lib, [2, 1, 2])
+    np.testing.assert_array_equal(first[0], first[2])
+    # measured alone, the same to the last digits the renderings' 1e-7 noise leaves
+    np.testing.assert_allclose(first[1], template_snr(lib, [1])[0], rtol=1e-4)
+    calls = []
+    monkeypatch.setattr(tn, "template_snr", lambda *a, **k: calls.append(a) or None)
+    again = cached_template_snr(lib, [1, 2])       # from the cache: no new measurement
+    assert calls == []
+    np.testing.assert_array_equal(again, first[[1, 0]])
 
 
 def test_a_noisy_real_template_is_found_and_its_renderings_count_it(shared_data):

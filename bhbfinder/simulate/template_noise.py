@@ -27,8 +27,8 @@ import numpy as np
 
 from .config import SNR_BANDS, lamost_wavelength
 
-__all__ = ["TEMPLATE_SNR_FWHM", "N_CHUNKS", "line_poor", "template_snr", "template_snr_at",
-           "effective_snr"]
+__all__ = ["TEMPLATE_SNR_FWHM", "N_CHUNKS", "line_poor", "template_snr", "cached_template_snr",
+           "template_snr_at", "effective_snr"]
 
 #: Blue-arm FWHM (Å at 4500 Å) at which `template_snr` renders each template.
 TEMPLATE_SNR_FWHM = (2.0, 2.5, 3.0, 3.5, 4.0)
@@ -113,6 +113,23 @@ def template_snr(library, rows=None, fwhm=TEMPLATE_SNR_FWHM):
                             _noise_free_config(width))
         out[measurable, j] = _quiet_scatter_snr(sim.flux, wave)
     return out
+
+
+def cached_template_snr(library, rows):
+    """`template_snr` of ``rows`` of ``library`` (repeats allowed) at `TEMPLATE_SNR_FWHM`,
+    each template measured once and kept on the library object.
+
+    Returns
+    -------
+    ndarray, shape (len(rows), len(TEMPLATE_SNR_FWHM))
+    """
+    cache = library.__dict__.setdefault("_template_snr", {})
+    rows = [int(r) for r in np.asarray(rows, int)]
+    todo = np.array(sorted(set(rows) - set(cache)), int)
+    if todo.size:
+        for row, values in zip(todo, template_snr(library, todo), strict=True):
+            cache[int(row)] = values
+    return np.array([cache[r] for r in rows]).reshape(len(rows), len(TEMPLATE_SNR_FWHM))
 
 
 def template_snr_at(values, fwhm, fwhm_grid=TEMPLATE_SNR_FWHM):

@@ -32,7 +32,7 @@ from ..params.uncertainty import ErrorModel
 from ..pipeline import find_bhb
 from ..simulate import simulate_files
 from ..stages.params import default_model_path
-from .heldout import _template_snr, render_stars
+from .heldout import render_stars
 
 __all__ = ["REDUCED_BUDGET", "train_fold_classifier", "train_fold_params", "run_fold",
            "update_truth",
@@ -260,7 +260,12 @@ def update_truth(catalog, plan, libraries):
     `~astropy.table.Table`
         ``catalog``.
     """
-    from ..simulate.template_noise import TEMPLATE_SNR_FWHM, effective_snr, template_snr_at
+    from ..simulate.template_noise import (
+        TEMPLATE_SNR_FWHM,
+        cached_template_snr,
+        effective_snr,
+        template_snr_at,
+    )
 
     stars = plan.stars
     ids = np.asarray(catalog["true_star_id"]).astype(str)
@@ -276,7 +281,7 @@ def update_truth(catalog, plan, libraries):
     lib_of = np.array([where[sid][0] for sid in unique])
     for li in np.unique(lib_of):      # one measurement per library: each renders it whole
         mine = unique[lib_of == li]
-        measured = _template_snr(libraries[li], [where[sid][1] for sid in mine])
+        measured = cached_template_snr(libraries[li], [where[sid][1] for sid in mine])
         for sid, v in zip(mine, measured, strict=True):
             values[ids == sid] = v
     fwhm = 4500.0 / np.asarray(catalog["true_resolving_power"], float)

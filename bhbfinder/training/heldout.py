@@ -43,7 +43,7 @@ from ..simulate import (
     load_miles,
     simulate_rows,
 )
-from ..simulate.template_noise import effective_snr, template_snr, template_snr_at
+from ..simulate.template_noise import cached_template_snr, effective_snr, template_snr_at
 
 __all__ = [
     "LABEL_AUDIT",
@@ -434,7 +434,7 @@ def render_stars(libraries, stars, seed=0, per_star=None, simulation=None):
         if take.size:
             part = simulate_rows(lib, take, rng, config)
             fwhm = 4500.0 / np.asarray(part.meta["resolving_power"], float)
-            part.meta["snr_template"] = template_snr_at(_template_snr(lib, take), fwhm)
+            part.meta["snr_template"] = template_snr_at(cached_template_snr(lib, take), fwhm)
             part.meta["snr_effective"] = effective_snr(part.meta["snr_target"],
                                                        part.meta["snr_template"])
             parts.append(part)
@@ -445,17 +445,6 @@ def render_stars(libraries, stars, seed=0, per_star=None, simulation=None):
                         np.asarray(stars["doubtful"], bool), strict=True))
     sim.meta["doubtful"] = [doubtful[s] for s in np.asarray(sim.meta["star_id"]).astype(str)]
     return sim
-
-
-def _template_snr(library, rows):
-    """`template_snr` of ``rows`` of ``library``, measured once per template and kept on the
-    library."""
-    cache = library.__dict__.setdefault("_template_snr", {})
-    todo = np.array(sorted(set(np.asarray(rows, int).tolist()) - set(cache)), int)
-    if todo.size:
-        for row, values in zip(todo, template_snr(library, todo), strict=True):
-            cache[int(row)] = values
-    return np.array([cache[int(r)] for r in rows]).reshape(len(rows), -1)
 
 
 def _ratio(k, n):
