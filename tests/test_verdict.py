@@ -306,6 +306,21 @@ def test_held_out_scores_are_what_the_shipped_threshold_was_chosen_on():
         VerdictModel(features=("box_lo",), l2=0.01).fit(X, y).held_out_scores()
 
 
+def test_shipped_verdict_rows_carry_the_effective_snr_and_the_audit():
+    """The shipped verdict was fitted on held-out rows whose S/N counts their template's own
+    noise (M5 II 53's MILES spectrum has S/N ~12: none of its renderings is at S/N 30,
+    although their targets reach 80) and without the doubtful stars (HD 216916's MILES
+    spectrum is a cool star's)."""
+    from bhbfinder.stages.verdict import default_model_path
+
+    rows = VerdictModel.load(default_model_path()).meta["held_out_features"]
+    ids = np.asarray(rows["star_id"]).astype(str)
+    snr = np.asarray(rows["snr"], float)
+    assert (ids == "MILES:0929").sum() == 40 and snr[ids == "MILES:0929"].max() < 30.0
+    assert snr[ids == "MILES:0085"].max() > 60.0               # HD 14829, a bright BHB star
+    assert not np.isin(ids, ["MILES:0853", "MILES:0578"]).any()  # HD 216916, HD 143459
+
+
 def test_shipped_verdict_calls_no_measured_cool_star_bhb():
     """No held-out row whose measured Teff is below the horizontal branch's blue side (7,000 K)
     reaches the shipped threshold, however metal-poor: the metallicity evidence saturates
