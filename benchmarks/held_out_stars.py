@@ -9,6 +9,11 @@ and runs `find_bhb` on them. Then it prints precision and recall of each decisio
 ``is_bhb_candidate``, ``balmer_confirmed``, the parameters' Kiel box, and the calibrated
 ``is_bhb`` where a verdict is given), pooled, per real BHB star, per S/N and per Teff bin.
 
+Every figure by S/N uses the S/N a rendering has with its template's own noise
+(``true_snr``; `bhbfinder.training.heldout.render_stars`). A catalogue reused from a work
+folder written before that, or before the current label audit, is brought up to both by
+`bhbfinder.training.folds.update_truth` (its renderings and measurements stay as they are).
+
 Everything a fold makes is kept under ``--workdir`` (``fold<k>/``: ``classifier.asdf``,
 ``params.asdf`` the params model with the shipped settings, ``generator.asdf`` the one-kernel
 emulator the classifier's label-space stars come from), so a rerun reuses finished folds;
