@@ -3,8 +3,9 @@
 The instrument model adds noise for a target g-band S/N (``snr_target``) on top of the
 template, as if the template were noiseless. Most real templates nearly are (MILES stars are
 bright: S/N of several hundred per LAMOST pixel), but not all: the MILES spectrum of the
-globular-cluster horizontal-branch star M5 II 53 has an S/N of about 10 per LAMOST pixel at
-its own resolution, so a rendering of it "at S/N 60" is in truth at S/N ≈ 10. Scored at its
+globular-cluster horizontal-branch star M5 II 53 has an S/N of about 12 per LAMOST pixel at
+its own resolution, so a rendering of it "at S/N 60" is in truth at S/N ≈ 12 (≈ 25 at blue
+FWHM 4 Å, where the broader line-spread function averages the template's noise down). Scored at its
 target, such a rendering is counted among spectra it does not resemble.
 
 `template_snr` measures a template's own noise where it can be measured: each template is
@@ -25,7 +26,8 @@ same g band as ``snr_target``.
 
 import numpy as np
 
-from .config import SNR_BANDS, lamost_wavelength
+from .config import SNR_BANDS, SimulationConfig, lamost_wavelength
+from .simulator import simulate_rows
 
 __all__ = ["TEMPLATE_SNR_FWHM", "N_CHUNKS", "line_poor", "template_snr", "cached_template_snr",
            "template_snr_at", "effective_snr"]
@@ -56,8 +58,6 @@ def line_poor(teff, feh):
 
 
 def _noise_free_config(fwhm):
-    from .config import SimulationConfig
-
     return SimulationConfig().replace(
         snr=1e7, rv=0.0, vary_grid=False, edge_bad_max=0, bad_segment_rate=0.0,
         cosmic_rate=0.0, distortion_sigma=0.0, dichroic_step=0.0, sky_line_strength=0.0,
@@ -98,8 +98,6 @@ def template_snr(library, rows=None, fwhm=TEMPLATE_SNR_FWHM):
         S/N of the template's own noise in renderings of each FWHM; NaN for templates that are
         not `line_poor` (their lines would read as noise; they count as noiseless).
     """
-    from .simulator import simulate_rows
-
     rows = np.arange(len(library)) if rows is None else np.asarray(rows, np.int64)
     out = np.full((rows.size, len(fwhm)), np.nan)
     labels = library.labels

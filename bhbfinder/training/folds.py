@@ -234,7 +234,6 @@ def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None,
     return catalog
 
 
-
 def update_truth(catalog, plan, libraries):
     """Bring a held-out catalogue written by an earlier release up to this one's truth (in
     place): the doubtful flags of the current audit, and the S/N its renderings really have.
