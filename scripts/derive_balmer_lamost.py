@@ -76,6 +76,7 @@ from bhbfinder.training.heldout import (
     FoldPlan,
     load_real_templates,
     render_stars,
+    star_normal,
 )
 
 #: Settings of the derivation (see `derive_teff_criteria`).
@@ -390,21 +391,12 @@ def nested_choices(train, n_folds, **settings):
     return chosen
 
 
-def _star_normal(star_ids, seed=0):
-    """One standard normal draw per star, the same for every row of the star and every table
-    (seeded by the star id)."""
-    out = np.empty(len(star_ids))
-    for sid in np.unique(star_ids):
-        digest = int.from_bytes(sid.encode()[-8:].rjust(8, b"\0"), "little") % (2 ** 32)
-        out[star_ids == sid] = np.random.default_rng([seed, digest]).standard_normal()
-    return out
-
-
 def _teff_with_error(tables, column, sigma, seed=0):
     """Write ``column`` into every table: the catalogue Teff plus ``sigma`` K times one
-    `_star_normal` draw per star (seed ``seed``), as a photometric temperature would err."""
+    `~bhbfinder.training.heldout.star_normal` draw per star (seed ``seed``), as a photometric
+    temperature would err."""
     for table in tables.values():
-        table[column] = _values(table, "true_teff") + sigma * _star_normal(
+        table[column] = _values(table, "true_teff") + sigma * star_normal(
             np.asarray(table["true_star_id"]).astype(str), seed=seed)
 
 

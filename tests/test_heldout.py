@@ -298,3 +298,29 @@ def test_held_out_benchmark_refuses_a_work_folder_of_another_plan(tmp_path, caps
     module._check_plan(path, plan, fresh=True, parser=parser)       # --fresh retrains
     path.write_text(json.dumps(plan.to_dict()))
     module._check_plan(path, plan, fresh=False, parser=parser)      # the same plan: reused
+
+
+def test_photometric_teff_errs_per_star():
+    from bhbfinder.training.heldout import photometric_teff, star_normal
+
+    ids = np.array(["MILES:0001", "MILES:0002", "MILES:0001", "EIGEN:7", "MILES:0002"])
+    teff = np.array([8000.0, 9000.0, 8000.0, np.nan, 9000.0])
+    cols = photometric_teff(ids, teff, error=250.0, seed=3)
+    off = cols["teff_phot"] - teff
+    # one error per star, the same in all its rows, and reproducible; none without a Teff
+    assert off[0] == off[2] and off[1] == off[4] and off[0] != off[1]
+    assert np.isnan(cols["teff_phot"][3])
+    np.testing.assert_allclose(off[[0, 1]], 250.0 * star_normal(ids[[0, 1]], seed=3))
+    np.testing.assert_array_equal(cols["teff_phot_err"], 250.0)
+    again = photometric_teff(ids[::-1], teff[::-1], error=250.0, seed=3)["teff_phot"][::-1]
+    np.testing.assert_array_equal(again, cols["teff_phot"])
+    assert not np.allclose(photometric_teff(ids, teff, seed=4)["teff_phot"][:3],
+                           cols["teff_phot"][:3])
+    # a bias moves every star alike
+    np.testing.assert_allclose(photometric_teff(ids, teff, seed=3, bias=300.0)["teff_phot"]
+                               - cols["teff_phot"], [300.0, 300.0, 300.0, np.nan, 300.0])
+    # independent standard normal draws over many stars, also where ids share a prefix and a
+    # length (the draw once hashed only part of the id: every "MILES:nnnn" drew the same)
+    many = star_normal(np.array([f"MILES:{i:04d}" for i in range(4000)]), seed=0)
+    assert len(np.unique(many)) == 4000
+    assert abs(many.mean()) < 0.05 and abs(many.std() - 1.0) < 0.05

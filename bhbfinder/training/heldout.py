@@ -27,6 +27,7 @@ spectrum or are placeholders, `LABEL_AUDIT` says so with a reason: such a star i
 or marked ``doubtful`` and reported on its own (never silently dropped).
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,10 @@ __all__ = [
     "RENDERS_PER_STAR",
     "SNR_BINS",
     "TEFF_BINS",
+    "PHOTOMETRIC_TEFF_ERROR",
     "load_real_templates",
+    "star_normal",
+    "photometric_teff",
     "star_table",
     "assign_folds",
     "twin_keys",
@@ -165,6 +169,11 @@ TEFF_BINS = ((7000.0, 8500.0), (8500.0, 10000.0), (10000.0, 12000.0), (12000.0, 
 
 _MILES_FOLDERS = (("miles", "miles_hot_labels.csv"), ("miles_more", "miles_more_labels.csv"))
 _EIGEN = "templates/spEigenStar-55734.fits"
+
+
+#: The 1σ error (K) assumed for a photometric Teff in the held-out figures that use one (a
+#: dereddened colour's; the Balmer set ``lamost-phot`` is derived with the same).
+PHOTOMETRIC_TEFF_ERROR = 250.0
 
 
 def load_real_templates(data_dir, audit=True, sources=("miles", "miles_more", "eigenstar")):
@@ -445,6 +454,56 @@ def render_stars(libraries, stars, seed=0, per_star=None, simulation=None):
                         np.asarray(stars["doubtful"], bool), strict=True))
     sim.meta["doubtful"] = [doubtful[s] for s in np.asarray(sim.meta["star_id"]).astype(str)]
     return sim
+
+
+def star_normal(star_ids, seed=0):
+    """One standard normal draw per star, the same for every row of the star and in every
+    table (seeded by the star id and ``seed``): an error a star carries in all its spectra,
+    as a colour's does.
+
+    Parameters
+    ----------
+    star_ids : array-like of str
+    seed : int
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    star_ids = np.asarray(star_ids).astype(str)
+    out = np.empty(len(star_ids))
+    for sid in np.unique(star_ids):
+        # a hash of the whole id: ids that share a prefix or suffix draw independently
+        digest = int.from_bytes(hashlib.blake2b(sid.encode(), digest_size=8).digest(), "little")
+        out[star_ids == sid] = np.random.default_rng([seed, digest]).standard_normal()
+    return out
+
+
+def photometric_teff(star_ids, teff, error=PHOTOMETRIC_TEFF_ERROR, seed=0, bias=0.0):
+    """A stand-in for the temperature a dereddened colour would give each rendering's star:
+    its catalogue Teff offset by ``error`` times one `star_normal` draw per star, plus
+    ``bias``.
+
+    Parameters
+    ----------
+    star_ids : array-like of str
+    teff : array-like
+        Catalogue Teff (K); NaN (a star without one, e.g. an SDSS template) stays NaN.
+    error : float
+        1σ (K).
+    seed : int
+    bias : float
+        A systematic offset (K), as under-dereddened colours give.
+
+    Returns
+    -------
+    dict
+        ``teff_phot`` and ``teff_phot_err`` (``error``) columns, e.g. for the table of
+        files (`~bhbfinder.training.folds.run_fold` ``file_columns``).
+    """
+    teff = np.asarray(teff, float)
+    phot = teff + error * star_normal(star_ids, seed=seed) + bias
+    return {"teff_phot": phot, "teff_phot_err": np.full(len(teff), float(error))}
 
 
 def _ratio(k, n):
