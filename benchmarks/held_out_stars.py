@@ -22,6 +22,16 @@ emulator the classifier's label-space stars come from), so a rerun reuses finish
 fitted on these very renderings: held in); with ``--fit-verdict`` the out-of-fold verdict,
 nested by fold, is written to ``catalog_<rendering>_nested.ecsv`` in the work folder.
 
+With ``--fit-verdict``, ``--also-coarse`` (blue FWHM 3.2–4 Å), ``--also-error-scale`` /
+``--also-noise-correlation`` (errors that misstate the noise) and ``--also-photometric SIGMA``
+score other renderings of the same folds with the same fold models and nested fold verdicts
+(``catalog_<rendering>_variants_nested.ecsv``). ``--also-photometric`` renders the standard
+set again and gives each file a photometric ``teff_phot``: the star's catalogue Teff with a
+per-star Gaussian error of SIGMA K (`bhbfinder.training.heldout.photometric_teff`, draw
+``--photometric-seed``), which the params stage takes as a prior
+(``docs/params.rst``, *A photometric temperature*); stars without a catalogue Teff (the SDSS
+templates) get none.
+
 Usage::
 
     python benchmarks/held_out_stars.py --data ../shared/data --workdir /tmp/heldout
@@ -194,6 +204,14 @@ def main(argv=None):
                         help="with --fit-verdict: also render every fold's stars with the noise of "
                              "neighbouring pixels correlated by RHO (real LAMOST DR1 files: "
                              "~0.25); combined with --also-error-scale into one rendering")
+    parser.add_argument("--also-photometric", type=float, default=None, metavar="SIGMA",
+                        help="with --fit-verdict, also score the standard renderings given a "
+                             "photometric Teff (the catalogue Teff with a per-star Gaussian "
+                             "error of SIGMA K, e.g. 250; bhbfinder.training.heldout."
+                             "photometric_teff) by the same fold models and verdicts")
+    parser.add_argument("--photometric-seed", type=int, default=None, metavar="SEED",
+                        help="seed of the per-star errors of --also-photometric (default "
+                             "--seed)")
     parser.add_argument("--count-doubtful", nargs="+", default=[], metavar="STAR_ID",
                         help="also count these stars (star_id, e.g. MILES:0519) "
                              "as doubtful: left out of the scores and of the verdict's "
@@ -225,6 +243,7 @@ def main(argv=None):
         HELD_OUT_SIMULATION,
         FoldPlan,
         load_real_templates,
+        photometric_teff,
     )
 
     data = Path(args.data)
@@ -296,19 +315,29 @@ def main(argv=None):
         _log(f"fold {k}: {len(cat)} renderings scored")
         cats.append(cat)
     cat = vstack(cats, metadata_conflicts="silent")
-    variants = {}  # other renderings of the same folds, scored by the same fold verdicts
+    # other renderings of the same folds, scored by the same fold verdicts:
+    # name -> (title, simulation, file_columns)
+    variants = {}
     if args.fit_verdict and args.also_coarse:
-        variants["coarse"] = ("coarse resolution (blue FWHM 3.2-4 A)", COARSE_SIMULATION)
+        variants["coarse"] = ("coarse resolution (blue FWHM 3.2-4 A)", COARSE_SIMULATION, None)
     if args.fit_verdict and (args.also_error_scale or args.also_noise_correlation):
         s, rho = args.also_error_scale or 1.0, args.also_noise_correlation or 0.0
         name = f"errors{s:g}" + (f"_corr{rho:g}" if rho else "")
         variants[name] = (f"errors reported {s:g} x the noise, neighbouring pixels correlated "
                           f"by {rho:g}",
-                          dict(HELD_OUT_SIMULATION, error_scale=s, noise_correlation=rho))
+                          dict(HELD_OUT_SIMULATION, error_scale=s, noise_correlation=rho), None)
+    if args.fit_verdict and args.also_photometric:
+        sigma = float(args.also_photometric)
+        draw = args.seed if args.photometric_seed is None else args.photometric_seed
+        variants[f"phot{sigma:g}" + (f"_draw{draw}" if draw != args.seed else "")] = (
+            f"given a photometric Teff (catalogue Teff, per-star error {sigma:g} K, draw "
+            f"{draw})", COARSE_SIMULATION if args.coarse else None,
+            lambda truth: photometric_teff(truth["star_id"], truth["teff"], sigma, seed=draw))
     also = None
     if variants:
-        also = vstack([_variant_catalog(plan, k, libs, work / f"fold{k}", args, name, sim)
-                       for name, (_, sim) in variants.items() for k in folds],
+        also = vstack([_variant_catalog(plan, k, libs, work / f"fold{k}", args, name, sim,
+                                        columns)
+                       for name, (_, sim, columns) in variants.items() for k in folds],
                       metadata_conflicts="silent")
     for table in (cat, also):
         if table is not None and args.count_doubtful:
@@ -326,16 +355,16 @@ def main(argv=None):
     report(cat, f"held-out stars, {len(folds)} fold(s), {tag} resolution"
            + (" (SHIPPED MODELS: held-in diagnostic)" if args.shipped else ""),
            nested=bool(args.fit_verdict))
-    for name, (title, _) in variants.items():
+    for name, (title, _, _) in variants.items():
         rows = also[np.asarray(also["rendering"]).astype(str) == name]
         report(rows, f"held-out stars, {len(folds)} fold(s), {title}, fold verdicts fitted on "
                      "the standard renderings", nested=True)
     return cat
 
 
-def _variant_catalog(plan, k, libs, fdir, args, name, simulation):
-    """Fold ``k``'s stars rendered with ``simulation`` and scored by the fold's models
-    (kept as ``catalog_<name>.ecsv``)."""
+def _variant_catalog(plan, k, libs, fdir, args, name, simulation, file_columns=None):
+    """Fold ``k``'s stars rendered with ``simulation`` and scored by the fold's models, given
+    ``file_columns`` in the table of files (kept as ``catalog_<name>.ecsv``)."""
     from bhbfinder.training.folds import run_fold, update_truth
 
     out = fdir / f"catalog_{name}.ecsv"
@@ -345,7 +374,7 @@ def _variant_catalog(plan, k, libs, fdir, args, name, simulation):
         cat = run_fold(plan, k, libs, fdir, classifier=fdir / "classifier.asdf",
                        params_model=fdir / "params.asdf",
                        config={"classify": {"stage2_rows": "all"}}, seed=args.seed,
-                       simulation=simulation)
+                       simulation=simulation, file_columns=file_columns)
         _write(cat, out)
         _log(f"fold {k}: {len(cat)} renderings ({name}) scored")
     cat["rendering"] = np.full(len(cat), name)

@@ -316,6 +316,9 @@ def test_photometric_teff_errs_per_star():
     np.testing.assert_array_equal(again, cols["teff_phot"])
     assert not np.allclose(photometric_teff(ids, teff, seed=4)["teff_phot"][:3],
                            cols["teff_phot"][:3])
+    # a catalogue Teff the audit finds contradicted by the spectrum stands in for no colour
+    wrong = photometric_teff(["MILES:0386", "MILES:0001"], [5538.0, 8000.0])["teff_phot"]
+    assert np.isnan(wrong[0]) and np.isfinite(wrong[1])
     # a bias moves every star alike
     np.testing.assert_allclose(photometric_teff(ids, teff, seed=3, bias=300.0)["teff_phot"]
                                - cols["teff_phot"], [300.0, 300.0, 300.0, np.nan, 300.0])

@@ -163,3 +163,128 @@ def test_params_stage_flags_a_second_solution(model):
     np.testing.assert_allclose(far[1], again, rtol=1e-6)
     # the other bits are the fit's own, whatever the posterior
     np.testing.assert_array_equal(sharp & ~FLAG_SECOND_SOLUTION, flat & ~FLAG_SECOND_SOLUTION)
+
+
+def test_teff_prior_known_answers(model):
+    flux, ivar = _noisy(model, [[8000, 3.2, -1.6], [9600, 4.0, -0.3], [8000, 3.2, -1.6]], 100)
+    mean = np.array([8400.0, 10100.0, np.nan])   # the third row has no prior
+    sigma = np.array([300.0, 200.0, 300.0])
+    # an infinitely tempered likelihood is flat: the posterior is the prior on the grid
+    flat = LabelGridPosterior(model, grid=GRID, temper=1e12)
+    p_in, _, best = flat.posterior_summary(flux, ivar, region=in_bhb_region,
+                                           teff_prior=(mean, sigma), return_best=True)
+    inside = in_bhb_region(*flat.labels.T)
+    for i in range(2):
+        w = np.exp(-0.5 * ((flat.labels[:, 0] - mean[i]) / sigma[i]) ** 2)
+        assert p_in[i] == pytest.approx((w * inside).sum() / w.sum(), rel=1e-6)
+        nearest = GRID["teff"][np.argmin(np.abs(GRID["teff"] - mean[i]))]
+        assert best[i, 0] == pytest.approx(nearest)
+    assert p_in[2] == pytest.approx(inside.mean(), rel=1e-6)
+    # a sharp likelihood outweighs a broad prior; a prior far from the truth moves the mass
+    sharp = LabelGridPosterior(model, grid=GRID, temper=1.0)
+    p_none = sharp.region_probability(flux, ivar, in_bhb_region)
+    p_broad = sharp.posterior_summary(flux, ivar, in_bhb_region,
+                                      teff_prior=([8000, 9600, np.nan], [3000, 3000, 1]))[0]
+    np.testing.assert_allclose(p_broad, p_none, atol=0.02)
+    with pytest.raises(ConfigurationError, match="teff_prior"):
+        sharp.posterior_summary(flux, ivar, in_bhb_region, teff_prior=[8000.0])
+
+
+def test_fit_starts_where_it_is_told(model):
+    flux, ivar = _noisy(model, [[8000, 3.2, -1.6], [9600, 4.0, -0.3]], 80)
+    free = model.predict(flux, ivar, return_details=True)
+    start = np.array([[8100.0, 3.3, -1.5], [np.nan, np.nan, np.nan]])
+    told = model.predict(flux, ivar, return_details=True, start_labels=start)
+    np.testing.assert_allclose(told.start[0], start[0])       # the given start, alone
+    np.testing.assert_allclose(told.start[1], free.start[1])  # the others: the usual search
+    # the same χ² minimum from either start
+    np.testing.assert_allclose(told.labels, free.labels, rtol=1e-3, atol=1e-3)
+
+
+def test_params_stage_weighs_a_photometric_teff(model):
+    from bhbfinder.params.emulator import FLAG_TEFF_PRIOR
+
+    wave = model.meta["wavelength"]
+    flux, ivar = _noisy(model, [[8000, 3.1, -1.6]] * 3, 60)
+    meta = meta_table([{"file": f"s{i}"} for i in range(3)], ["ok"] * 3)
+    meta["teff_phot"] = [8000.0, np.nan, 10600.0]
+    meta["teff_phot_err"] = [250.0, 250.0, 100.0]
+    batch = PreparedBatch(wave, flux.astype(np.float32), ivar.astype(np.float32),
+                          np.zeros(flux.shape, bool), meta)
+    table = ParamsStage(model=model).run(batch)
+    flags = np.asarray(table["params_flags"])
+    assert list(flags & FLAG_TEFF_PRIOR) == [FLAG_TEFF_PRIOR, 0, FLAG_TEFF_PRIOR]
+    post = LabelGridPosterior(model)
+    p_in = post.posterior_summary(flux, ivar, in_bhb_region,
+                                  teff_prior=(meta["teff_phot"], meta["teff_phot_err"]))[0]
+    np.testing.assert_allclose(np.asarray(table["p_bhb_region"]), p_in, rtol=1e-6)
+    # a prior far off in Teff drains the region (10,600 K: the toy star's spectrum fits no
+    # BHB labels there) and pulls the joint fit part of the way towards it
+    assert table["p_bhb_region"][2] < 1e-3 < 0.3 < table["p_bhb_region"][1]
+    teff = np.asarray(table["teff"])
+    np.testing.assert_allclose(teff[:2], 8000.0, atol=250.0)
+    assert teff[1] + 250.0 < teff[2] < 10600.0
+    # without the column (or with teff_phot_column=None) nothing changes
+    plain = ParamsStage(model=model, teff_phot_column=None).run(batch)
+    assert not (np.asarray(plain["params_flags"]) & FLAG_TEFF_PRIOR).any()
+    assert plain["p_bhb_region"][1] == pytest.approx(table["p_bhb_region"][1], rel=1e-6)
+    with pytest.raises(ConfigurationError, match="teff_phot_error"):
+        ParamsStage(model=model, teff_phot_error=0)
+
+
+def test_fit_weighs_a_teff_prior(model):
+    flux, ivar = _noisy(model, [[8000, 3.2, -1.6]] * 3, 80, seed=4)
+    free = model.predict(flux, ivar, return_details=True)
+    # a prior far tighter than the spectrum's constraint fixes Teff; one far looser changes
+    # nothing; no prior (NaN) is the plain fit
+    prior = (np.array([8600.0, 8600.0, np.nan]), np.array([5.0, 1e6, 100.0]))
+    fit = model.predict(flux, ivar, return_details=True, teff_prior=prior)
+    assert fit.labels[0, 0] == pytest.approx(8600.0, abs=15.0)
+    assert fit.formal_err[0, 0] < 6.0 < free.formal_err[0, 0]
+    np.testing.assert_allclose(fit.labels[1:], free.labels[1:], rtol=1e-4, atol=1e-4)
+    # the other labels follow the spectrum at the prior's Teff, and the reduced χ² is the
+    # spectrum's alone (the same as the fit's own χ² at those labels)
+    assert fit.labels[0, 1] != pytest.approx(free.labels[0, 1], abs=1e-3)
+    model_flux = model.predict_spectra(fit.labels[:1])[0]
+    var = 1 / ivar[0] + model.model_error_[:model.n_pixels] ** 2
+    chi2 = ((flux[0] - model_flux) ** 2 / var).sum() / (flux.shape[1] - 3)
+    assert fit.reduced_chi2[0] == pytest.approx(chi2, rel=1e-3)
+
+
+def test_split_kernels_fit_the_teff_prior_too():
+    model = toy_model(160, seed=2, split_teff=(8500.0, 9500.0), split_pad=500.0)
+    flux, ivar = _noisy(model, [[8000, 3.2, -1.6], [10000, 4.0, -0.5]], 60, seed=5)
+    # each side's kernel (and the blend) fits the prior: tight priors fix Teff
+    prior = (np.array([8300.0, 9000.0]), np.array([5.0, 5.0]))
+    fit = model.predict(flux, ivar, return_details=True, teff_prior=prior)
+    np.testing.assert_allclose(fit.labels[:, 0], prior[0], atol=20.0)
+    assert 0.0 < fit.hot_weight[1] < 1.0   # 9,000 K: both kernels, blended
+
+
+def test_teff_phot_in_the_table_of_files_reaches_the_params_fit(tmp_path):
+    """find_bhb with the shipped models: the rows given a ``teff_phot`` (not the masked one)
+    carry flag 32 and a posterior that weighs it; the others are fitted as without it."""
+    from astropy.table import MaskedColumn, Table
+
+    from bhbfinder import find_bhb
+    from bhbfinder.params.emulator import FLAG_TEFF_PRIOR
+    from bhbfinder.simulate import build_library, simulate_files
+
+    library = build_library(("analytic",), n_per_class={"BHB": 2, "A": 2},
+                            classes=("BHB", "A"), snr=(30, 40), seed=6)
+    truth = simulate_files(tmp_path, library)
+    paths = [str(tmp_path / str(f)) for f in truth["file"]]
+    config = {"params": {"classes": None}}
+    plain = find_bhb(Table({"path": paths}), config=config)
+    given = MaskedColumn([8000.0, 10500.0, 0.0, 9000.0], mask=[False, False, True, False])
+    phot = find_bhb(Table({"path": paths, "teff_phot": given}), config=config)
+    for cat in (plain, phot):
+        cat.sort("file")
+    order = np.argsort(paths)
+    has = ~np.ma.getmaskarray(given)[order]
+    flags = np.asarray(phot["params_flags"])
+    assert list((flags & FLAG_TEFF_PRIOR) > 0) == list(has)
+    assert not (np.asarray(plain["params_flags"]) & FLAG_TEFF_PRIOR).any()
+    p0, p1 = (np.asarray(c["p_bhb_region"], float) for c in (plain, phot))
+    np.testing.assert_allclose(p1[~has], p0[~has], rtol=1e-6)
+    assert not np.allclose(p1[has], p0[has], rtol=1e-3)

@@ -53,7 +53,7 @@ from .kernel import (
     tune_flux_error,
     tune_label_scatter,
 )
-from .label_fit import invert_rows, observed_data, refine_split
+from .label_fit import invert_rows, observed_data, prior_rows, refine_split
 from .modelfile import load_model, save_model
 from .region import SECOND_SOLUTION_DISTANCE, SECOND_SOLUTION_MASS
 
@@ -65,6 +65,7 @@ __all__ = [
     "FLAG_FEW_PIXELS",
     "FLAG_BAD_FIT",
     "FLAG_SECOND_SOLUTION",
+    "FLAG_TEFF_PRIOR",
     "FLAG_DESCRIPTIONS",
     "DEFAULT_EMULATOR_HYPERPARAMS",
     "SlamEmulator",
@@ -84,6 +85,9 @@ FLAG_BAD_FIT = 8  #: reduced χ² above ``max_reduced_chi2``
 #: the label posterior holds a second solution far in Teff (set by the params stage,
 #: `bhbfinder.params.region`)
 FLAG_SECOND_SOLUTION = 16
+#: a Teff prior from outside the spectrum (``teff_phot``) is fitted with it, chose the χ²
+#: minimum and weighs the label posterior (set by the params stage)
+FLAG_TEFF_PRIOR = 32
 FLAG_DESCRIPTIONS = {
     FLAG_EDGE: "label at the edge of / outside the training domain",
     FLAG_NOT_CONVERGED: "inversion did not converge",
@@ -93,6 +97,8 @@ FLAG_DESCRIPTIONS = {
                           f"label posterior lies more than {SECOND_SOLUTION_DISTANCE:.0f} K in "
                           "Teff from the best fit (the Balmer-maximum degeneracy); Teff and "
                           "log g may belong to the other one",
+    FLAG_TEFF_PRIOR: "a photometric Teff (teff_phot) was given: it is fitted with the spectrum, "
+                     "chose the fit's start and weighs p_bhb_region and p_second_solution",
 }
 
 #: Defaults of `SlamEmulator`'s hyper-parameters (see its docstring).
@@ -674,7 +680,8 @@ class SlamEmulator:
         return jac if colors else jac[:, :, : self.n_pixels]
 
     # -- inversion ---------------------------------------------------------------------------
-    def predict(self, flux, ivar, colors=None, color_ivar=None, mask=None, return_details=False):
+    def predict(self, flux, ivar, colors=None, color_ivar=None, mask=None, return_details=False,
+                start_labels=None, teff_prior=None):
         """Infer Teff, log g and [Fe/H] for a batch of spectra.
 
         Parameters
@@ -688,6 +695,17 @@ class SlamEmulator:
             True where a pixel is bad.
         return_details : bool
             Return an `InversionResult` instead of the tuple.
+        start_labels : array-like, shape (m, 3), optional
+            Where a row is finite, the fit of that spectrum starts there alone (e.g. at the
+            label-grid point of highest posterior given a photometric Teff,
+            `~bhbfinder.params.region.LabelGridPosterior.posterior_summary`) instead of from
+            the ``n_starts`` lowest-χ² training stars, so that it settles in the χ² minimum
+            around that start.
+        teff_prior : (array-like, array-like), optional
+            Mean and 1σ (K, shape (m,)) of a Gaussian prior on Teff from outside the spectrum
+            (a photometric temperature), fitted together with the spectrum as one more
+            observation of the labels (as colours are); NaN in a row: none. The errors are
+            those of the joint fit; the reduced χ² is the spectrum's alone.
 
         Returns
         -------
@@ -711,15 +729,25 @@ class SlamEmulator:
         n_iter = np.zeros(m, int)
         conv = np.ones(m, bool)
         todo = np.flatnonzero(fit)
-        (labels[todo], errors[todo], start[todo], rchi2[todo], conv[todo],
-         n_iter[todo]) = invert_rows(self, data[todo], var[todo], npix_ok[todo],
-                                     first_pass=self.kernels_ is not None)
+        given = np.zeros(m, bool)
+        if start_labels is not None:
+            start_labels = np.asarray(start_labels, float).reshape(m, 3)
+            given = np.isfinite(start_labels).all(axis=1)
+        for rows in (todo[~given[todo]], todo[given[todo]]):
+            if rows.size:
+                (labels[rows], errors[rows], start[rows], rchi2[rows], conv[rows],
+                 n_iter[rows]) = invert_rows(
+                    self, data[rows], var[rows], npix_ok[rows],
+                    start_labels=start_labels[rows] if given[rows[0]] else None,
+                    first_pass=self.kernels_ is not None,
+                    teff_prior=prior_rows(teff_prior, rows, m))
         hot_weight = None
         if self.kernels_ is not None:
             hot_weight = np.full(m, np.nan)
             (labels[todo], errors[todo], rchi2[todo], conv[todo], extra,
              hot_weight[todo]) = refine_split(self, data[todo], var[todo], npix_ok[todo],
-                                              labels[todo])
+                                              labels[todo],
+                                              teff_prior=prior_rows(teff_prior, todo, m))
             n_iter[todo] += extra
         z = self._to_z(labels[todo])
         tol = 1e-3 * (self._z_range[1] - self._z_range[0])

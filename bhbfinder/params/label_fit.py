@@ -11,7 +11,9 @@ data variance; here many spectra at once, with `~bhbfinder.params.inversion.inve
     the search from the lowest-χ² training stars with float32 kernel-weight products, finished
     by a few float64 steps;
 `invert_rows`
-    that search for chunks of spectra, with the formal errors ``(J^T W J)^{-1}``;
+    that search for chunks of spectra, with the formal errors ``(J^T W J)^{-1}``; a Gaussian
+    prior on Teff (a photometric temperature) is fitted as one more observation of the
+    labels, the model's standardised Teff its prediction;
 `refine_split`
     with separate hot and cool kernels (``split_teff``), the refit by the kernel of each
     spectrum's side of its first-pass Teff, both blended linearly in it near the split.
@@ -27,7 +29,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from .inversion import InversionSettings, invert, nearest_neighbour_start
 
-__all__ = ["observed_data", "invert_rows", "refine_split", "multi_start"]
+__all__ = ["observed_data", "invert_rows", "refine_split", "multi_start", "prior_rows"]
 
 #: Float64 iterations that finish each float32 search (`multi_start`); from the search's optimum
 #: the step falls below ``xtol`` within one or two.
@@ -78,7 +80,44 @@ def observed_data(model, flux, ivar, colors=None, color_ivar=None, mask=None):
     return data, var, ok[:, : model.n_pixels].sum(axis=1)
 
 
-def invert_rows(model, data, var, npix_ok, start_labels=None, first_pass=False):
+def prior_rows(teff_prior, rows, m):
+    """The ``rows`` of a ``(mean, sigma)`` Teff prior of ``m`` spectra (None stays None)."""
+    if teff_prior is None:
+        return None
+    return tuple(np.broadcast_to(np.asarray(v, float), (m,))[rows] for v in teff_prior)
+
+
+def _teff_prior_columns(model, teff_prior, m):
+    """A Gaussian Teff prior as one more "observation" of the inversion: each spectrum's prior
+    mean in the model's standardised Teff and its weight ``1 / σ_z²`` (0 where a row has no
+    prior), or None without one."""
+    if teff_prior is None:
+        return None
+    mean, sigma = (np.broadcast_to(np.asarray(v, float), (m,)) for v in teff_prior)
+    ok = np.isfinite(mean) & (mean > 0) & np.isfinite(sigma) & (sigma > 0)
+    if not ok.any():
+        return None
+    labels = np.zeros((m, 3))
+    labels[:, 0] = np.where(ok, mean, 1.0e4)
+    z = model._to_z(labels)[:, 0]
+    sigma_z = np.where(ok, sigma, 1.0) / model._dlabel_dz(labels)[:, 0]
+    return np.where(ok, z, 0.0), np.where(ok, 1.0 / sigma_z**2, 0.0)
+
+
+def _with_teff_output(forward):
+    """``forward`` with the standardised Teff itself appended as a last output (its
+    derivative 1 in Teff), the model side of `_teff_prior_columns`."""
+    def model(z, index=None, **kwargs):
+        f, jac = forward(z, index, **kwargs)
+        extra = np.zeros((len(z), jac.shape[1], 1), jac.dtype)
+        extra[:, 0, 0] = 1.0
+        return (np.concatenate([f, z[:, :1].astype(f.dtype)], axis=1),
+                np.concatenate([jac, extra], axis=2))
+    return model
+
+
+def invert_rows(model, data, var, npix_ok, start_labels=None, first_pass=False,
+                teff_prior=None):
     """Invert spectra (data and variance with ``inf`` where a pixel is bad) with one kernel.
 
     Starts from the lowest-χ² training stars, or from ``start_labels`` (clipped to the
@@ -96,6 +135,11 @@ def invert_rows(model, data, var, npix_ok, start_labels=None, first_pass=False):
     first_pass : bool
         Only the float32 search, to the tolerance ``_POLISH_TOL`` (the labels to choose the
         kernels of a split model by; errors, χ² and convergence are left NaN / False).
+    teff_prior : (array-like, array-like), optional
+        Mean and 1σ (K, shape (m,)) of a Gaussian prior on Teff (a photometric temperature),
+        fitted as one more observation of the labels, as SLAM fits colours beside the
+        spectrum (Ju et al. 2025); NaN in a row: none. The formal errors include it; the
+        reduced χ² is the spectrum's alone.
 
     Returns
     -------
@@ -109,6 +153,13 @@ def invert_rows(model, data, var, npix_ok, start_labels=None, first_pass=False):
     merr2 = model.model_error_**2 if model.model_error else 0.0
     with np.errstate(divide="ignore"):
         weight = 1.0 / (var + merr2)  # 0 where var is inf
+    nout = data.shape[1]
+    prior = _teff_prior_columns(model, teff_prior, m)
+    if prior is not None:
+        data = np.concatenate([data, prior[0][:, None]], axis=1)
+        weight = np.concatenate([weight, prior[1][:, None]], axis=1)
+    forward = model._model_z_reduced if prior is None else \
+        _with_teff_output(model._model_z_reduced)
     labels = np.full((m, 3), np.nan)
     errors = np.full((m, 3), np.nan)
     start = np.full((m, 3), np.nan)
@@ -124,13 +175,14 @@ def invert_rows(model, data, var, npix_ok, start_labels=None, first_pass=False):
         z_start = None if start_labels is None else np.clip(
             model._to_z(start_labels[rows]), model._z_bounds[0], model._z_bounds[1])
         z0, z, conv[rows], n_iter[rows] = multi_start(model, d, w, settings, z_start,
-                                                      polish=not first_pass)
+                                                      polish=not first_pass,
+                                                      forward=forward)
         start[rows] = model._from_z(z0)
         if first_pass:
             labels[rows] = model._from_z(z)
             continue
-        f, jac_z = model._model_z_reduced(z)
-        chi2 = (w * (d - f) ** 2).sum(axis=1)
+        f, jac_z = forward(z)
+        chi2 = (w * (d - f) ** 2)[:, :nout].sum(axis=1)
         rchi2[rows] = chi2 / np.maximum(npix_ok[rows] - 3, 1)
         hess = np.einsum("mip,mp,mjp->mij", jac_z, w, jac_z)
         cov_z = np.linalg.pinv(hess)
@@ -141,7 +193,7 @@ def invert_rows(model, data, var, npix_ok, start_labels=None, first_pass=False):
     return labels, errors, start, rchi2, conv, n_iter
 
 
-def refine_split(model, data, var, npix_ok, first):
+def refine_split(model, data, var, npix_ok, first, teff_prior=None):
     """Refit with the cool and / or hot kernel chosen by the first-pass labels ``first``.
 
     Each side's fit starts from the first pass. In the blend zone the labels are
@@ -156,6 +208,8 @@ def refine_split(model, data, var, npix_ok, first):
         As for `invert_rows`.
     first : ndarray, shape (m, 3)
         The first-pass labels (the whole-library kernel's).
+    teff_prior : (array-like, array-like), optional
+        As for `invert_rows`.
 
     Returns
     -------
@@ -180,7 +234,8 @@ def refine_split(model, data, var, npix_ok, first):
         if not rows.size:
             continue
         lab, err, _, rc, cv, it = invert_rows(model.kernels_[name], data[rows], var[rows],
-                                              npix_ok[rows], start_labels=first[rows])
+                                              npix_ok[rows], start_labels=first[rows],
+                                              teff_prior=prior_rows(teff_prior, rows, m))
         fits[name] = (rows, lab)
         s = share[rows, None]
         labels[rows] += s * lab
@@ -198,7 +253,7 @@ def refine_split(model, data, var, npix_ok, first):
     return labels, np.sqrt(second), rchi2, conv, n_iter, w
 
 
-def multi_start(model, data, weight, settings, z_start=None, polish=True):
+def multi_start(model, data, weight, settings, z_start=None, polish=True, forward=None):
     """Invert from the ``n_starts`` lowest-χ² training stars; keep the lowest-cost fit.
 
     Balmer lines peak near 9000–9500 K, so a spectrum can have a χ² minimum on each side
@@ -215,6 +270,11 @@ def multi_start(model, data, weight, settings, z_start=None, polish=True):
         Start there (standardised labels) instead, one start.
     polish : bool
         ``False``: return the float32 search's best fit without the float64 steps.
+    forward : callable, optional
+        The forward model ``forward(z, index, single=...)`` (default the model's own,
+        ``_model_z_reduced``); with more outputs than the model's (`invert_rows`' Teff
+        prior) the training stars' standardised Teff is the extra output of the start's
+        library.
 
     Returns
     -------
@@ -224,15 +284,19 @@ def multi_start(model, data, weight, settings, z_start=None, polish=True):
     n_iter : ndarray of int, shape (m,)
     """
     m = len(data)
+    forward = model._model_z_reduced if forward is None else forward
     if z_start is None:
         k = max(1, min(int(model.n_starts), len(model.train_z_)))
-        starts = nearest_neighbour_start(data, weight, model.train_flux_, n_best=k)
+        library = model.train_flux_
+        if data.shape[1] > library.shape[1]:  # the Teff prior's column
+            library = np.concatenate([library, model.train_z_[:, :1]], axis=1)
+        starts = nearest_neighbour_start(data, weight, library, n_best=k)
         starts = starts.reshape(m, k)
         z0 = model.train_z_[starts.T.reshape(-1)]  # start j of every spectrum, then j + 1
     else:
         k, z0 = 1, np.asarray(z_start, float)
     rep = np.tile(np.arange(m), k)
-    z, conv, n_iter, cost = invert(lambda zz, idx: model._model_z_reduced(zz, single=True),
+    z, conv, n_iter, cost = invert(lambda zz, idx: forward(zz, idx, single=True),
                                    data[rep], weight[rep], z0,
                                    model._z_bounds[0], model._z_bounds[1], settings)
     best = np.argmin(cost.reshape(k, m), axis=0) * m + np.arange(m)
@@ -240,7 +304,7 @@ def multi_start(model, data, weight, settings, z_start=None, polish=True):
         return z0[:m], z[best], conv[best], n_iter[best]
     # polish the best fit of each spectrum with the float64 model
     z_best, conv_best, n_polish, _ = invert(
-        model._model_z_reduced, data, weight, z[best], model._z_bounds[0], model._z_bounds[1],
+        forward, data, weight, z[best], model._z_bounds[0], model._z_bounds[1],
         replace(settings, max_iter=_POLISH_ITER))
     # converged: the search converged, and the polish either converged or only moved by a
     # negligible amount (its xtol is tighter than any label error; on flat χ² surfaces it

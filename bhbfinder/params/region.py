@@ -16,7 +16,10 @@ point at the best fit. `LabelGridPosterior.region_probability` returns the poste
 region, e.g. the BHB box of Culpan et al. (2024) with [Fe/H] < −0.8;
 `LabelGridPosterior.posterior_summary` also the mass far in Teff from the best fit, which flags
 spectra whose posterior holds a second solution on the other side of the Balmer maximum
-(`SECOND_SOLUTION_DISTANCE`, `SECOND_SOLUTION_MASS`).
+(`SECOND_SOLUTION_DISTANCE`, `SECOND_SOLUTION_MASS`). Given a temperature from outside
+the spectrum (a photometric Teff), ``teff_prior`` multiplies the posterior by that Gaussian,
+which picks one side of the Balmer maximum, and ``return_best`` gives the grid labels of
+highest posterior, where the params stage starts the fit.
 
 The χ² of every grid point is computed for a whole batch with two matrix products,
 ``Σ w d² − 2 S (w d) + S² w`` (``S`` the grid spectra and ``d`` the data, both minus the
@@ -53,6 +56,20 @@ SECOND_SOLUTION_DISTANCE = 600.0
 SECOND_SOLUTION_MASS = 0.2
 
 _CHUNK = 512  # spectra per χ² block: bounds the (n_grid, chunk) work array
+
+
+def _prior_arrays(teff_prior, m):
+    """``(mean, sigma)`` of a Teff prior as float arrays of shape (m,), NaN where a row has
+    none (a non-finite or non-positive deviation)."""
+    try:
+        mean, sigma = teff_prior
+    except (TypeError, ValueError):
+        raise ConfigurationError("teff_prior must be a (mean, sigma) pair of arrays") from None
+    mean = np.broadcast_to(np.asarray(mean, float), (m,)).copy()
+    sigma = np.broadcast_to(np.asarray(sigma, float), (m,)).copy()
+    bad = ~(np.isfinite(mean) & np.isfinite(sigma) & (sigma > 0))
+    mean[bad] = sigma[bad] = np.nan
+    return mean, sigma
 
 
 class LabelGridPosterior:
@@ -180,7 +197,8 @@ class LabelGridPosterior:
                                       min_pixels=min_pixels)[0]
 
     def posterior_summary(self, flux, ivar, region=None, teff=None,
-                          distance=SECOND_SOLUTION_DISTANCE, mask=None, min_pixels=50):
+                          distance=SECOND_SOLUTION_DISTANCE, mask=None, min_pixels=50,
+                          teff_prior=None, return_best=False):
         """The posterior mass in ``region`` and far in Teff from ``teff``, in one pass.
 
         Parameters
@@ -193,12 +211,21 @@ class LabelGridPosterior:
             Each spectrum's best-fit Teff (K) (None: not computed).
         distance : float
             Grid points more than this (K) from ``teff`` count as far.
+        teff_prior : (array-like, array-like), optional
+            The mean and standard deviation (K, shape (m,)) of a Gaussian prior on Teff from
+            outside the spectrum (a photometric temperature), which multiplies the tempered
+            posterior; a row whose mean or deviation is NaN has none.
+        return_best : bool
+            Also return each spectrum's most probable grid labels.
 
         Returns
         -------
         in_region, far : ndarray, shape (m,) or None
             Posterior masses in [0, 1] (None where not asked for); NaN where a spectrum has
             too few pixels or no finite ``teff``.
+        best : ndarray, shape (m, 3)
+            With ``return_best``: the grid labels of highest posterior (NaN where a spectrum
+            has too few pixels).
         """
         inside = None if region is None else self._region(region)
         m = np.atleast_2d(np.asarray(flux)).shape[0]
@@ -207,15 +234,24 @@ class LabelGridPosterior:
         if teff is not None:
             teff = np.broadcast_to(np.asarray(teff, float), (m,))
             p_far = np.full(m, np.nan)
+        prior = None if teff_prior is None else _prior_arrays(teff_prior, m)
+        best_labels = np.full((m, 3), np.nan)
         for start in range(0, m, _CHUNK):
             sl = slice(start, start + _CHUNK)
             chi2, n_good = self.chi2(np.atleast_2d(flux)[sl], np.atleast_2d(ivar)[sl],
                                      None if mask is None else np.atleast_2d(mask)[sl])
             best = chi2.min(axis=0)
             reduced = np.maximum(best / np.maximum(n_good - 3, 1), 1.0)
-            weight = np.exp(-(chi2 - best) / (2.0 * self.temper * reduced))
+            log_w = -(chi2 - best) / (2.0 * self.temper * reduced)
+            if prior is not None:
+                log_w += self._log_teff_prior(prior[0][sl], prior[1][sl])
+                log_w -= log_w.max(axis=0)
+            weight = np.exp(log_w)
             weight /= weight.sum(axis=0)
             enough = n_good >= min_pixels
+            if return_best:
+                top = self.labels[np.argmax(weight, axis=0)]
+                best_labels[sl] = np.where(enough[:, None], top, np.nan)
             if inside is not None:
                 p_in[sl] = np.where(enough, weight[inside].sum(axis=0), np.nan)
             if teff is not None:
@@ -223,7 +259,13 @@ class LabelGridPosterior:
                 far = np.abs(self.labels[:, :1] - t[None, :]) > distance
                 p_far[sl] = np.where(enough & np.isfinite(t), (weight * far).sum(axis=0),
                                      np.nan)
-        return p_in, p_far
+        return (p_in, p_far, best_labels) if return_best else (p_in, p_far)
+
+    def _log_teff_prior(self, mean, sigma):
+        """``(n_grid, m)`` log prior of the grid's Teff (0 for rows without a prior)."""
+        with np.errstate(invalid="ignore"):
+            z = (self.labels[:, :1] - mean[None, :]) / sigma[None, :]
+        return np.where(np.isfinite(z), -0.5 * z * z, 0.0)
 
     def _region(self, region):
         if callable(region):

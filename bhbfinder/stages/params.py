@@ -20,6 +20,7 @@ from ..params.emulator import (
     FLAG_DESCRIPTIONS,
     FLAG_FEW_PIXELS,
     FLAG_SECOND_SOLUTION,
+    FLAG_TEFF_PRIOR,
     LABEL_NAMES,
     SlamEmulator,
 )
@@ -102,11 +103,25 @@ class ParamsStage:
     extinction_coefficients : dict, optional
         Extra or replacement coefficients
         (`bhbfinder.params.extinction.reddening_coefficient`).
+    teff_phot_column : str or None
+        Meta column of a temperature from outside the spectrum (K; a dereddened colour's,
+        e.g. in the table of files, as for the Balmer set ``lamost-phot``). Where a row has
+        one, it is a Gaussian prior (deviation from ``<teff_phot_column>_err``, else
+        ``teff_phot_error``): it multiplies the label posterior behind ``p_bhb_region`` and
+        ``p_second_solution``, the fit starts at that posterior's most probable grid point
+        (so that it settles on that side of the Balmer maximum), and it is fitted with the
+        spectrum as one more observation of Teff (``params_flags`` bit
+        `~bhbfinder.params.emulator.FLAG_TEFF_PRIOR`). Needs the label grid
+        (``region_temper``); None: never used.
+    teff_phot_error : float
+        Its 1σ error (K) where the batch has no error column (250: a dereddened colour's,
+        as ``lamost-phot`` assumes).
     """
 
     def __init__(self, model=None, colors=None, color_error=0.02,
                  classes=STAGE_KINDS["params"].classes, region_temper=DEFAULT_TEMPER,
-                 ebv_column="ebv", ebv_relative_error=0.16, extinction_coefficients=None):
+                 ebv_column="ebv", ebv_relative_error=0.16, extinction_coefficients=None,
+                 teff_phot_column="teff_phot", teff_phot_error=250.0):
         self.classes = None if classes is None else tuple(classes)
         if model is None:
             model = default_model_path()
@@ -134,6 +149,14 @@ class ParamsStage:
                                          f"(or 0 / None to leave p_bhb_region out), got "
                                          f"{region_temper!r}") from None
             self.region = LabelGridPosterior(model, temper=temper)
+        self.teff_phot_column = None if teff_phot_column in (None, "") else str(teff_phot_column)
+        try:
+            self.teff_phot_error = float(teff_phot_error)
+        except (TypeError, ValueError):
+            self.teff_phot_error = float("nan")
+        if not self.teff_phot_error > 0:
+            raise ConfigurationError(f"params teff_phot_error must be a positive number of K, "
+                                     f"got {teff_phot_error!r}")
 
     @property
     def prepare_config(self):
@@ -194,6 +217,21 @@ class ParamsStage:
         ivar = np.where(good, 1.0 / np.where(good, errors, 1.0) ** 2, 0.0)
         return np.where(good, values, np.nan), ivar
 
+    def _teff_prior(self, meta, rows):
+        """Mean and deviation (K) of each row's photometric Teff prior; NaN where none."""
+        m = int(rows.sum())
+        nan = np.full(m, np.nan)
+        name = self.teff_phot_column
+        if self.region is None or name is None or name not in meta.colnames:
+            return nan, nan.copy()
+        mean = np.ma.filled(np.ma.asarray(meta[name], dtype=float), np.nan)[rows]
+        if name + "_err" in meta.colnames:
+            sigma = np.ma.filled(np.ma.asarray(meta[name + "_err"], dtype=float), np.nan)[rows]
+        else:
+            sigma = np.full(m, self.teff_phot_error)
+        ok = np.isfinite(mean) & (mean > 0) & np.isfinite(sigma) & (sigma > 0)
+        return np.where(ok, mean, np.nan), np.where(ok, sigma, np.nan)
+
     def run(self, prepared):
         """Fit every ``status == "ok"`` spectrum of a `~bhbfinder.batch.PreparedBatch`.
 
@@ -214,15 +252,28 @@ class ParamsStage:
         p_far = np.full(n, np.nan)
         if rows.any():
             colors, color_ivar = self._colors(prepared.meta, rows)
-            lab, err, fl = self.model.predict(
-                prepared.flux[rows], prepared.ivar[rows], colors=colors, color_ivar=color_ivar,
-                mask=prepared.mask[rows],
-            )
+            flux, ivar, mask = prepared.flux[rows], prepared.ivar[rows], prepared.mask[rows]
+            prior = self._teff_prior(prepared.meta, rows)
+            has_prior = np.isfinite(prior[0])
+            start = None
+            if has_prior.any():
+                # the fit starts in the χ² minimum the photometric Teff points to
+                start = np.full((len(flux), 3), np.nan)
+                start[has_prior] = self.region.posterior_summary(
+                    flux[has_prior], ivar[has_prior], mask=mask[has_prior],
+                    min_pixels=self.model.min_pixels,
+                    teff_prior=(prior[0][has_prior], prior[1][has_prior]),
+                    return_best=True)[2]
+            lab, err, fl = self.model.predict(flux, ivar, colors=colors, color_ivar=color_ivar,
+                                              mask=mask, start_labels=start,
+                                              teff_prior=prior if has_prior.any() else None)
+            fl = fl | np.where(has_prior & np.isfinite(lab[:, 0]), FLAG_TEFF_PRIOR, 0)
             labels[rows], errors[rows], flags[rows] = lab, err, fl
             if self.region is not None:
                 p_region[rows], p_far[rows] = self.region.posterior_summary(
-                    prepared.flux[rows], prepared.ivar[rows], in_bhb_region, teff=lab[:, 0],
-                    mask=prepared.mask[rows], min_pixels=self.model.min_pixels)
+                    flux, ivar, in_bhb_region, teff=lab[:, 0], mask=mask,
+                    min_pixels=self.model.min_pixels,
+                    teff_prior=prior if has_prior.any() else None)
                 flags[rows] |= np.where(np.nan_to_num(p_far[rows]) >= SECOND_SOLUTION_MASS,
                                         FLAG_SECOND_SOLUTION, 0)
         missing = ~rows | (flags & FLAG_FEW_PIXELS).astype(bool)

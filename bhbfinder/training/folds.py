@@ -175,7 +175,8 @@ def shipped_fold_error_model(plan, fold):
 
 
 def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None, stages=None,
-             config=None, seed=0, per_star=None, simulation=None, executor=None):
+             config=None, seed=0, per_star=None, simulation=None, executor=None,
+             file_columns=None):
     """Render the stars held out in ``fold`` as LAMOST files and run `find_bhb` on them.
 
     Parameters
@@ -196,6 +197,11 @@ def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None,
         Seed of the renderings (combined with the fold).
     per_star, simulation : dict, optional
         See `render_stars`.
+    file_columns : callable, optional
+        ``file_columns(truth)`` → dict of columns (one value per row of the renderings'
+        truth table, as `~bhbfinder.simulate.simulate_files` returns it) given to `find_bhb`
+        in the table of files, e.g. a photometric ``teff_phot``
+        (`~bhbfinder.training.heldout.photometric_teff`).
 
     Returns
     -------
@@ -218,7 +224,11 @@ def run_fold(plan, fold, libraries, workdir, classifier=None, params_model=None,
     config = {k: dict(v) for k, v in (config or {}).items()}
     if params_model is not None:
         config.setdefault("params", {})["model"] = params_model
-    catalog = find_bhb(files, model=classifier, stages=stages, config=config, progress=False,
+    source = files
+    if file_columns is not None:
+        source = Table({"path": [str(files / Path(str(f)).name) for f in truth["file"]],
+                        **file_columns(truth)})
+    catalog = find_bhb(source, model=classifier, stages=stages, config=config, progress=False,
                        executor=executor)
     catalog = Table(catalog)
     names = np.array([Path(str(f)).name for f in catalog["file"]])

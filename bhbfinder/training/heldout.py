@@ -70,7 +70,9 @@ __all__ = [
 
 #: Audited labels of real training stars, by ``star_id``. ``label`` replaces the class
 #: `classify_star` gives (``None``: unchanged); ``doubtful`` stars are left out of the
-#: calibration and headline figures and reported separately. Every entry gives its reason.
+#: calibration and headline figures and reported separately; ``teff_contradicted`` marks a
+#: catalogue Teff that the star's spectrum contradicts (no stand-in photometric Teff is made
+#: from it, `photometric_teff`). Every entry gives its reason.
 LABEL_AUDIT = {
     "MILES:0974": {
         "name": "NGC 7789 342",
@@ -96,6 +98,7 @@ LABEL_AUDIT = {
         "name": "HD 143459",
         "label": None,
         "doubtful": True,
+        "teff_contradicted": True,
         "reason": "its MILES temperature (8,842 K) lies 1,000-1,800 K below every independent "
                   "estimate: the NGSL fit of its HST spectrophotometry (Lindler & Heap 2008: "
                   "9,878 K), the X-shooter library's parameters (Arentsen et al. 2019: "
@@ -110,6 +113,7 @@ LABEL_AUDIT = {
         "name": "HD 216916 (16 Lac)",
         "label": None,
         "doubtful": True,
+        "teff_contradicted": True,
         "reason": "its MILES spectrum is that of a cool star, not of the B2 IV star of "
                   "23,000 K its type and parameters describe: Ca I 4227 and the G band at "
                   "4300 A are as deep as in a K star and a forest of metal lines fills the "
@@ -120,6 +124,7 @@ LABEL_AUDIT = {
         "name": "HD 89822 B",
         "label": None,
         "doubtful": False,
+        "teff_contradicted": True,
         "reason": "its MILES Teff (5,538 K) contradicts its spectrum and type (A0sp?): deep, "
                   "broad Balmer lines and no G band, a star near 10,000 K; its class (A, from "
                   "the type) is right, so it stays a non-BHB star, but its Teff places it in "
@@ -488,7 +493,9 @@ def photometric_teff(star_ids, teff, error=PHOTOMETRIC_TEFF_ERROR, seed=0, bias=
     ----------
     star_ids : array-like of str
     teff : array-like
-        Catalogue Teff (K); NaN (a star without one, e.g. an SDSS template) stays NaN.
+        Catalogue Teff (K); NaN (a star without one, e.g. an SDSS template) stays NaN, and so
+        does a star whose Teff the audit marks ``teff_contradicted`` (`LABEL_AUDIT`:
+        HD 89822 B's 5,538 K for an A0 spectrum would stand in for a colour 4,000 K off).
     error : float
         1σ (K).
     seed : int
@@ -503,6 +510,11 @@ def photometric_teff(star_ids, teff, error=PHOTOMETRIC_TEFF_ERROR, seed=0, bias=
     """
     teff = np.asarray(teff, float)
     phot = teff + error * star_normal(star_ids, seed=seed) + bias
+    # a catalogue Teff the star's own spectrum contradicts stands in for no colour
+    wrong = np.isin(np.asarray(star_ids).astype(str),
+                    [sid for sid, entry in LABEL_AUDIT.items()
+                     if entry.get("teff_contradicted")])
+    phot[wrong] = np.nan
     return {"teff_phot": phot, "teff_phot_err": np.full(len(teff), float(error))}
 
 
