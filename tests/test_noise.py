@@ -13,7 +13,13 @@ from bhbfinder.batch import RawBatch
 from bhbfinder.errors import ConfigurationError
 from bhbfinder.io.base import SpectrumArrays
 from bhbfinder.simulate import SimulationConfig, analytic_templates, simulate
-from bhbfinder.spectra.noise import NoiseConfig, ivar_scale, pixel_noise_ratio
+from bhbfinder.spectra.noise import (
+    SECOND_DIFFERENCE_RMS,
+    NoiseConfig,
+    ivar_scale,
+    pixel_noise_ratio,
+    second_difference,
+)
 from bhbfinder.spectra.prepare import PrepareConfig, check_compatible, prepare_arrays
 
 from .test_prepare import lamost_like
@@ -178,3 +184,19 @@ def test_simulator_noise_correlation_correlates_neighbours_only():
     assert np.median(pixel_noise_ratio(f, iv, lag=1)) < 0.85
     with pytest.raises(ConfigurationError):
         config.replace(noise_corelation=0.25)
+
+
+@pytest.mark.parametrize("lag", [1, 2, 3])
+def test_second_difference_known_answers(lag):
+    i = np.arange(200.0)
+    # a straight line has none; a parabola a constant -L^2 (its curvature); both 2L shorter
+    assert np.allclose(second_difference(3.0 + 0.5 * i, lag), 0.0)
+    d = second_difference(np.stack([i**2, 2 * i**2]), lag)
+    assert d.shape == (2, 200 - 2 * lag)
+    assert np.allclose(d[0], -lag**2) and np.allclose(d[1], -2 * lag**2)
+    # white noise of unit sigma: the documented standard deviation
+    noise = np.random.default_rng(lag).normal(size=200_000)
+    assert np.std(second_difference(noise, lag)) == pytest.approx(SECOND_DIFFERENCE_RMS,
+                                                                  rel=0.01)
+    with pytest.raises(ConfigurationError, match="lag"):
+        second_difference(noise, 0)

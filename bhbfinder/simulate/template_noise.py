@@ -26,6 +26,7 @@ same g band as ``snr_target``.
 
 import numpy as np
 
+from ..spectra.noise import NOISE_LAG, SECOND_DIFFERENCE_RMS, second_difference
 from .config import SNR_BANDS, SimulationConfig, lamost_wavelength
 from .simulator import simulate_rows
 
@@ -39,7 +40,6 @@ TEMPLATE_SNR_FWHM = (2.0, 2.5, 3.0, 3.5, 4.0)
 N_CHUNKS = 36
 
 _QUIET_PERCENTILE = 25.0
-_LAG = 2
 
 
 def line_poor(teff, feh):
@@ -70,12 +70,13 @@ def _quiet_scatter_snr(flux, wave):
     lo, hi = SNR_BANDS["g"]
     g = np.flatnonzero((wave >= lo) & (wave <= hi))
     x = np.asarray(flux, float)[:, g]
-    d = x[:, _LAG:-_LAG] - 0.5 * (x[:, :-2 * _LAG] + x[:, 2 * _LAG:])
-    level = x[:, _LAG:-_LAG]
+    d = second_difference(x, NOISE_LAG)
+    level = x[:, NOISE_LAG:-NOISE_LAG]
     scatter = []
     for part in np.array_split(np.arange(d.shape[1]), N_CHUNKS):
         mad = np.median(np.abs(d[:, part]), axis=1)
-        scatter.append(1.4826 * mad / np.sqrt(1.5) / np.median(level[:, part], axis=1))
+        scatter.append(1.4826 * mad / SECOND_DIFFERENCE_RMS
+                       / np.median(level[:, part], axis=1))
     quiet = np.percentile(np.stack(scatter, axis=1), _QUIET_PERCENTILE, axis=1)
     with np.errstate(divide="ignore"):
         return np.where(quiet > 0, 1.0 / quiet, np.inf)

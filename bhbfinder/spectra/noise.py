@@ -28,7 +28,8 @@ import numpy as np
 
 from ..errors import ConfigurationError
 
-__all__ = ["MIN_NOISE_PIXELS", "NOISE_LAG", "NoiseConfig", "pixel_noise_ratio", "ivar_scale"]
+__all__ = ["MIN_NOISE_PIXELS", "NOISE_LAG", "SECOND_DIFFERENCE_RMS", "NoiseConfig",
+           "second_difference", "pixel_noise_ratio", "ivar_scale"]
 
 #: Fewest usable pixel triples for a ratio; fewer give NaN.
 MIN_NOISE_PIXELS = 100
@@ -36,6 +37,30 @@ MIN_NOISE_PIXELS = 100
 
 #: Pixels between the centre and the ends of the second difference (see the module docstring).
 NOISE_LAG = 2
+
+#: The standard deviation of `second_difference` of independent noise of unit σ:
+#: √(1 + 1/4 + 1/4).
+SECOND_DIFFERENCE_RMS = float(np.sqrt(1.5))
+
+
+def second_difference(flux, lag=NOISE_LAG):
+    """:math:`d_i = f_i - (f_{i-L} + f_{i+L})/2` along the last axis (``2 L`` values shorter):
+    noise alone where the signal is smooth over ``2 L`` pixels.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (..., m)
+    lag : int
+        ``L`` (at least 1).
+
+    Returns
+    -------
+    ndarray, shape (..., m - 2 lag)
+    """
+    lag = int(lag)
+    if lag < 1:
+        raise ConfigurationError(f"second_difference: lag must be >= 1, got {lag}")
+    return flux[..., lag:-lag] - 0.5 * (flux[..., :-2 * lag] + flux[..., 2 * lag:])
 
 
 def pixel_noise_ratio(flux, ivar, mask=None, npix=None, min_pixels=MIN_NOISE_PIXELS,
@@ -84,7 +109,7 @@ def pixel_noise_ratio(flux, ivar, mask=None, npix=None, min_pixels=MIN_NOISE_PIX
     mid, lo, hi = slice(lag, -lag), slice(None, -2 * lag), slice(2 * lag, None)
     usable = good[:, mid] & good[:, lo] & good[:, hi]
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.abs(f[:, mid] - 0.5 * (f[:, lo] + f[:, hi])) \
+        r = np.abs(second_difference(f, lag)) \
             / np.sqrt(var[:, mid] + 0.25 * (var[:, lo] + var[:, hi]))
     # the median of |r| per row, all rows at once: unusable entries sort to the end. Noise
     # and smooth signal give second differences of zero median, so no centring is needed.
