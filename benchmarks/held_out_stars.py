@@ -28,9 +28,10 @@ score other renderings of the same folds with the same fold models and nested fo
 (``catalog_<rendering>_variants_nested.ecsv``). ``--also-photometric`` renders the standard
 set again and gives each file a photometric ``teff_phot``: the star's catalogue Teff with a
 per-star Gaussian error of SIGMA K (`bhbfinder.training.heldout.photometric_teff`, draw
-``--photometric-seed``), which the params stage takes as a prior
+``--photometric-seed``), which the params stage fits with the spectrum
 (``docs/params.rst``, *A photometric temperature*); stars without a catalogue Teff (the SDSS
-templates) get none.
+templates) get none. With ``--also-coarse`` as well, the coarse renderings are also scored
+given the same photometric Teff.
 
 Usage::
 
@@ -329,10 +330,17 @@ def main(argv=None):
     if args.fit_verdict and args.also_photometric:
         sigma = float(args.also_photometric)
         draw = args.seed if args.photometric_seed is None else args.photometric_seed
-        variants[f"phot{sigma:g}" + (f"_draw{draw}" if draw != args.seed else "")] = (
-            f"given a photometric Teff (catalogue Teff, per-star error {sigma:g} K, draw "
-            f"{draw})", COARSE_SIMULATION if args.coarse else None,
-            lambda truth: photometric_teff(truth["star_id"], truth["teff"], sigma, seed=draw))
+        name = f"phot{sigma:g}" + (f"_draw{draw}" if draw != args.seed else "")
+        title = (f"given a photometric Teff (catalogue Teff, per-star error {sigma:g} K, "
+                 f"draw {draw})")
+
+        def columns(truth):
+            return photometric_teff(truth["star_id"], truth["teff"], sigma, seed=draw)
+
+        variants[name] = (title, COARSE_SIMULATION if args.coarse else None, columns)
+        if args.also_coarse:   # both at once: the coarse renderings given the same colours
+            variants["coarse_" + name] = ("coarse resolution (blue FWHM 3.2-4 A), " + title,
+                                          COARSE_SIMULATION, columns)
     also = None
     if variants:
         also = vstack([_variant_catalog(plan, k, libs, work / f"fold{k}", args, name, sim,
