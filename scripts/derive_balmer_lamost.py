@@ -47,6 +47,11 @@ the bounds BHB stars where the real ones are few. The shipped set is not changed
 (`metal_poor_rows`; e.g. ``'{"targets": [-1.3, -1.8], "only_classes": ["BHB"]}'``), with
 the ``lamost`` and the ``lamost-phot`` settings.
 
+``--colour-teff`` scores ``lamost-phot`` with a more realistic photometric temperature: each
+star's from the synthetic g − r of its own template (``colour_teff_by_fold`` of
+``benchmarks/held_out_stars.py``; needs ``speclite``), with the sets derived fold by fold on
+the 250 K stand-in and, for comparison, on the colour temperatures themselves.
+
 Run (about two minutes on one core)::
 
     OMP_NUM_THREADS=1 python scripts/derive_balmer_lamost.py --data ../shared/data \\
@@ -432,6 +437,11 @@ def main(argv=None):
                          "Teff, PHOTOMETRIC)")
     ap.add_argument("--write-photometric",
                     help="write the lamost-phot set derived on every star to this JSON file")
+    ap.add_argument("--colour-teff", action="store_true",
+                    help="also score lamost-phot with teff_phot from each template's own "
+                         "synthetic g - r (benchmarks/held_out_stars.py colour_teff_by_fold; "
+                         "needs speclite): the set derived on the 250 K stand-in, and one "
+                         "derived on the colour temperatures themselves")
     ap.add_argument("--photometric-bias", type=float, default=0.0, metavar="K",
                     help="with --photometric: score the held-out folds with teff_phot moved "
                          "by K (a systematic error of the photometric temperature, e.g. from "
@@ -579,6 +589,42 @@ def main(argv=None):
     if args.photometric or args.write_photometric:
         photometric(tables, plan, nested=args.nested, write=args.write_photometric,
                     bias=args.photometric_bias, also_left_out=args.count_doubtful)
+    if args.colour_teff:
+        colour_scores(tables, plan, libs)
+
+
+def colour_scores(tables, plan, libs):
+    """``lamost-phot``'s held-out figures with each star's ``teff_phot`` from the synthetic
+    g − r of its own template (a relation fitted per fold on the other folds' stars,
+    ``colour_teff_by_fold`` of ``benchmarks/held_out_stars.py``): the sets derived fold by
+    fold on the 250 K stand-in of `PHOTOMETRIC` (draw 0), and sets derived on the colour
+    temperatures themselves. A star without one (a colour outside the relation's) is not
+    confirmed."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from held_out_stars import colour_teff_by_fold
+
+    by_star = colour_teff_by_fold(libs, plan)
+    column = PHOTOMETRIC["teff_column"]
+    train = tables[("standard", "assumed")]
+    folds = range(plan.n_folds)
+    settings = {"cuts": {**LAMOST_CUTS, **METAL_CUT}, "teff_column": column,
+                "min_completeness": PHOTOMETRIC["min_completeness"]}
+
+    def colours(table):
+        ids = np.asarray(table["true_star_id"]).astype(str)
+        return np.array([by_star.get(sid, (np.nan, np.nan))[0] for sid in ids])
+
+    _teff_with_error(tables, column, PHOTOMETRIC["teff_error"], 0)
+    scored = {key: t.copy() for key, t in tables.items()}
+    for t in scored.values():
+        t[column] = colours(t)
+    for name, derived_on in (("derived on the 250 K stand-in", train),
+                             ("derived on the colour Teff", scored[("standard", "assumed")])):
+        held = held_out_verdicts(derived_on, scored, folds, name="colour", **settings)
+        _print({f"lamost-phot scored with colour Teff, {name}, {key[0]} resolution-{key[1]}":
+                score(t, held[key]) for key, t in scored.items()})
 
 
 def photometric(tables, plan, nested=False, write=None, bias=0.0, also_left_out=()):
