@@ -288,3 +288,22 @@ def test_teff_phot_in_the_table_of_files_reaches_the_params_fit(tmp_path):
     p0, p1 = (np.asarray(c["p_bhb_region"], float) for c in (plain, phot))
     np.testing.assert_allclose(p1[~has], p0[~has], rtol=1e-5, atol=1e-9)
     assert not np.allclose(p1[has], p0[has], rtol=1e-3)
+
+
+def test_teff_phot_values_that_cannot_be_used(model):
+    from bhbfinder.params.emulator import FLAG_TEFF_PRIOR
+
+    wave = model.meta["wavelength"]
+    flux, ivar = _noisy(model, [[8000, 3.1, -1.6]] * 4, 60)
+    meta = meta_table([{"file": f"s{i}"} for i in range(4)], ["ok"] * 4)
+    # a negative error, a zero temperature, an infinite error: fitted without; the last used
+    meta["teff_phot"] = [8000.0, 0.0, 8000.0, 8000.0]
+    meta["teff_phot_err"] = [-100.0, 250.0, np.inf, 250.0]
+    batch = PreparedBatch(wave, flux.astype(np.float32), ivar.astype(np.float32),
+                          np.zeros(flux.shape, bool), meta)
+    flags = np.asarray(ParamsStage(model=model).run(batch)["params_flags"])
+    assert list((flags & FLAG_TEFF_PRIOR) > 0) == [False, False, False, True]
+    # a column of text is refused, naming it
+    meta["teff_phot"] = ["hot", "cool", "", "8000"]
+    with pytest.raises(ConfigurationError, match="'teff_phot' must hold numbers"):
+        ParamsStage(model=model).run(batch)

@@ -111,7 +111,9 @@ class ParamsStage:
         ``p_second_solution``, the fit starts at that posterior's most probable grid point
         (so that it settles on that side of the Balmer maximum), and it is fitted with the
         spectrum as one more observation of Teff (``params_flags`` bit
-        `~bhbfinder.params.emulator.FLAG_TEFF_PRIOR`). Needs the label grid
+        `~bhbfinder.params.emulator.FLAG_TEFF_PRIOR`). A row whose value or error is
+        missing, masked, not finite or not positive is fitted without it; a column that is
+        not numeric is a `~bhbfinder.errors.ConfigurationError`. Needs the label grid
         (``region_temper``); None: never used.
     teff_phot_error : float
         Its 1σ error (K) where the batch has no error column (250: a dereddened colour's,
@@ -218,15 +220,16 @@ class ParamsStage:
         return np.where(good, values, np.nan), ivar
 
     def _teff_prior(self, meta, rows):
-        """Mean and deviation (K) of each row's photometric Teff prior; NaN where none."""
+        """Mean and deviation (K) of each row's photometric Teff prior; NaN where none (a
+        missing, masked, non-finite or non-positive value or error)."""
         m = int(rows.sum())
         nan = np.full(m, np.nan)
         name = self.teff_phot_column
         if self.region is None or name is None or name not in meta.colnames:
             return nan, nan.copy()
-        mean = np.ma.filled(np.ma.asarray(meta[name], dtype=float), np.nan)[rows]
+        mean = _numbers(meta, name)[rows]
         if name + "_err" in meta.colnames:
-            sigma = np.ma.filled(np.ma.asarray(meta[name + "_err"], dtype=float), np.nan)[rows]
+            sigma = _numbers(meta, name + "_err")[rows]
         else:
             sigma = np.full(m, self.teff_phot_error)
         ok = np.isfinite(mean) & (mean > 0) & np.isfinite(sigma) & (sigma > 0)
@@ -293,6 +296,17 @@ class ParamsStage:
             table["p_second_solution"] = MaskedColumn(p_far, mask=missing | ~np.isfinite(p_far),
                                                       description=description)
         return table
+
+
+def _numbers(meta, name):
+    """A meta column as floats (masked → NaN), or a `ConfigurationError` naming it."""
+    try:
+        return np.ma.filled(np.ma.asarray(meta[name], dtype=float), np.nan)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"params: the column {name!r} must hold numbers (a temperature in K and its "
+            f"error), not {np.asarray(meta[name]).dtype}; fix it in your table of files or "
+            f"leave it empty (masked) where a star has no photometric temperature") from None
 
 
 @hookimpl
