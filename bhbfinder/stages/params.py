@@ -42,7 +42,8 @@ DEFAULT_MODEL = DEFAULT_MODELS["params"]
 
 #: The columns `ParamsStage.run` returns: name -> (unit, description).
 PARAMS_COLUMNS = {
-    "teff": (u.K, "effective temperature (SLAM-style emulator)"),
+    "teff": (u.K, "effective temperature (SLAM-style emulator; fitted with the photometric "
+                  f"teff_phot where one was given, params_flags bit {FLAG_TEFF_PRIOR})"),
     "teff_err": (u.K, "1-sigma uncertainty of teff: the fit's Jacobian error calibrated on "
                       "held-out stars (the model's error model)"),
     "logg": (u.dex, "surface gravity log10(g / cm s^-2) (SLAM-style emulator)"),
@@ -57,7 +58,8 @@ PARAMS_COLUMNS = {
                            "region (Culpan et al. 2024 Kiel box, Teff >= "
                            f"{BHB_TEFF_MIN:.0f} K, [Fe/H] < {BOX_FEH_MAX}): the emulator's "
                            "chi2 over a label grid, "
-                           "tempered (bhbfinder.params.region); not a BHB probability"),
+                           "tempered (bhbfinder.params.region), times the teff_phot prior "
+                           "where one was given; not a BHB probability"),
     "p_second_solution": (None, "share of the same tempered label posterior more than "
                                 f"{SECOND_SOLUTION_DISTANCE:.0f} K in Teff from the best fit: "
                                 "a second solution across the Balmer maximum (params_flags "
@@ -235,6 +237,19 @@ class ParamsStage:
         ok = np.isfinite(mean) & (mean > 0) & np.isfinite(sigma) & (sigma > 0)
         return np.where(ok, mean, np.nan), np.where(ok, sigma, np.nan)
 
+    def _prior_starts(self, flux, ivar, mask, prior):
+        """Each fit's start where a Teff prior is given: the most probable grid labels of the
+        posterior with it, in the χ² minimum the photometric Teff points to (NaN rows: the
+        usual search); None without any prior."""
+        if prior is None:
+            return None
+        has = np.isfinite(prior[0])
+        start = np.full((len(flux), 3), np.nan)
+        start[has] = self.region.posterior_summary(
+            flux[has], ivar[has], mask=mask[has], min_pixels=self.model.min_pixels,
+            teff_prior=(prior[0][has], prior[1][has]), return_best=True)[2]
+        return start
+
     def run(self, prepared):
         """Fit every ``status == "ok"`` spectrum of a `~bhbfinder.batch.PreparedBatch`.
 
@@ -258,25 +273,17 @@ class ParamsStage:
             flux, ivar, mask = prepared.flux[rows], prepared.ivar[rows], prepared.mask[rows]
             prior = self._teff_prior(prepared.meta, rows)
             has_prior = np.isfinite(prior[0])
-            start = None
-            if has_prior.any():
-                # the fit starts in the χ² minimum the photometric Teff points to
-                start = np.full((len(flux), 3), np.nan)
-                start[has_prior] = self.region.posterior_summary(
-                    flux[has_prior], ivar[has_prior], mask=mask[has_prior],
-                    min_pixels=self.model.min_pixels,
-                    teff_prior=(prior[0][has_prior], prior[1][has_prior]),
-                    return_best=True)[2]
-            lab, err, fl = self.model.predict(flux, ivar, colors=colors, color_ivar=color_ivar,
-                                              mask=mask, start_labels=start,
-                                              teff_prior=prior if has_prior.any() else None)
+            if not has_prior.any():
+                prior = None
+            lab, err, fl = self.model.predict(
+                flux, ivar, colors=colors, color_ivar=color_ivar, mask=mask,
+                start_labels=self._prior_starts(flux, ivar, mask, prior), teff_prior=prior)
             fl = fl | np.where(has_prior & np.isfinite(lab[:, 0]), FLAG_TEFF_PRIOR, 0)
             labels[rows], errors[rows], flags[rows] = lab, err, fl
             if self.region is not None:
                 p_region[rows], p_far[rows] = self.region.posterior_summary(
                     flux, ivar, in_bhb_region, teff=lab[:, 0], mask=mask,
-                    min_pixels=self.model.min_pixels,
-                    teff_prior=prior if has_prior.any() else None)
+                    min_pixels=self.model.min_pixels, teff_prior=prior)
                 flags[rows] |= np.where(np.nan_to_num(p_far[rows]) >= SECOND_SOLUTION_MASS,
                                         FLAG_SECOND_SOLUTION, 0)
         missing = ~rows | (flags & FLAG_FEW_PIXELS).astype(bool)
