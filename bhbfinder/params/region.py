@@ -107,6 +107,9 @@ class LabelGridPosterior:
                                          f"{lower[j]}–{upper[j]}")
             axes.append(values)
         self.labels = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+        #: The grid's temperatures (K), its slowest axis (`labels` runs through log g and
+        #: [Fe/H] at each).
+        self.teff_axis = axes[0]
         self.model = model
         self.temper = float(temper)
         self._depths = None
@@ -198,7 +201,7 @@ class LabelGridPosterior:
 
     def posterior_summary(self, flux, ivar, region=None, teff=None,
                           distance=SECOND_SOLUTION_DISTANCE, mask=None, min_pixels=50,
-                          teff_prior=None, return_best=False):
+                          teff_prior=None, return_best=False, return_teff_marginal=False):
         """The posterior mass in ``region`` and far in Teff from ``teff``, in one pass.
 
         Parameters
@@ -217,6 +220,10 @@ class LabelGridPosterior:
             posterior; a row whose mean or deviation is NaN has none.
         return_best : bool
             Also return each spectrum's most probable grid labels.
+        return_teff_marginal : bool
+            Also return each spectrum's posterior summed over log g and [Fe/H] at every grid
+            temperature, from which `far_mass` gives the far mass for a Teff known only later
+            (the params stage's fit, started at ``best``).
 
         Returns
         -------
@@ -226,6 +233,9 @@ class LabelGridPosterior:
         best : ndarray, shape (m, 3)
             With ``return_best``: the grid labels of highest posterior (NaN where a spectrum
             has too few pixels).
+        teff_marginal : ndarray, shape (m, len(teff_axis))
+            With ``return_teff_marginal``: the posterior at each of ``teff_axis`` (NaN rows
+            where a spectrum has too few pixels).
         """
         inside = None if region is None else self._region(region)
         m = np.atleast_2d(np.asarray(flux)).shape[0]
@@ -236,6 +246,7 @@ class LabelGridPosterior:
             p_far = np.full(m, np.nan)
         prior = None if teff_prior is None else _prior_arrays(teff_prior, m)
         best_labels = np.full((m, 3), np.nan)
+        marginal = np.full((m, len(self.teff_axis)), np.nan)
         for start in range(0, m, _CHUNK):
             sl = slice(start, start + _CHUNK)
             chi2, n_good = self.chi2(np.atleast_2d(flux)[sl], np.atleast_2d(ivar)[sl],
@@ -254,12 +265,39 @@ class LabelGridPosterior:
                 best_labels[sl] = np.where(enough[:, None], top, np.nan)
             if inside is not None:
                 p_in[sl] = np.where(enough, weight[inside].sum(axis=0), np.nan)
+            if teff is not None or return_teff_marginal:
+                marg = weight.reshape(len(self.teff_axis), -1, weight.shape[1]).sum(axis=1).T
+                marginal[sl] = np.where(enough[:, None], marg, np.nan)
             if teff is not None:
-                t = teff[sl]
-                far = np.abs(self.labels[:, :1] - t[None, :]) > distance
-                p_far[sl] = np.where(enough & np.isfinite(t), (weight * far).sum(axis=0),
-                                     np.nan)
-        return (p_in, p_far, best_labels) if return_best else (p_in, p_far)
+                p_far[sl] = self.far_mass(marginal[sl], teff[sl], distance)
+        out = (p_in, p_far)
+        if return_best:
+            out += (best_labels,)
+        if return_teff_marginal:
+            out += (marginal,)
+        return out
+
+    def far_mass(self, teff_marginal, teff, distance=SECOND_SOLUTION_DISTANCE):
+        """The posterior mass more than ``distance`` (K) in Teff from ``teff``.
+
+        Parameters
+        ----------
+        teff_marginal : array-like, shape (m, len(teff_axis))
+            As `posterior_summary` returns it.
+        teff : array-like, shape (m,)
+            Each spectrum's Teff (K), e.g. its best fit.
+        distance : float
+
+        Returns
+        -------
+        ndarray, shape (m,)
+            NaN where ``teff`` is not finite or the marginal is NaN.
+        """
+        teff_marginal = np.atleast_2d(np.asarray(teff_marginal, float))
+        teff = np.broadcast_to(np.asarray(teff, float), (len(teff_marginal),))
+        far = np.abs(self.teff_axis[None, :] - teff[:, None]) > distance
+        mass = (teff_marginal * far).sum(axis=1)
+        return np.where(np.isfinite(teff), mass, np.nan)
 
     def _log_teff_prior(self, mean, sigma):
         """``(n_grid, m)`` log prior of the grid's Teff (0 for rows without a prior)."""

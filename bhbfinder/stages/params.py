@@ -237,19 +237,6 @@ class ParamsStage:
         ok = np.isfinite(mean) & (mean > 0) & np.isfinite(sigma) & (sigma > 0)
         return np.where(ok, mean, np.nan), np.where(ok, sigma, np.nan)
 
-    def _prior_starts(self, flux, ivar, mask, prior):
-        """Each fit's start where a Teff prior is given: the most probable grid labels of the
-        posterior with it, in the χ² minimum the photometric Teff points to (NaN rows: the
-        usual search); None without any prior."""
-        if prior is None:
-            return None
-        has = np.isfinite(prior[0])
-        start = np.full((len(flux), 3), np.nan)
-        start[has] = self.region.posterior_summary(
-            flux[has], ivar[has], mask=mask[has], min_pixels=self.model.min_pixels,
-            teff_prior=(prior[0][has], prior[1][has]), return_best=True)[2]
-        return start
-
     def run(self, prepared):
         """Fit every ``status == "ok"`` spectrum of a `~bhbfinder.batch.PreparedBatch`.
 
@@ -273,18 +260,33 @@ class ParamsStage:
             flux, ivar, mask = prepared.flux[rows], prepared.ivar[rows], prepared.mask[rows]
             prior = self._teff_prior(prepared.meta, rows)
             has_prior = np.isfinite(prior[0])
-            if not has_prior.any():
-                prior = None
+            start = None
+            if has_prior.any():
+                # one pass of the posterior with the prior gives the fits' starts, the region's
+                # mass and the Teff marginal the far mass is taken from once the fit is done
+                start = np.full((len(flux), 3), np.nan)
+                region_h, _, start[has_prior], marginal = self.region.posterior_summary(
+                    flux[has_prior], ivar[has_prior], in_bhb_region, mask=mask[has_prior],
+                    min_pixels=self.model.min_pixels,
+                    teff_prior=(prior[0][has_prior], prior[1][has_prior]),
+                    return_best=True, return_teff_marginal=True)
             lab, err, fl = self.model.predict(
                 flux, ivar, colors=colors, color_ivar=color_ivar, mask=mask,
-                start_labels=self._prior_starts(flux, ivar, mask, prior), teff_prior=prior)
+                start_labels=start, teff_prior=prior if has_prior.any() else None)
             fl = fl | np.where(has_prior & np.isfinite(lab[:, 0]), FLAG_TEFF_PRIOR, 0)
             labels[rows], errors[rows], flags[rows] = lab, err, fl
             if self.region is not None:
-                p_region[rows], p_far[rows] = self.region.posterior_summary(
-                    flux, ivar, in_bhb_region, teff=lab[:, 0], mask=mask,
-                    min_pixels=self.model.min_pixels, teff_prior=prior)
-                flags[rows] |= np.where(np.nan_to_num(p_far[rows]) >= SECOND_SOLUTION_MASS,
+                p_in, far = np.full(len(flux), np.nan), np.full(len(flux), np.nan)
+                if has_prior.any():
+                    p_in[has_prior] = region_h
+                    far[has_prior] = self.region.far_mass(marginal, lab[has_prior, 0])
+                plain = ~has_prior
+                if plain.any():
+                    p_in[plain], far[plain] = self.region.posterior_summary(
+                        flux[plain], ivar[plain], in_bhb_region, teff=lab[plain, 0],
+                        mask=mask[plain], min_pixels=self.model.min_pixels)
+                p_region[rows], p_far[rows] = p_in, far
+                flags[rows] |= np.where(np.nan_to_num(far) >= SECOND_SOLUTION_MASS,
                                         FLAG_SECOND_SOLUTION, 0)
         missing = ~rows | (flags & FLAG_FEW_PIXELS).astype(bool)
         table = Table()
