@@ -12,6 +12,10 @@ catalogue's. The MILES stars are nearby but not dereddened, so their reddening (
 flux calibration) is part of the scatter.
 
     python benchmarks/colour_teff.py [--data ../shared/data]
+
+`colour_teff_by_fold` gives every real star of a held-out fold plan a Teff from its own
+template's g − r, the photometric stand-in of ``held_out_stars.py --also-colour-teff`` and
+``scripts/derive_balmer_lamost.py --colour-teff``.
 """
 
 import argparse
@@ -77,6 +81,69 @@ def synthetic_g_r(data):
     rows = [v for v in synthetic_colours(data).values()
             if np.isfinite(v[:3]).all() and TEFF_RANGE[0] <= v[0] <= TEFF_RANGE[1]]
     return np.array(rows)
+
+
+#: Catalogue Teff range (K) of the stars `colour_teff_by_fold` fits its relation on.
+COLOUR_TEFF_RANGE = (6800.0, 13000.0)
+
+
+def fit_colour_relation(gr, teff, degree=3):
+    """``log10 Teff = polynomial(g − r)``: ``(coefficients, robust scatter of the Teff
+    residuals in K, (g − r min, max) of the stars fitted)``."""
+    coef = np.polyfit(gr, np.log10(teff), degree)
+    resid = teff - 10 ** np.polyval(coef, gr)
+    return coef, 1.4826 * np.median(np.abs(resid - np.median(resid))), (gr.min(), gr.max())
+
+
+def colour_teff_by_fold(libs, plan, degree=3):
+    """A photometric Teff for every real star from the colour of its own template.
+
+    The synthetic SDSS g − r of each template's flux (`_filters`; MILES and the SDSS
+    templates are flux-calibrated, not dereddened) gives ``log10 Teff = polynomial(g − r)``
+    of ``degree``, fitted for each fold on the other folds' stars with a catalogue Teff in
+    `COLOUR_TEFF_RANGE` (doubtful stars and catalogue temperatures the audit finds
+    contradicted left out), and the error is the robust scatter (1.4826 MAD, in K) of that
+    fit's residuals. A star gets its fold's
+    relation's value where its colour lies within the colours fitted, else none; the stars
+    without a catalogue Teff (the SDSS templates, ξ² Cet among them) get one too.
+
+    Returns
+    -------
+    dict
+        ``{star_id: (teff_phot, teff_phot_err)}``.
+    """
+    from bhbfinder.training.heldout import LABEL_AUDIT
+
+    bands = _filters()
+    colour = {}
+    for lib in libs:
+        ids = np.asarray(lib.labels["star_id"]).astype(str)
+        if lib.wavelength[-1] < bands[1].wavelength[-1]:
+            continue
+        mags = bands.get_ab_magnitudes(np.clip(np.asarray(lib.flux, float), 0, None) * 1e-13,
+                                       lib.wavelength)
+        gr = np.asarray(mags["sdss2010-g"] - mags["sdss2010-r"], float)
+        colour.update(zip(ids, gr))
+    stars = plan.stars
+    sids = np.asarray(stars["star_id"]).astype(str)
+    teff = np.asarray(stars["teff"], float)
+    gr = np.array([colour.get(s, np.nan) for s in sids])
+    contradicted = np.isin(sids, [s for s, e in LABEL_AUDIT.items()
+                                  if e.get("teff_contradicted")])
+    usable = (np.isfinite(gr) & np.isfinite(teff) & (teff >= COLOUR_TEFF_RANGE[0])
+              & (teff <= COLOUR_TEFF_RANGE[1]) & ~np.asarray(stars["doubtful"], bool)
+              & ~contradicted)
+    folds = np.asarray(stars["fold"], int)
+    out = {}
+    for k in np.unique(folds):
+        fit = usable & (folds != k)
+        coef, sigma, (lo, hi) = fit_colour_relation(gr[fit], teff[fit], degree)
+        print(f"fold {k}: colour Teff from g - r over {lo:.2f} to {hi:.2f} ({fit.sum()} "
+              f"stars), robust scatter {sigma:.0f} K", flush=True)
+        for i in np.flatnonzero(folds == k):
+            if np.isfinite(gr[i]) and lo <= gr[i] <= hi:
+                out[sids[i]] = (float(10 ** np.polyval(coef, gr[i])), float(sigma))
+    return out
 
 
 def loo_predictions(design, target):

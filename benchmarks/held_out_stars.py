@@ -213,7 +213,7 @@ def main(argv=None):
     parser.add_argument("--also-colour-teff", action="store_true",
                         help="with --fit-verdict, also score the standard renderings given a "
                              "photometric Teff from each template's own synthetic SDSS g - r "
-                             "(colour_teff_by_fold; needs speclite)")
+                             "(colour_teff.colour_teff_by_fold; needs speclite)")
     parser.add_argument("--photometric-seed", type=int, default=None, metavar="SEED",
                         help="seed of the per-star errors of --also-photometric (default "
                              "--seed)")
@@ -346,6 +346,8 @@ def main(argv=None):
             variants["coarse_" + name] = ("coarse resolution (blue FWHM 3.2-4 A), " + title,
                                           COARSE_SIMULATION, columns)
     if args.fit_verdict and args.also_colour_teff:
+        from colour_teff import colour_teff_by_fold
+
         by_fold = colour_teff_by_fold(libs, plan)
 
         def colour_columns(truth):
@@ -574,69 +576,6 @@ def _fold_errors(plan, libs, library, work, fold):
         stored = {"digest": digest, "models": {str(k): m.to_dict() for k, m in models.items()}}
         path.write_text(json.dumps(stored, default=_plain))
     return ErrorModel.from_dict(stored["models"][str(fold)])
-
-
-#: Catalogue Teff range (K) of the stars `colour_teff_by_fold` fits its relation on.
-COLOUR_TEFF_RANGE = (6800.0, 13000.0)
-
-
-def colour_teff_by_fold(libs, plan, degree=3):
-    """A photometric Teff for every real star from the colour of its own template.
-
-    The synthetic SDSS g − r of each template's flux (``speclite`` filter curves, as
-    ``benchmarks/colour_teff.py``; MILES and the SDSS templates are flux-calibrated, not
-    dereddened) gives ``log10 Teff = polynomial(g − r)`` of ``degree``, fitted for each fold
-    on the other folds' stars with a catalogue Teff in `COLOUR_TEFF_RANGE` (doubtful stars
-    and catalogue temperatures the audit finds contradicted left out), and the error is the
-    robust scatter (1.4826 MAD, in K) of that fit's residuals. A star gets its fold's
-    relation's value where its colour lies within the colours fitted, else none; the stars
-    without a catalogue Teff (the SDSS templates, ξ² Cet among them) get one too.
-
-    Returns
-    -------
-    dict
-        ``{star_id: (teff_phot, teff_phot_err)}``.
-    """
-    try:
-        import speclite.filters
-    except ImportError:
-        raise SystemExit("--also-colour-teff needs speclite for the SDSS filter curves: "
-                         "pip install speclite") from None
-    from bhbfinder.training.heldout import LABEL_AUDIT
-
-    bands = speclite.filters.load_filters("sdss2010-g", "sdss2010-r")
-    colour = {}
-    for lib in libs:
-        ids = np.asarray(lib.labels["star_id"]).astype(str)
-        if lib.wavelength[-1] < bands[1].wavelength[-1]:
-            continue
-        mags = bands.get_ab_magnitudes(np.clip(np.asarray(lib.flux, float), 0, None) * 1e-13,
-                                       lib.wavelength)
-        gr = np.asarray(mags["sdss2010-g"] - mags["sdss2010-r"], float)
-        colour.update(zip(ids, gr))
-    stars = plan.stars
-    sids = np.asarray(stars["star_id"]).astype(str)
-    teff = np.asarray(stars["teff"], float)
-    gr = np.array([colour.get(s, np.nan) for s in sids])
-    contradicted = np.isin(sids, [s for s, e in LABEL_AUDIT.items()
-                                  if e.get("teff_contradicted")])
-    usable = (np.isfinite(gr) & np.isfinite(teff) & (teff >= COLOUR_TEFF_RANGE[0])
-              & (teff <= COLOUR_TEFF_RANGE[1]) & ~np.asarray(stars["doubtful"], bool)
-              & ~contradicted)
-    folds = np.asarray(stars["fold"], int)
-    out = {}
-    for k in np.unique(folds):
-        fit = usable & (folds != k)
-        coef = np.polyfit(gr[fit], np.log10(teff[fit]), degree)
-        resid = teff[fit] - 10 ** np.polyval(coef, gr[fit])
-        sigma = 1.4826 * np.median(np.abs(resid - np.median(resid)))
-        lo, hi = gr[fit].min(), gr[fit].max()
-        _log(f"fold {k}: colour Teff from g - r over {lo:.2f} to {hi:.2f} ({fit.sum()} stars), "
-             f"robust scatter {sigma:.0f} K")
-        for i in np.flatnonzero(folds == k):
-            if np.isfinite(gr[i]) and lo <= gr[i] <= hi:
-                out[sids[i]] = (float(10 ** np.polyval(coef, gr[i])), float(sigma))
-    return out
 
 
 def _plain(value):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from colour_teff import TEFF_RANGE, synthetic_colours
+from colour_teff import TEFF_RANGE, fit_colour_relation, synthetic_colours
 
 #: The fitted Teff range (K) of the relation: the hot stars a colour can place.
 RELATION_RANGE = (6800.0, 13000.0)
@@ -33,10 +33,7 @@ def colour_relation(data, degree=3):
     rows = np.array([v for v in synthetic_colours(data).values()
                      if np.isfinite(v[0]) and np.isfinite(v[3])
                      and RELATION_RANGE[0] <= v[0] <= RELATION_RANGE[1]])
-    teff, gr = rows[:, 0], rows[:, 3]
-    coef = np.polyfit(gr, np.log10(teff), degree)
-    resid = teff - 10 ** np.polyval(coef, gr)
-    return coef, 1.4826 * np.median(np.abs(resid - np.median(resid))), (gr.min(), gr.max())
+    return fit_colour_relation(rows[:, 3], rows[:, 0], degree)
 
 
 def header_g_r(header):

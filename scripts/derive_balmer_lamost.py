@@ -49,7 +49,7 @@ the ``lamost`` and the ``lamost-phot`` settings.
 
 ``--colour-teff`` scores ``lamost-phot`` with a more realistic photometric temperature: each
 star's from the synthetic g − r of its own template (``colour_teff_by_fold`` of
-``benchmarks/held_out_stars.py``; needs ``speclite``), with the sets derived fold by fold on
+``benchmarks/colour_teff.py``; needs ``speclite``), with the sets derived fold by fold on
 the 250 K stand-in and, for comparison, on the colour temperatures themselves.
 
 Run (about two minutes on one core)::
@@ -439,7 +439,7 @@ def main(argv=None):
                     help="write the lamost-phot set derived on every star to this JSON file")
     ap.add_argument("--colour-teff", action="store_true",
                     help="also score lamost-phot with teff_phot from each template's own "
-                         "synthetic g - r (benchmarks/held_out_stars.py colour_teff_by_fold; "
+                         "synthetic g - r (benchmarks/colour_teff.py colour_teff_by_fold; "
                          "needs speclite): the set derived on the 250 K stand-in, and one "
                          "derived on the colour temperatures themselves")
     ap.add_argument("--photometric-bias", type=float, default=0.0, metavar="K",
@@ -596,14 +596,14 @@ def main(argv=None):
 def colour_scores(tables, plan, libs):
     """``lamost-phot``'s held-out figures with each star's ``teff_phot`` from the synthetic
     g − r of its own template (a relation fitted per fold on the other folds' stars,
-    ``colour_teff_by_fold`` of ``benchmarks/held_out_stars.py``): the sets derived fold by
+    ``colour_teff_by_fold`` of ``benchmarks/colour_teff.py``): the sets derived fold by
     fold on the 250 K stand-in of `PHOTOMETRIC` (draw 0), and sets derived on the colour
     temperatures themselves. A star without one (a colour outside the relation's) is not
     confirmed."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from held_out_stars import colour_teff_by_fold
+    from colour_teff import colour_teff_by_fold
 
     by_star = colour_teff_by_fold(libs, plan)
     column = PHOTOMETRIC["teff_column"]
