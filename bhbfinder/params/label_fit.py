@@ -29,7 +29,8 @@ import numpy as np
 from ..errors import ConfigurationError
 from .inversion import InversionSettings, invert, nearest_neighbour_start
 
-__all__ = ["observed_data", "invert_rows", "refine_split", "multi_start", "prior_rows"]
+__all__ = ["observed_data", "invert_rows", "refine_split", "multi_start", "prior_rows",
+           "teff_prior_arrays"]
 
 #: Float64 iterations that finish each float32 search (`multi_start`); from the search's optimum
 #: the step falls below ``xtol`` within one or two.
@@ -80,6 +81,20 @@ def observed_data(model, flux, ivar, colors=None, color_ivar=None, mask=None):
     return data, var, ok[:, : model.n_pixels].sum(axis=1)
 
 
+def teff_prior_arrays(teff_prior, m):
+    """A Teff prior ``(mean, sigma)`` (K) as two float arrays of shape (m,), NaN in both where
+    a row has none (a mean or deviation that is missing, not finite or not positive)."""
+    try:
+        mean, sigma = teff_prior
+    except (TypeError, ValueError):
+        raise ConfigurationError("teff_prior must be a (mean, sigma) pair of arrays") from None
+    mean = np.broadcast_to(np.asarray(mean, float), (m,))
+    sigma = np.broadcast_to(np.asarray(sigma, float), (m,))
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(mean) & (mean > 0) & np.isfinite(sigma) & (sigma > 0)
+    return np.where(ok, mean, np.nan), np.where(ok, sigma, np.nan)
+
+
 def prior_rows(teff_prior, rows, m):
     """The ``rows`` of a ``(mean, sigma)`` Teff prior of ``m`` spectra (None stays None)."""
     if teff_prior is None:
@@ -93,8 +108,8 @@ def _teff_prior_columns(model, teff_prior, m):
     prior), or None without one."""
     if teff_prior is None:
         return None
-    mean, sigma = (np.broadcast_to(np.asarray(v, float), (m,)) for v in teff_prior)
-    ok = np.isfinite(mean) & (mean > 0) & np.isfinite(sigma) & (sigma > 0)
+    mean, sigma = teff_prior_arrays(teff_prior, m)
+    ok = np.isfinite(mean)
     if not ok.any():
         return None
     labels = np.zeros((m, 3))

@@ -32,6 +32,7 @@ blended in between like the spectra).
 import numpy as np
 
 from ..errors import ConfigurationError
+from .label_fit import teff_prior_arrays
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_TEMPER", "SECOND_SOLUTION_DISTANCE", "SECOND_SOLUTION_MASS",
            "LabelGridPosterior"]
@@ -56,20 +57,6 @@ SECOND_SOLUTION_DISTANCE = 600.0
 SECOND_SOLUTION_MASS = 0.2
 
 _CHUNK = 512  # spectra per χ² block: bounds the (n_grid, chunk) work array
-
-
-def _prior_arrays(teff_prior, m):
-    """``(mean, sigma)`` of a Teff prior as float arrays of shape (m,), NaN where a row has
-    none (a non-finite or non-positive deviation)."""
-    try:
-        mean, sigma = teff_prior
-    except (TypeError, ValueError):
-        raise ConfigurationError("teff_prior must be a (mean, sigma) pair of arrays") from None
-    mean = np.broadcast_to(np.asarray(mean, float), (m,)).copy()
-    sigma = np.broadcast_to(np.asarray(sigma, float), (m,)).copy()
-    bad = ~(np.isfinite(mean) & np.isfinite(sigma) & (sigma > 0))
-    mean[bad] = sigma[bad] = np.nan
-    return mean, sigma
 
 
 class LabelGridPosterior:
@@ -244,7 +231,7 @@ class LabelGridPosterior:
         if teff is not None:
             teff = np.broadcast_to(np.asarray(teff, float), (m,))
             p_far = np.full(m, np.nan)
-        prior = None if teff_prior is None else _prior_arrays(teff_prior, m)
+        prior = None if teff_prior is None else teff_prior_arrays(teff_prior, m)
         best_labels = np.full((m, 3), np.nan)
         marginal = np.full((m, len(self.teff_axis)), np.nan)
         for start in range(0, m, _CHUNK):

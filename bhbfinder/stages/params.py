@@ -25,6 +25,7 @@ from ..params.emulator import (
     SlamEmulator,
 )
 from ..params.extinction import deredden, reddening_coefficient
+from ..params.label_fit import teff_prior_arrays
 from ..params.region import (
     DEFAULT_TEMPER,
     SECOND_SOLUTION_DISTANCE,
@@ -234,8 +235,7 @@ class ParamsStage:
             sigma = _numbers(meta, name + "_err")[rows]
         else:
             sigma = np.full(m, self.teff_phot_error)
-        ok = np.isfinite(mean) & (mean > 0) & np.isfinite(sigma) & (sigma > 0)
-        return np.where(ok, mean, np.nan), np.where(ok, sigma, np.nan)
+        return teff_prior_arrays((mean, sigma), m)
 
     def run(self, prepared):
         """Fit every ``status == "ok"`` spectrum of a `~bhbfinder.batch.PreparedBatch`.
