@@ -85,35 +85,38 @@ def synthetic_g_r(data):
 
 #: Catalogue Teff range (K) of the stars `colour_teff_by_fold` fits its relation on.
 COLOUR_TEFF_RANGE = (6800.0, 13000.0)
+#: Least catalogue log g of those stars, the lower end of the BHB stars' gravities: below it
+#: lie supergiants, bright giants and post-AGB stars, luminous, distant and reddened (the
+#: MILES A supergiants of Cepheus have g − r of +0.25 to +0.39 at 8,800-9,300 K), off the
+#: relation of the HB, giant and dwarf stars it is for. With them (14 stars) the relation
+#: turns back above g − r = +0.1 and its leave-one-out scatter is 511 K instead of 319 K.
+COLOUR_LOGG_MIN = 2.5
 
 
 def fit_colour_relation(gr, teff, degree=3):
-    """``log10 Teff = polynomial(g − r)``: ``(coefficients, robust scatter of the Teff
-    residuals in K, (g − r min, max) of the stars fitted)``."""
+    """``log10 Teff = polynomial(g − r)`` fitted on stars' colours and catalogue Teff, as a
+    `~bhbfinder.params.colour_teff.ColourTeffRelation` over the colours fitted, whose
+    ``colour_scatter`` is the robust scatter (1.4826 MAD) of the stars' colours about the
+    relation at their catalogue Teff (the relation inverted on a fine grid; it is monotonic
+    over the fitted colours, tested for the shipped one)."""
+    from bhbfinder.params.colour_teff import ColourTeffRelation
+
+    gr, teff = np.asarray(gr, float), np.asarray(teff, float)
     coef = np.polyfit(gr, np.log10(teff), degree)
-    resid = teff - 10 ** np.polyval(coef, gr)
-    return coef, 1.4826 * np.median(np.abs(resid - np.median(resid))), (gr.min(), gr.max())
+    grid = np.linspace(gr.min(), gr.max(), 4001)
+    log_t = np.polyval(coef, grid)
+    order = np.argsort(log_t)
+    predicted = np.interp(np.log10(teff), log_t[order], grid[order])
+    resid = gr - predicted
+    return ColourTeffRelation("g_r", tuple(float(c) for c in coef),
+                              (float(gr.min()), float(gr.max())),
+                              float(1.4826 * np.median(np.abs(resid - np.median(resid)))))
 
 
-def colour_teff_by_fold(libs, plan, degree=3):
-    """A photometric Teff for every real star from the colour of its own template.
-
-    The synthetic SDSS g − r of each template's flux (`_filters`; MILES and the SDSS
-    templates are flux-calibrated, not dereddened) gives ``log10 Teff = polynomial(g − r)``
-    of ``degree``, fitted for each fold on the other folds' stars with a catalogue Teff in
-    `COLOUR_TEFF_RANGE` (doubtful stars and catalogue temperatures the audit finds
-    contradicted left out), and the error is the robust scatter (1.4826 MAD, in K) of that
-    fit's residuals. A star gets its fold's
-    relation's value where its colour lies within the colours fitted, else none; the stars
-    without a catalogue Teff (the SDSS templates, ξ² Cet among them) get one too.
-
-    Returns
-    -------
-    dict
-        ``{star_id: (teff_phot, teff_phot_err)}``.
-    """
-    from bhbfinder.training.heldout import LABEL_AUDIT
-
+def template_colours(libs):
+    """``{star_id: g − r}``: the synthetic SDSS g − r (`_filters`) of every template of
+    ``libs`` (`~bhbfinder.simulate.TemplateLibrary`; MILES and the SDSS templates are
+    flux-calibrated, not dereddened) whose wavelengths cover the r band."""
     bands = _filters()
     colour = {}
     for lib in libs:
@@ -124,25 +127,58 @@ def colour_teff_by_fold(libs, plan, degree=3):
                                        lib.wavelength)
         gr = np.asarray(mags["sdss2010-g"] - mags["sdss2010-r"], float)
         colour.update(zip(ids, gr))
-    stars = plan.stars
+    return colour
+
+
+def relation_sample(stars, colour):
+    """``(star ids, g − r, catalogue Teff, usable)`` of a fold plan's ``stars`` table:
+    ``usable`` marks the stars a colour relation is fitted on, those with a colour, a
+    catalogue Teff in `COLOUR_TEFF_RANGE` and a log g of `COLOUR_LOGG_MIN` or more, neither
+    doubtful nor with a catalogue Teff the audit finds contradicted
+    (`bhbfinder.training.heldout.LABEL_AUDIT`)."""
+    from bhbfinder.training.heldout import LABEL_AUDIT
+
     sids = np.asarray(stars["star_id"]).astype(str)
     teff = np.asarray(stars["teff"], float)
+    logg = np.asarray(stars["logg"], float)
     gr = np.array([colour.get(s, np.nan) for s in sids])
     contradicted = np.isin(sids, [s for s, e in LABEL_AUDIT.items()
                                   if e.get("teff_contradicted")])
     usable = (np.isfinite(gr) & np.isfinite(teff) & (teff >= COLOUR_TEFF_RANGE[0])
-              & (teff <= COLOUR_TEFF_RANGE[1]) & ~np.asarray(stars["doubtful"], bool)
-              & ~contradicted)
-    folds = np.asarray(stars["fold"], int)
+              & (teff <= COLOUR_TEFF_RANGE[1]) & (logg >= COLOUR_LOGG_MIN)
+              & ~np.asarray(stars["doubtful"], bool) & ~contradicted)
+    return sids, gr, teff, usable
+
+
+def colour_teff_by_fold(libs, plan, degree=3):
+    """A photometric Teff for every real star from the colour of its own template.
+
+    The synthetic SDSS g − r of each template's flux (`template_colours`) gives
+    ``log10 Teff = polynomial(g − r)`` of ``degree``, fitted for each fold on the other
+    folds' stars (`relation_sample`, `fit_colour_relation`), with that fit's error (its
+    colour scatter through its slope). A star gets its fold's relation's value where its
+    colour lies within the colours fitted, else none; the stars without a catalogue Teff
+    (the SDSS templates, ξ² Cet among them) get one too. The same fit on every fold's stars
+    is the relation `bhbfinder.params.colour_teff` ships (``scripts/derive_colour_teff.py``).
+
+    Returns
+    -------
+    dict
+        ``{star_id: (teff_phot, teff_phot_err)}``.
+    """
+    sids, gr, teff, usable = relation_sample(plan.stars, template_colours(libs))
+    folds = np.asarray(plan.stars["fold"], int)
     out = {}
     for k in np.unique(folds):
         fit = usable & (folds != k)
-        coef, sigma, (lo, hi) = fit_colour_relation(gr[fit], teff[fit], degree)
+        rel = fit_colour_relation(gr[fit], teff[fit], degree)
+        lo, hi = rel.colour_range
         print(f"fold {k}: colour Teff from g - r over {lo:.2f} to {hi:.2f} ({fit.sum()} "
-              f"stars), robust scatter {sigma:.0f} K", flush=True)
-        for i in np.flatnonzero(folds == k):
-            if np.isfinite(gr[i]) and lo <= gr[i] <= hi:
-                out[sids[i]] = (float(10 ** np.polyval(coef, gr[i])), float(sigma))
+              f"stars), colour scatter {rel.colour_scatter:.3f} mag", flush=True)
+        mine = np.flatnonzero(folds == k)
+        t, e = rel.teff(gr[mine])
+        out.update((sids[i], (float(ti), float(ei)))
+                   for i, ti, ei in zip(mine, t, e, strict=True) if np.isfinite(ti))
     return out
 
 

@@ -22,7 +22,13 @@ from astropy.table import MaskedColumn, Table
 from .io.base import META_SCHEMA, STATUS_OK, SpectrumArrays
 from .spectra.prepare import PreparedArrays
 
-__all__ = ["STATUS_OK", "RawBatch", "PreparedBatch", "meta_table"]
+__all__ = ["STATUS_OK", "RawBatch", "PreparedBatch", "meta_table", "REPLACES_KEY"]
+
+#: Key of a prepared meta table's ``meta`` listing the columns of the raw meta the preparation
+#: computed anew (e.g. ``teff_phot`` from a colour, `bhbfinder.stages.prepare.PrepareStage`):
+#: they replace the raw columns in what the later stages and the catalogue see. Other columns
+#: the preparation adds join them; the rest are the raw meta's.
+REPLACES_KEY = "replaces_columns"
 
 
 
@@ -168,6 +174,9 @@ class PreparedBatch(PreparedArrays):
     """What the ``prepare`` stage produces: `~bhbfinder.spectra.prepare.PreparedArrays` (the
     spectra in the rest frame on one shared model grid, normalised, and their meta table) that
     the pipeline can split by rows and hand to users as a `specutils.Spectrum`.
+
+    A stage that recomputes columns the raw meta already has names them in
+    ``meta.meta[REPLACES_KEY]`` (`REPLACES_KEY`), so that the pipeline's table takes them.
     """
 
     def take(self, rows):

@@ -57,6 +57,10 @@ READER_COLUMNS = {
     "snr_z": "signal-to-noise ratio in the z band, from the header",
     "mjd": "modified Julian date of the observation (header)",
     "flux_unit": "unit of the file's flux",
+    "mag_g": "g magnitude of the survey's input catalogue, from the header (LAMOST MAGTYPE / "
+             "MAGn; not dereddened)",
+    "mag_r": "r magnitude of the survey's input catalogue, from the header (LAMOST MAGTYPE / "
+             "MAGn; not dereddened)",
 }
 
 #: File extensions `write_catalog` understands, and the astropy format used. Every one keeps

@@ -24,7 +24,7 @@ META_SCHEMA = {
     "file": str, "reader": str, "survey": str, "data_release": str, "obsid": int,
     "designation": str, "ra": float, "dec": float, "z": float, "z_err": float, "class": str,
     "subclass": str, "snr_u": float, "snr_g": float, "snr_r": float, "snr_i": float,
-    "snr_z": float, "mjd": int, "flux_unit": str,
+    "snr_z": float, "mjd": int, "flux_unit": str, "mag_g": float, "mag_r": float,
 }
 #: The keys of `META_SCHEMA`, in order.
 META_KEYS = tuple(META_SCHEMA)

@@ -27,6 +27,7 @@ import gzip
 import io
 import os
 import pathlib
+import re
 import zlib
 
 import numpy as np
@@ -45,6 +46,7 @@ __all__ = [
     "UNKNOWN_VALUE",
     "LamostReader",
     "is_lamost_head",
+    "header_magnitudes",
     "read_lamost",
     "arrays_from_hdulist",
     "arrays_from_bytes",
@@ -89,6 +91,9 @@ _READ_KEYS = {
     for key in LAMOST_HEADER_KEYS["dr6"]
 }
 
+
+#: One band name of ``MAGTYPE`` (`header_magnitudes`).
+_BAND = re.compile(r"[A-Z][a-z0-9]*|[a-z]")
 
 #: Row names of the layout-A image, as ``EXTEN0`` spells them in each dialect.
 EXTEN0 = {
@@ -142,6 +147,49 @@ def _plain_value(key, value):
     return value or None
 
 
+def header_magnitudes(header):
+    """The input catalogue's magnitudes a LAMOST header carries, by band.
+
+    LAMOST copies the magnitudes of each target's input catalogue into ``MAG1`` … ``MAG7``
+    and names their bands, in order, in ``MAGTYPE``: ``ugriz`` (SDSS), ``MODugriz`` (SDSS
+    model magnitudes), ``gri`` or ``grizyjh`` (e.g. Pan-STARRS, with 2MASS J, H),
+    ``ugrizFuvUv``, ``BR1R2I`` (photographic), ``Kp`` (Kepler)... A band is one lower-case
+    letter or a capital followed by lower-case letters or digits (``Fuv``, ``R1``, ``Kp``).
+    Values of 90 or more (LAMOST writes 99 for "none") and of 0 or less are missing.
+    ``fibermag...`` types (magnitudes in the fibre's aperture, not the star's) give none.
+
+    Parameters
+    ----------
+    header : mapping
+        The primary header (`astropy.io.fits.Header` or anything with ``get``).
+
+    Returns
+    -------
+    dict
+        ``{band: magnitude}`` of the bands with a value (the first where a band repeats).
+
+    Examples
+    --------
+    >>> header_magnitudes({"MAGTYPE": "ugriz", "MAG1": 16.64, "MAG2": 15.38, "MAG3": 15.29,
+    ...                    "MAG4": 99.0, "MAG5": 15.28})
+    {'u': 16.64, 'g': 15.38, 'r': 15.29, 'z': 15.28}
+    """
+    kind = str(header.get("MAGTYPE") or "").strip()
+    if kind.lower().startswith("fibermag"):
+        return {}
+    kind = re.sub(r"^MOD", "", kind)
+    mags = {}
+    for i, band in enumerate(_BAND.findall(kind)[:7]):
+        value = header.get(f"MAG{i + 1}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(value) and 0.0 < value < 90.0:
+            mags.setdefault(band, value)
+    return mags
+
+
 def _header_meta(header, path):
     dr1 = "OBSID" not in header and ("OBJSOURC" in header or "SN_G" in header)
     dialect = "dr1" if dr1 else "dr6"
@@ -152,7 +200,9 @@ def _header_meta(header, path):
             if value is not None:
                 meta[key] = _plain_value(key, value)
                 break
-    meta.update(file=str(path), reader=READER_NAME, survey="LAMOST", dialect=dialect)
+    mags = header_magnitudes(header)
+    meta.update(file=str(path), reader=READER_NAME, survey="LAMOST", dialect=dialect,
+                mag_g=mags.get("g"), mag_r=mags.get("r"))
     return meta
 
 
@@ -516,6 +566,14 @@ def _lamost_header(meta, dialect, layout, npix, wave):
         value = meta.get(f"snr_{band}")
         if value is not None:
             header[keys[f"snr_{band}"]] = float(value)
+    if any(meta.get(f"mag_{band}") is not None for band in "ugriz"):
+        header["MAGTYPE"] = ("ugriz", "Magnitude type of the target")
+        for i, band in enumerate("ugriz"):
+            value = meta.get(f"mag_{band}")
+            header[f"MAG{i + 1}"] = (99.0 if value is None else float(value),
+                                     f"{band} magnitude (99: none)")
+        for i in (6, 7):
+            header[f"MAG{i}"] = 99.0
     return header
 
 
@@ -538,7 +596,9 @@ def write_lamost(path, wavelength, flux, ivar, andmask=None, ormask=None, meta=N
         Pixel masks (default zeros).
     meta : dict, optional
         Values for the header: obsid, data_release, designation, ra, dec, z, z_err, class,
-        subclass, mjd, snr_u … snr_z, target_source, filename. ``z=None`` is written as
+        subclass, mjd, snr_u … snr_z, target_source, filename, and input-catalogue
+        magnitudes mag_u … mag_z (``MAGTYPE = 'ugriz'``, 99 for a band without one, as
+        LAMOST writes; `header_magnitudes` reads them back). ``z=None`` is written as
         −9999 (LAMOST's unknown); other ``None`` values, and keys the dialect lacks (obsid
         and data_release in DR1), are left out. Unset keys get placeholder values.
     layout : {"A", "B"}

@@ -8,6 +8,8 @@
     a faithful per-pixel SVR reference of SLAM (Zhang, Liu & Deng 2020), for tests and comparison.
 `~bhbfinder.params.extinction`
     the reddening of the colours a colour-trained model is given.
+`~bhbfinder.params.colour_teff`
+    a photometric temperature (``teff_phot``) from g − r, as the ``prepare`` stage makes it.
 `~bhbfinder.params.uncertainty.ErrorModel`
     label errors calibrated on held-out stars (stored in the model file).
 `~bhbfinder.stages.params.ParamsStage`

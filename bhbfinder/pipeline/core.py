@@ -28,7 +28,7 @@ from .._data import default_model_path
 from .._modelcheck import check_model_file
 from .._procpool import MAIN_GUARD_HINT, in_spawn_bootstrap
 from .._version import __version__
-from ..batch import STATUS_OK
+from ..batch import REPLACES_KEY, STATUS_OK
 from ..catalog import (
     STAGE_FAILED,
     STAGE_OK,
@@ -707,12 +707,13 @@ def _mark_failed(status, reason):
 
 
 def _merge_prepared_meta(table, prepared_meta, status):
+    replaces = set(prepared_meta.meta.get(REPLACES_KEY, ()))
     for name in prepared_meta.colnames:
         if name == "status":
             for i, s in enumerate(prepared_meta["status"]):
                 if status[i] == STATUS_OK and str(s) != STATUS_OK:
                     status[i] = str(s)
-        elif name not in table.colnames:
+        elif name not in table.colnames or name in replaces:
             table[name] = prepared_meta[name]
 
 

@@ -107,7 +107,8 @@ class SimulatedSpectra:
         wave = np.where(inside, 10 ** (LAMOST_LOG10_START + LAMOST_LOG10_STEP * cols), np.nan)
         flux = np.where(inside, np.take_along_axis(sub.flux, cols, 1), 0).astype(np.float32)
         ivar = np.where(inside, np.take_along_axis(sub.ivar, cols, 1), 0).astype(np.float32)
-        metas = [_reader_meta({k: _plain(sub.meta[k][i]) for k in META_KEYS}) for i in range(n)]
+        keys = [k for k in META_KEYS if k in sub.meta.colnames]   # older libraries lack some
+        metas = [_reader_meta({k: _plain(sub.meta[k][i]) for k in keys}) for i in range(n)]
         table = meta_table(metas)
         for col in TRUTH_COLUMNS:
             table[col] = sub.meta[col]
@@ -179,6 +180,8 @@ def _meta(rng, n, labels, kinds, star_ids, templates, sources, teff, logg, feh, 
         cols[f"snr_{b}"] = snr_bands[b].astype(float)
     cols["mjd"] = rng.integers(55800, 60500, n).astype(np.int64)
     cols["flux_unit"] = np.array([""] * n, dtype="U1")
+    for band in "gr":   # no input-catalogue photometry: the templates are not observed stars
+        cols[f"mag_{band}"] = np.ma.masked_array(np.full(n, np.nan), mask=np.ones(n, bool))
     cols.update({
         "label": np.array(labels, dtype="U5"), "label_index": class_index(np.asarray(labels)),
         "star_id": np.array(star_ids, dtype=str), "template": np.array(templates, dtype=str),
