@@ -23,8 +23,9 @@ stand-in of the held-out evaluation (:ref:`heldout`, *Given a photometric temper
 Two cautions. The MILES colours are not dereddened (the stars are nearby; their reddening is
 part of the scatter), so a star's colour is used as given unless an ``ebv`` column says how
 reddened it is (then :math:`E(g-r) = 1.018\\,E(B-V)`, Schlafly & Finkbeiner 2011, and the
-reddening's error adds to the colour's). And the relation is fitted mostly on stars of higher
-gravity than BHB stars, whose g − r it reads 100–850 K too hot.
+reddening's error adds to the colour's). And the relation is fitted mostly on stars of near-solar
+metallicity, redder at the same temperature than metal-poor stars: it reads the BHB stars
+200–850 K too hot.
 """
 
 import json
