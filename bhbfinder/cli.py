@@ -85,6 +85,10 @@ def _add_find(sub):
     p.add_argument("--batch-size", type=int, default=256, help="spectra per chunk")
     p.add_argument("--online", action="store_true",
                    help="query remote services (Gaia DR3 crossmatch, VizieR BHB catalogues)")
+    p.add_argument("--teff-phot-from-colour", action="store_true",
+                   help="give each file without a teff_phot of its own one from its "
+                        "header's g - r (LAMOST input-catalogue magnitudes; the same as "
+                        "--set prepare.teff_phot_from_colour=true)")
     p.add_argument("--stage", action="append", default=[], metavar="KIND=NAME",
                    help="choose a registered stage (KIND=none skips it); repeatable")
     p.add_argument("--set", action="append", default=[], metavar="KIND.OPTION=VALUE",
@@ -145,6 +149,8 @@ def _run_find(args):
     stages, config = read_config(args.config) if args.config else ({}, {})
     stages.update(_parse_stages(args.stage))
     config = merge_config(config, parse_settings(args.settings))
+    if args.teff_phot_from_colour:
+        config = merge_config(config, {"prepare": {"teff_phot_from_colour": True}})
     executor = args.dask_scheduler or (args.workers if args.workers > 1 else None)
     if args.files_table:
         source = _files_table(args.files_table)

@@ -218,6 +218,24 @@ def test_prepare_stage_gives_the_balmer_stage_a_colour_temperature(files):
     np.testing.assert_allclose(np.sort(plain["mag_g"].filled(np.nan))[:2], [15.0, 16.0])
 
 
+def test_cli_flag_gives_the_colour_temperature(files, tmp_path):
+    """``bhbfinder find --teff-phot-from-colour`` is ``prepare.teff_phot_from_colour``: the
+    catalogue it writes carries the relation's Teff for the files with g and r."""
+    from bhbfinder import cli
+    from bhbfinder.catalog import read_catalog
+
+    out = tmp_path / "cat.ecsv"
+    assert cli.main(["find", *files, "-o", str(out), "--quiet",
+                     "--teff-phot-from-colour"]) == 0
+    cat = read_catalog(out)
+    cat.sort("file")
+    expected = G_R_RELATION.teff([-0.1, 0.2])[0]    # the second lies outside: none
+    teff_phot = np.ma.filled(np.ma.asarray(cat["teff_phot"].value), np.nan)
+    assert teff_phot[0] == pytest.approx(expected[0])
+    assert np.isnan(expected[1]) and np.isnan(teff_phot[1:]).all()
+    assert list(cat["teff_phot_source"].filled("-")) == ["g_r", "-", "-"]
+
+
 # ------------------------------------------------------------------------------------------
 # real files
 
