@@ -6,7 +6,10 @@ import astropy.units as u
 import numpy as np
 from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
 
-__all__ = ["SpectrumArrays", "Reader", "META_SCHEMA", "META_KEYS", "STATUS_OK", "UNKNOWN_VALUE"]
+from ..errors import ConfigurationError
+
+__all__ = ["SpectrumArrays", "Reader", "META_SCHEMA", "META_KEYS", "STATUS_OK", "UNKNOWN_VALUE",
+           "meta_numbers"]
 
 #: The value LAMOST writes for an unknown quantity (e.g. ``Z`` of an ``Unknown`` object). The
 #: LAMOST reader turns it into ``None``; preparation treats such a redshift as missing.
@@ -28,6 +31,29 @@ META_SCHEMA = {
 }
 #: The keys of `META_SCHEMA`, in order.
 META_KEYS = tuple(META_SCHEMA)
+
+
+def meta_numbers(meta, name, context):
+    """A meta column (e.g. one a user's table of files brought) as floats: NaN where masked,
+    NaN everywhere without the column.
+
+    Raises
+    ------
+    ConfigurationError
+        If the column does not hold numbers; the message starts with ``context`` (what
+        reads it) and names the column.
+    """
+    if name not in meta.colnames:
+        return np.full(len(meta), np.nan)
+    col = meta[name]
+    try:
+        data = np.ma.asarray(getattr(col, "value", col)).astype(float)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{context}: the column {name!r} must hold numbers, not {col.dtype}; fix it in "
+            f"your table of files, or leave it empty (masked) where a star has none") from None
+    return np.ma.filled(data, np.nan)
+
 
 
 @dataclass

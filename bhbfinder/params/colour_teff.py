@@ -4,8 +4,8 @@ The Balmer lines give a hot star two temperatures on either side of the Balmer m
 colour gives one (:ref:`params`, *A photometric temperature*). Where a spectrum's file carries
 its target's magnitudes (LAMOST headers do: ``mag_g``, ``mag_r`` from
 `bhbfinder.io.lamost.header_magnitudes`), or a table of files gives them, `teff_phot_columns`
-turns g − r into the ``teff_phot`` and ``teff_phot_err`` columns the params stage, the
-``lamost-phot`` Balmer set and the verdict read. The ``prepare`` stage does it when asked
+turns g − r into the ``teff_phot`` and ``teff_phot_err`` columns the params stage and the
+``lamost-phot`` Balmer set read (and the catalogue keeps). The ``prepare`` stage does it when asked
 (``PrepareStage(teff_phot_from_colour=True)``, ``--set prepare.teff_phot_from_colour=true``).
 
 The relation (`G_R_RELATION`, `ColourTeffRelation`) is ``log10 Teff = cubic(g − r)``, fitted
@@ -30,20 +30,16 @@ metallicity, redder at the same temperature than metal-poor stars: it reads the 
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 from astropy.table import MaskedColumn
 
 from ..errors import ConfigurationError
+from ..io.base import meta_numbers
 from .extinction import reddening_coefficient
 
-__all__ = ["ColourTeffRelation", "G_R_RELATION", "load_relation", "teff_phot_columns",
-           "TEFF_PHOT_SOURCES"]
-
-#: What ``teff_phot_source`` says of a row: given in the table of files, from the colour, none.
-TEFF_PHOT_SOURCES = ("table", "g_r", "")
+__all__ = ["ColourTeffRelation", "G_R_RELATION", "load_relation", "teff_phot_columns"]
 
 #: The shipped relation's file in ``bhbfinder/data``.
 _RELATION_FILE = "colour_teff_g_r.json"
@@ -121,21 +117,16 @@ class ColourTeffRelation:
                    dict(d.get("meta") or {}))
 
 
-@lru_cache(maxsize=1)
-def _shipped():
-    text = resources.files("bhbfinder.data").joinpath(_RELATION_FILE).read_text()
-    return ColourTeffRelation.from_dict(json.loads(text))
-
-
 #: The shipped g − r relation (``bhbfinder/data/colour_teff_g_r.json``).
-G_R_RELATION = _shipped()
+G_R_RELATION = ColourTeffRelation.from_dict(json.loads(
+    resources.files("bhbfinder.data").joinpath(_RELATION_FILE).read_text()))
 
 
 def load_relation(relation=None):
     """A `ColourTeffRelation`: the shipped g − r relation (None), a relation, a dict of one
     (`ColourTeffRelation.to_dict`) or the path of a JSON file holding one."""
     if relation is None:
-        return _shipped()
+        return G_R_RELATION
     if isinstance(relation, ColourTeffRelation):
         return relation
     if isinstance(relation, dict):
@@ -149,17 +140,7 @@ def load_relation(relation=None):
 
 
 def _numbers(meta, name):
-    if name not in meta.colnames:
-        return np.full(len(meta), np.nan)
-    col = meta[name]
-    try:
-        data = np.ma.asarray(getattr(col, "value", col)).astype(float)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"teff_phot from g - r: the column {name!r} must hold numbers (got {col.dtype}); "
-            f"fix it in your table of files, or leave it empty (masked) where a star has "
-            f"none") from None
-    return np.ma.filled(data, np.nan)
+    return meta_numbers(meta, name, "teff_phot from g - r")
 
 
 def teff_phot_columns(meta, relation=None, colour_error=0.03, ebv_column="ebv",

@@ -15,7 +15,7 @@ from .. import _data
 from .._data import DEFAULT_MODELS
 from ..errors import ConfigurationError, PreprocessingMismatchError
 from ..hookspecs import STAGE_KINDS, hookimpl
-from ..io.base import STATUS_OK
+from ..io.base import STATUS_OK, meta_numbers
 from ..params.emulator import (
     FLAG_DESCRIPTIONS,
     FLAG_FEW_PIXELS,
@@ -308,14 +308,7 @@ class ParamsStage:
 
 
 def _numbers(meta, name):
-    """A meta column as floats (masked → NaN), or a `ConfigurationError` naming it."""
-    try:
-        return np.ma.filled(np.ma.asarray(meta[name], dtype=float), np.nan)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"params: the column {name!r} must hold numbers (a temperature in K and its "
-            f"error), not {np.asarray(meta[name]).dtype}; fix it in your table of files or "
-            f"leave it empty (masked) where a star has no photometric temperature") from None
+    return meta_numbers(meta, name, "params (a photometric temperature in K and its error)")
 
 
 @hookimpl

@@ -51,8 +51,8 @@ class PrepareStage:
         their g − r (``mag_g``, ``mag_r``: a LAMOST header's input-catalogue magnitudes, or
         the table's), through the colour–temperature relation of
         `bhbfinder.params.colour_teff`; the meta gains ``teff_phot``, ``teff_phot_err`` and
-        ``teff_phot_source``, which the params stage, the ``lamost-phot`` Balmer set and the
-        verdict read (:ref:`params`, *From the files' own magnitudes*). Default off.
+        ``teff_phot_source``, which the params stage and the ``lamost-phot`` Balmer set read
+        and the catalogue keeps (:ref:`params`, *From the files' own magnitudes*). Default off.
     colour_relation : `~bhbfinder.params.colour_teff.ColourTeffRelation`, dict or path, optional
         Default the shipped g − r relation.
     colour_error : float
