@@ -16,8 +16,11 @@ folder written before that, or before the current label audit, is brought up to 
 
 Everything a fold makes is kept under ``--workdir`` (``fold<k>/``: ``classifier.asdf``,
 ``params.asdf`` the params model with the shipped settings, ``generator.asdf`` the one-kernel
-emulator the classifier's label-space stars come from), so a rerun reuses finished folds;
-``--fresh`` retrains. The fold catalogues ``fold<k>/catalog_*.ecsv`` carry the ``p_bhb`` and
+emulator the classifier's label-space stars come from, ``files/`` the standard renderings as
+LAMOST files and ``rendering_<name>/files/`` those of each other rendering), so a rerun
+reuses finished folds; ``--fresh`` retrains. (Before this release every rendering was written
+to ``files/``, so there the last one rendered replaced the standard ones.) The fold
+catalogues ``fold<k>/catalog_*.ecsv`` carry the ``p_bhb`` and
 ``is_bhb`` of the verdict the run applied (``--verdict``, else the shipped one, which was
 fitted on these very renderings: held in); with ``--fit-verdict`` the out-of-fold verdict,
 nested by fold, is written to ``catalog_<rendering>_nested.ecsv`` in the work folder.
@@ -398,7 +401,9 @@ def _variant_catalog(plan, k, libs, fdir, args, name, simulation, file_columns=N
     if out.is_file() and not (args.fresh or args.rescore):
         cat = update_truth(Table.read(out), plan, libs)
     else:
-        cat = run_fold(plan, k, libs, fdir, classifier=fdir / "classifier.asdf",
+        # its own folder: fdir/files keeps the standard renderings the catalogue was made of
+        cat = run_fold(plan, k, libs, fdir / f"rendering_{name}",
+                       classifier=fdir / "classifier.asdf",
                        params_model=fdir / "params.asdf",
                        config={"classify": {"stage2_rows": "all"}}, seed=args.seed,
                        simulation=simulation, file_columns=file_columns)

@@ -12,6 +12,7 @@ from bhbfinder.training.heldout import (
     assign_folds,
     average_precision,
     bootstrap_by_star,
+    label_estimates,
     load_real_templates,
     render_stars,
     score_decisions,
@@ -150,6 +151,33 @@ def test_bootstrap_by_star_identical_stars_and_failed_rows():
     ok = np.tile([True, True, False, True], 5)
     out = bootstrap_by_star(truth, np.ones(20, bool), ids, ok=ok, n_boot=200)
     assert out["recall"]["value"] == 0.75 and out["recall"][0.95] == (0.75, 0.75)
+
+
+def test_label_estimates_replace_only_the_named_labels():
+    from bhbfinder.params.training import MilesLibrary
+    from bhbfinder.training.material import with_label_estimates
+
+    # the audit's own: M5 II 53's placeholder log g, and no other label of it
+    assert label_estimates()["MILES:0929"] == {"logg": 3.36}
+    assert LABEL_AUDIT["MILES:0929"]["label"] is None
+    labels = np.array([[9441.0, 2.43, -1.11], [8000.0, 3.0, -1.5], [9441.0, 2.43, -1.11]])
+    lib = MilesLibrary(np.arange(4.0), np.ones((3, 4)), np.ones((3, 4)), labels,
+                       np.array(["a", "b", "c"]), {}, {"n_stars": 3},
+                       np.array(["S1", "S2", "S3"]))
+    out, replaced = with_label_estimates(lib, {"S1": {"logg": 3.36}, "S9": {"feh": -2.0},
+                                               "S2": {"teff": 8100.0, "feh": -1.6}})
+    assert replaced == ["S1", "S2"]
+    assert np.array_equal(out.labels, [[9441.0, 3.36, -1.11], [8100.0, 3.0, -1.6],
+                                       [9441.0, 2.43, -1.11]])
+    assert np.array_equal(lib.labels, labels)          # the library given is left as it was
+    assert out.flux is lib.flux
+    assert out.provenance["label_estimates"] == {"S1": {"logg": 3.36},
+                                                  "S2": {"teff": 8100.0, "feh": -1.6}}
+    with pytest.raises(ConfigurationError, match="labels_estimate"):
+        label_estimates({"X": {"labels_estimate": {"vsini": 3.0}, "reason": ""}})
+    with pytest.raises(ConfigurationError, match="star_ids"):
+        with_label_estimates(MilesLibrary(np.arange(4.0), np.ones((1, 4)), np.ones((1, 4)),
+                                          labels[:1], np.array(["a"]), {}, {}))
 
 
 def test_real_stars_audited_folds_and_recipe_rows(shared_data):

@@ -44,8 +44,10 @@ DEFAULT_GRID = {
     "feh": tuple(np.round(np.arange(-3.0, 0.5001, 0.25), 3)),
 }
 
-#: The default tempering of the χ² (chosen on held-out stars among 3, 10 and 20: the verdict's
-#: average precision with this feature was 0.932, 0.935 and 0.932).
+#: The default tempering of the χ² (chosen on held-out stars among 3, 10 and 20 in an earlier
+#: release: the verdict's average precision with this feature was 0.932, 0.935 and 0.932; on
+#: this release's three fold plans 3 reads 0.003–0.006 higher, inside the figures'
+#: uncertainty: docs/verdict.rst).
 DEFAULT_TEMPER = 10.0
 
 #: A grid point this far in Teff (K) from the best fit belongs to another solution.

@@ -1,0 +1,256 @@
+"""The held-out verdict with the fold params models trained another way, on the same renderings.
+
+``benchmarks/held_out_stars.py`` trains each fold's params emulator on the shipped library and
+keeps what it made (``--workdir``: the fold models, the renderings as LAMOST files, the
+catalogue with the nested verdict). This script retrains only the params emulators, with one
+change to their training material, runs the params stage of each fold on that fold's stored
+renderings (the rows the pipeline fitted), puts the new ``teff``/``logg``/``feh``, errors and
+``p_bhb_region`` in the catalogue and cross-fits the verdict again (nested by fold, as the
+headline). The classifier, the Balmer measurements and the renderings stay as they were, so a
+difference comes from the params models alone. It prints the headline figures of:
+
+``stored``
+    the work folder's catalogue as it is (the script first checks that the stored fold
+    models, run on the stored files, give its log g: that the files are its renderings);
+``retrained``
+    the params models refitted on the shipped library (on one thread the seed-0 plan's
+    reproduce the stored ones exactly, so this row equals ``stored``; on other plans small
+    differences show how far a refit alone moves the figures);
+``variant``
+    the change asked for:
+
+    ``--label-estimates``
+        the audit's estimates in place of placeholder labels
+        (`~bhbfinder.training.heldout.label_estimates`: M5 II 53's log g 3.36 for 2.43);
+    ``--leave-out STAR_ID ...``
+        those stars left out of the params training (e.g. stars whose labels the audit
+        questions);
+    ``--bag K``
+        K emulators per fold, each on a random ``--bag-fraction`` of the training stars, the
+        stage's outputs averaged (labels and ``p_bhb_region`` the mean; errors with the
+        members' spread added in quadrature).
+
+Figures (measured on the plans of ``docs/heldout.rst``) are in that page, *What limits it*.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/heldout_params_variants.py --data ../shared/data \\
+        --workdir heldout --out /tmp/variants --label-estimates
+"""
+
+import argparse
+import json
+import os
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+PARAMS_COLUMNS = ("teff", "teff_err", "logg", "logg_err", "feh", "feh_err", "p_bhb_region",
+                  "p_second_solution")
+
+
+def _log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def fold_rows(cat, fold):
+    """The catalogue rows of ``fold`` that the params stage fitted."""
+    fitted = np.isfinite(np.ma.asarray(cat["p_bhb_region"]).astype(float).filled(np.nan))
+    return np.flatnonzero(fitted & (np.asarray(cat["fold"], int) == fold))
+
+
+def read_prepared(work, cat, fold, rows, prepare_config):
+    """The stored renderings of ``rows`` read and prepared for the params models."""
+    from bhbfinder.batch import RawBatch
+    from bhbfinder.io.lamost import LamostReader
+    from bhbfinder.stages.prepare import prepare
+
+    reader = LamostReader()
+    files = np.asarray(cat["file"]).astype(str)[rows]
+    raw = RawBatch.from_records([reader.read_arrays(work / f"fold{fold}" / "files" /
+                                                    os.path.basename(f)) for f in files])
+    return prepare(raw, prepare_config)
+
+
+def check_renderings(cat, rows, stored_values, fold, tolerance=1e-6):
+    """Stop unless the fold's stored params model, run on the files, gives the catalogue's
+    log g: the files must be the renderings the catalogue was made of."""
+    logg = np.ma.asarray(cat["logg"]).astype(float).filled(np.nan)[rows]
+    both = np.isfinite(logg) & np.isfinite(stored_values["logg"])
+    worst = float(np.max(np.abs(logg[both] - stored_values["logg"][both]), initial=0.0))
+    if worst > tolerance or both.sum() < 0.9 * len(rows):
+        raise SystemExit(f"fold{fold}/files are not the renderings of the catalogue (the stored "
+                         f"params model gives log g up to {worst:.3g} dex off on them): a work "
+                         "folder of an earlier release keeps there the last rendering it made "
+                         "(e.g. --also-coarse). Render the standard set again: move "
+                         "fold*/catalog_standard.ecsv aside and rerun held_out_stars.py "
+                         "--fit-verdict with the same options")
+
+
+def run_models(models, prepared):
+    """The params stage's columns from each model, combined (one model: its own)."""
+    from bhbfinder.stages.params import ParamsStage
+
+    outs = []
+    for model in models:
+        table = ParamsStage(model=model, classes=None).run(prepared)
+        outs.append({c: np.ma.asarray(table[c]).astype(float).filled(np.nan)
+                     for c in PARAMS_COLUMNS})
+    if len(outs) == 1:
+        return outs[0]
+    stack = {c: np.vstack([o[c] for o in outs]) for c in PARAMS_COLUMNS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # rows no member could fit
+        combined = {c: np.nanmean(stack[c], axis=0) for c in ("teff", "logg", "feh",
+                                                               "p_bhb_region",
+                                                               "p_second_solution")}
+        for c in ("teff", "logg", "feh"):
+            combined[c + "_err"] = np.sqrt(np.nanmean(stack[c + "_err"] ** 2, axis=0)
+                                           + np.nanvar(stack[c], axis=0))
+    return combined
+
+
+def with_columns(cat, values):
+    """A copy of ``cat`` with the params columns of ``values`` (NaN: masked)."""
+    out = cat.copy()
+    for c, v in values.items():
+        out[c] = np.ma.masked_invalid(v)
+    return out
+
+
+def score(cat, l2=1.0):
+    """The headline figures of a catalogue: the verdict cross-fitted (nested by fold) on its
+    rows, as ``held_out_stars.py --fit-verdict`` does."""
+    from bhbfinder.training.heldout import average_precision
+    from bhbfinder.verdict import PHYSICAL_FEATURES, VerdictModel, cross_fit, feature_matrix
+
+    ok = (np.asarray(cat["status"]).astype(str) == "ok") & ~np.asarray(cat["true_doubtful"],
+                                                                        bool)
+    y = np.asarray(cat["true_label"]).astype(str) == "BHB"
+    snr = np.asarray(cat["true_snr"], float)
+    X = feature_matrix(cat)
+    p_ok, dec_ok, _ = cross_fit(X[ok], y[ok], np.asarray(cat["fold"], int)[ok],
+                                lambda: VerdictModel(features=PHYSICAL_FEATURES, l2=l2))
+    p = np.full(len(cat), np.nan)
+    p[ok] = p_ok
+    dec = np.zeros(len(cat), bool)
+    dec[ok] = dec_ok
+    out = {}
+    for lo in (10.0, 20.0):
+        m = ok & (snr >= lo)
+        tp, fp = int((dec & y & m).sum()), int((dec & ~y & m).sum())
+        out[f"snr{lo:g}"] = (tp / max(tp + fp, 1), tp / max(int((y & m).sum()), 1), fp)
+    keep = (snr >= 10.0) & ~np.asarray(cat["true_doubtful"], bool)
+    out["ap"] = average_precision(p[keep], y[keep])
+    names = np.asarray(cat["true_name"]).astype(str)
+    hi = ok & (snr >= 20.0)
+    out["stars"] = {n: float(dec[hi & (names == n)].mean())
+                    for n in np.unique(names[ok & y]) if (hi & (names == n)).any()}
+    return out
+
+
+def _print(label, s):
+    p10, p20 = s["snr10"], s["snr20"]
+    print(f"{label:10s} S/N >= 10: {p10[0]:.3f} / {p10[1]:.3f} (FP {p10[2]});  S/N >= 20: "
+          f"{p20[0]:.3f} / {p20[1]:.3f} (FP {p20[2]});  average precision {s['ap']:.3f}")
+    print("           per BHB star at S/N >= 20: "
+          + ", ".join(f"{n} {v:.2f}" for n, v in s["stars"].items()))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--workdir", required=True,
+                    help="a benchmarks/held_out_stars.py --workdir run with --fit-verdict")
+    ap.add_argument("--out", required=True, help="folder for the retrained params models")
+    ap.add_argument("--label-estimates", action="store_true",
+                    help="train on the audit's estimates of placeholder labels")
+    ap.add_argument("--leave-out", nargs="+", default=[], metavar="STAR_ID",
+                    help="leave these stars out of the params training")
+    ap.add_argument("--bag", type=int, default=0, metavar="K",
+                    help="K emulators per fold on random subsets of the training stars")
+    ap.add_argument("--bag-fraction", type=float, default=0.85)
+    ap.add_argument("--verdict-l2", type=float, default=1.0)
+    args = ap.parse_args(argv)
+
+    from held_out_stars import _fold_errors
+
+    from bhbfinder.params.emulator import SlamEmulator
+    from bhbfinder.training.folds import train_fold_params
+    from bhbfinder.training.heldout import FoldPlan, load_real_templates
+    from bhbfinder.training.material import params_training_material, with_label_estimates
+
+    work, out = Path(args.workdir), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    catalog = work / "catalog_standard_nested.ecsv"
+    if not catalog.is_file():
+        ap.error(f"{catalog} not found: run benchmarks/held_out_stars.py --fit-verdict there")
+    if not (args.label_estimates or args.leave_out or args.bag):
+        ap.error("give a variant: --label-estimates, --leave-out or --bag")
+    libs = load_real_templates(args.data)
+    recorded = json.loads((work / "plan.json").read_text())
+    plan = FoldPlan.build(libs, n_folds=recorded["n_folds"], seed=recorded["seed"],
+                          group_twins=True)
+    if not plan.same_folds(recorded):
+        ap.error(f"{work} was made on a plan with the twins split (or another plan); this "
+                 "script rebuilds the grouped one")
+    library, star_ids, _ = params_training_material(args.data)
+    variant = library
+    if args.label_estimates:
+        variant, replaced = with_label_estimates(library)
+        _log(f"labels replaced by the audit's estimates: {replaced}")
+    ids = np.asarray(star_ids).astype(str)
+    unknown = sorted(set(args.leave_out) - set(ids))
+    if unknown:
+        ap.error(f"--leave-out: {', '.join(unknown)} not in the params library")
+
+    def subset(lib, keep):
+        return replace(lib, flux=lib.flux[keep], ivar=lib.ivar[keep], labels=lib.labels[keep],
+                       names=np.asarray(lib.names)[keep], star_ids=ids[keep])
+
+    cat = Table.read(catalog)
+    new = {"retrained": {c: np.full(len(cat), np.nan) for c in PARAMS_COLUMNS},
+           "variant": {c: np.full(len(cat), np.nan) for c in PARAMS_COLUMNS}}
+    rng = np.random.default_rng(0)
+    for k in range(plan.n_folds):
+        errors = _fold_errors(plan, libs, library, work, k)
+        base = train_fold_params(plan, k, library, ids, None, error_model=errors)
+        keep = ~np.isin(ids, args.leave_out)
+        if args.bag:
+            members = [subset(variant, keep & (rng.random(len(ids)) < args.bag_fraction))
+                       for _ in range(args.bag)]
+        else:
+            members = [subset(variant, keep)]
+        models = []
+        for j, lib in enumerate(members):
+            path = out / f"fold{k}_params_{j}.asdf"
+            model = train_fold_params(plan, k, lib, None, None, error_model=errors)
+            model.save(path)
+            models.append(SlamEmulator.load(path))
+        rows = fold_rows(cat, k)
+        prepared = read_prepared(work, cat, k, rows, _prepare_config(base))
+        check_renderings(cat, rows, run_models([SlamEmulator.load(work / f"fold{k}" /
+                                                                 "params.asdf")], prepared), k)
+        for name, fold_models in (("retrained", [base]), ("variant", models)):
+            values = run_models(fold_models, prepared)
+            for c in PARAMS_COLUMNS:
+                new[name][c][rows] = values[c]
+        _log(f"fold {k}: {len(rows)} renderings refitted ({len(models)} variant model(s))")
+    _print("stored", score(cat, args.verdict_l2))
+    for name in ("retrained", "variant"):
+        _print(name, score(with_columns(cat, new[name]), args.verdict_l2))
+
+
+def _prepare_config(model):
+    """The preprocessing the params stage asks of its input for ``model``."""
+    from bhbfinder.stages.params import ParamsStage
+
+    return ParamsStage(model=model, classes=None).prepare_config
+
+
+if __name__ == "__main__":
+    main()
