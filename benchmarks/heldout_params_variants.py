@@ -28,7 +28,11 @@ difference comes from the params models alone. It prints the headline figures of
     ``--bag K``
         K emulators per fold, each on a random ``--bag-fraction`` of the training stars, the
         stage's outputs averaged (labels and ``p_bhb_region`` the mean; errors with the
-        members' spread added in quadrature).
+        members' spread added in quadrature);
+    ``--region-temper T``
+        the label posterior behind ``p_bhb_region`` tempered by T times the best fit's
+        reduced χ² instead of `~bhbfinder.params.region.DEFAULT_TEMPER` times (with the
+        stored models unless another option is given too).
 
 Figures (measured on the plans of ``docs/heldout.rst``) are in that page, *What limits it*.
 
@@ -91,13 +95,15 @@ def check_renderings(cat, rows, stored_values, fold, tolerance=1e-6):
                          "--fit-verdict with the same options")
 
 
-def run_models(models, prepared):
-    """The params stage's columns from each model, combined (one model: its own)."""
+def run_models(models, prepared, region_temper=None):
+    """The params stage's columns from each model, combined (one model: its own);
+    ``region_temper``: the stage's tempering of the label posterior (None: its default)."""
     from bhbfinder.stages.params import ParamsStage
 
+    options = {} if region_temper is None else {"region_temper": region_temper}
     outs = []
     for model in models:
-        table = ParamsStage(model=model, classes=None).run(prepared)
+        table = ParamsStage(model=model, classes=None, **options).run(prepared)
         outs.append({c: np.ma.asarray(table[c]).astype(float).filled(np.nan)
                      for c in PARAMS_COLUMNS})
     if len(outs) == 1:
@@ -174,6 +180,8 @@ def main(argv=None):
     ap.add_argument("--bag", type=int, default=0, metavar="K",
                     help="K emulators per fold on random subsets of the training stars")
     ap.add_argument("--bag-fraction", type=float, default=0.85)
+    ap.add_argument("--region-temper", type=float, default=None, metavar="T",
+                    help="temper the label posterior by T (the variant's params stage)")
     ap.add_argument("--verdict-l2", type=float, default=1.0)
     args = ap.parse_args(argv)
 
@@ -189,8 +197,9 @@ def main(argv=None):
     catalog = work / "catalog_standard_nested.ecsv"
     if not catalog.is_file():
         ap.error(f"{catalog} not found: run benchmarks/held_out_stars.py --fit-verdict there")
-    if not (args.label_estimates or args.leave_out or args.bag):
-        ap.error("give a variant: --label-estimates, --leave-out or --bag")
+    refit = bool(args.label_estimates or args.leave_out or args.bag)
+    if not (refit or args.region_temper):
+        ap.error("give a variant: --label-estimates, --leave-out, --bag or --region-temper")
     libs = load_real_templates(args.data)
     recorded = json.loads((work / "plan.json").read_text())
     plan = FoldPlan.build(libs, n_folds=recorded["n_folds"], seed=recorded["seed"],
@@ -224,8 +233,8 @@ def main(argv=None):
             members = [subset(variant, keep & (rng.random(len(ids)) < args.bag_fraction))
                        for _ in range(args.bag)]
         else:
-            members = [subset(variant, keep)]
-        models = []
+            members = [subset(variant, keep)] if refit else []
+        models = [] if refit else [base]
         for j, lib in enumerate(members):
             path = out / f"fold{k}_params_{j}.asdf"
             model = train_fold_params(plan, k, lib, None, None, error_model=errors)
@@ -235,8 +244,9 @@ def main(argv=None):
         prepared = read_prepared(work, cat, k, rows, _prepare_config(base))
         check_renderings(cat, rows, run_models([SlamEmulator.load(work / f"fold{k}" /
                                                                  "params.asdf")], prepared), k)
-        for name, fold_models in (("retrained", [base]), ("variant", models)):
-            values = run_models(fold_models, prepared)
+        for name, fold_models, temper in (("retrained", [base], None),
+                                          ("variant", models, args.region_temper)):
+            values = run_models(fold_models, prepared, temper)
             for c in PARAMS_COLUMNS:
                 new[name][c][rows] = values[c]
         _log(f"fold {k}: {len(rows)} renderings refitted ({len(models)} variant model(s))")
