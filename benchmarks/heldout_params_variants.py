@@ -130,12 +130,15 @@ def with_columns(cat, values):
 
 def score(cat, l2=1.0):
     """The headline figures of a catalogue: the verdict cross-fitted (nested by fold) on its
-    rows, as ``held_out_stars.py --fit-verdict`` does."""
-    from bhbfinder.training.heldout import average_precision
+    rows, scored as ``held_out_stars.py --fit-verdict`` reports them
+    (`~bhbfinder.training.heldout.score_decisions` over the rows at the S/N, doubtful stars
+    left out, a failed row a miss)."""
+    from bhbfinder.training.heldout import average_precision, score_decisions
     from bhbfinder.verdict import PHYSICAL_FEATURES, VerdictModel, cross_fit, feature_matrix
 
-    ok = (np.asarray(cat["status"]).astype(str) == "ok") & ~np.asarray(cat["true_doubtful"],
-                                                                        bool)
+    status_ok = np.asarray(cat["status"]).astype(str) == "ok"
+    counted = ~np.asarray(cat["true_doubtful"], bool)
+    ok = status_ok & counted
     y = np.asarray(cat["true_label"]).astype(str) == "BHB"
     snr = np.asarray(cat["true_snr"], float)
     X = feature_matrix(cat)
@@ -147,15 +150,15 @@ def score(cat, l2=1.0):
     dec[ok] = dec_ok
     out = {}
     for lo in (10.0, 20.0):
-        m = ok & (snr >= lo)
-        tp, fp = int((dec & y & m).sum()), int((dec & ~y & m).sum())
-        out[f"snr{lo:g}"] = (tp / max(tp + fp, 1), tp / max(int((y & m).sum()), 1), fp)
-    keep = (snr >= 10.0) & ~np.asarray(cat["true_doubtful"], bool)
+        m = counted & (snr >= lo)
+        s = score_decisions(y[m], dec[m], ok=status_ok[m],
+                            star_ids=np.asarray(cat["true_name"]).astype(str)[m])
+        out[f"snr{lo:g}"] = (s["pooled"]["precision"], s["pooled"]["recall"],
+                             s["pooled"]["fp"])
+        if lo == 20.0:
+            out["stars"] = {n: v["fraction"] for n, v in s["by_star"].items() if v["bhb"]}
+    keep = (snr >= 10.0) & counted
     out["ap"] = average_precision(p[keep], y[keep])
-    names = np.asarray(cat["true_name"]).astype(str)
-    hi = ok & (snr >= 20.0)
-    out["stars"] = {n: float(dec[hi & (names == n)].mean())
-                    for n in np.unique(names[ok & y]) if (hi & (names == n)).any()}
     return out
 
 

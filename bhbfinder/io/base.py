@@ -55,7 +55,6 @@ def meta_numbers(meta, name, context):
     return np.ma.filled(data, np.nan)
 
 
-
 @dataclass
 class SpectrumArrays:
     """One spectrum as plain arrays: what the batch path stacks and ships between processes.

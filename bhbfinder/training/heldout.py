@@ -36,6 +36,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..errors import ConfigurationError
+from ..params.emulator import LABEL_NAMES
 from ..params.training import TRAINING_SPREAD
 from ..simulate import (
     SimulatedSpectra,
@@ -213,8 +214,8 @@ def label_estimates(audit=None):
     Returns
     -------
     dict
-        ``{star_id: {label: value}}`` (labels ``teff``, ``logg``, ``feh``) for every entry
-        with a ``labels_estimate``.
+        ``{star_id: {label: value}}`` (labels of
+        `~bhbfinder.params.emulator.LABEL_NAMES`) for every entry with a ``labels_estimate``.
 
     Raises
     ------
@@ -225,7 +226,7 @@ def label_estimates(audit=None):
     for sid, entry in (LABEL_AUDIT if audit is None else audit).items():
         estimate = dict(entry.get("labels_estimate") or {})
         for name, value in estimate.items():
-            if name not in ("teff", "logg", "feh") or not np.isfinite(float(value)):
+            if name not in LABEL_NAMES or not np.isfinite(float(value)):
                 raise ConfigurationError(f"LABEL_AUDIT[{sid!r}]: labels_estimate {name!r}: "
                                          f"{value!r}; give a finite teff, logg or feh")
         if estimate:

@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..params.emulator import LABEL_NAMES
 from ..params.training import DEFAULT_TRAINING, miles_library
+from .heldout import label_estimates
 
 __all__ = ["params_training_material", "with_label_estimates"]
 
@@ -32,8 +33,6 @@ def with_label_estimates(library, estimates=None):
         The ``star_id`` of the rows changed (stars not in the library are skipped).
     """
     if estimates is None:
-        from .heldout import label_estimates
-
         estimates = label_estimates()
     if library.star_ids is None:
         raise ConfigurationError("with_label_estimates: the library has no star_ids")
