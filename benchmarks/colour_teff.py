@@ -15,7 +15,9 @@ flux calibration) is part of the scatter.
 
 `colour_teff_by_fold` gives every real star of a held-out fold plan a Teff from its own
 template's g − r, the photometric stand-in of ``held_out_stars.py --also-colour-teff`` and
-``scripts/derive_balmer_lamost.py --colour-teff``.
+``scripts/derive_balmer_lamost.py --colour-teff``. `pseudo_colour` is a colour of a spectrum's
+own flux (no filter curves), for ``spectrum_colour.py`` and
+``heldout_params_variants.py --spectrum-colour``.
 """
 
 import argparse
@@ -93,12 +95,58 @@ COLOUR_TEFF_RANGE = (6800.0, 13000.0)
 COLOUR_LOGG_MIN = 2.5
 
 
-def fit_colour_relation(gr, teff, degree=3):
+#: Windows (vacuum Å) of `pseudo_colour`: near the SDSS g and r bands, between the strong
+#: Balmer lines where possible, on the blue arm and the red arm of LAMOST away from their join
+#: (5,700–6,000 Å), and inside MILES's 3,540–7,410 Å.
+PSEUDO_BLUE = ((4150.0, 4300.0), (4400.0, 4800.0), (4950.0, 5500.0))
+PSEUDO_RED = ((6000.0, 6500.0), (6650.0, 7300.0))
+
+
+def pseudo_colour(wave, flux, good=None, min_pixels=10):
+    """A g − r-like colour of a spectrum's own flux: ``−2.5 log10(B / R)``, with B and R the
+    means over `PSEUDO_BLUE` and `PSEUDO_RED` of each window's median of ``f_λ λ²`` (∝ f_ν).
+
+    ``good``: the usable pixels (default: finite flux). NaN where a window has fewer than
+    ``min_pixels`` usable pixels or a mean is not positive. The median makes it robust to
+    cosmic rays and to lines inside the windows; only the flux's shape counts, not its scale.
+    """
+    wave, flux = np.asarray(wave, float), np.asarray(flux, float)
+    good = np.isfinite(flux) if good is None else np.asarray(good, bool) & np.isfinite(flux)
+
+    def level(windows):
+        values = []
+        for lo, hi in windows:
+            s = good & (wave >= lo) & (wave < hi)
+            if s.sum() < min_pixels:
+                return np.nan
+            values.append(np.median(flux[s] * (wave[s] / 5500.0) ** 2))
+        return float(np.mean(values))
+
+    blue, red = level(PSEUDO_BLUE), level(PSEUDO_RED)
+    if not (blue > 0 and red > 0):
+        return np.nan
+    return float(-2.5 * np.log10(blue / red))
+
+
+def template_pseudo_colours(libs):
+    """``{star_id: pseudo_colour}`` of every template of ``libs``
+    (`~bhbfinder.simulate.TemplateLibrary`, vacuum wavelengths)."""
+    colour = {}
+    for lib in libs:
+        ids = np.asarray(lib.labels["star_id"]).astype(str)
+        wave = np.asarray(lib.wavelength, float)
+        colour.update((sid, pseudo_colour(wave, np.asarray(lib.flux[i], float)))
+                      for i, sid in enumerate(ids))
+    return colour
+
+
+def fit_colour_relation(gr, teff, degree=3, colour="g_r"):
     """``log10 Teff = polynomial(g − r)`` fitted on stars' colours and catalogue Teff, as a
     `~bhbfinder.params.colour_teff.ColourTeffRelation` over the colours fitted, whose
     ``colour_scatter`` is the robust scatter (1.4826 MAD) of the stars' colours about the
     relation at their catalogue Teff (the relation inverted on a fine grid; it is monotonic
-    over the fitted colours, tested for the shipped one)."""
+    over the fitted colours, tested for the shipped one). ``colour`` names the colour in the
+    relation (any colour fits the same way, e.g. a `pseudo_colour`)."""
     from bhbfinder.params.colour_teff import ColourTeffRelation
 
     gr, teff = np.asarray(gr, float), np.asarray(teff, float)
@@ -108,7 +156,7 @@ def fit_colour_relation(gr, teff, degree=3):
     order = np.argsort(log_t)
     predicted = np.interp(np.log10(teff), log_t[order], grid[order])
     resid = gr - predicted
-    return ColourTeffRelation("g_r", tuple(float(c) for c in coef),
+    return ColourTeffRelation(colour, tuple(float(c) for c in coef),
                               (float(gr.min()), float(gr.max())),
                               float(1.4826 * np.median(np.abs(resid - np.median(resid)))))
 
@@ -150,31 +198,47 @@ def relation_sample(stars, colour):
     return sids, gr, teff, usable
 
 
+def relations_by_fold(plan, colour, degree=3, name="g_r"):
+    """``{fold: ColourTeffRelation}``: ``log10 Teff = polynomial(colour)`` of ``degree`` fitted
+    for each fold of ``plan`` on the other folds' stars (`relation_sample`,
+    `fit_colour_relation`); ``colour`` is ``{star_id: colour}`` (`template_colours`,
+    `template_pseudo_colours`)."""
+    sids, values, teff, usable = relation_sample(plan.stars, colour)
+    folds = np.asarray(plan.stars["fold"], int)
+    out = {}
+    for k in np.unique(folds):
+        fit = usable & (folds != k)
+        rel = fit_colour_relation(values[fit], teff[fit], degree, colour=name)
+        lo, hi = rel.colour_range
+        print(f"fold {k}: colour Teff from {name} over {lo:.2f} to {hi:.2f} ({fit.sum()} "
+              f"stars), colour scatter {rel.colour_scatter:.3f} mag", flush=True)
+        out[int(k)] = rel
+    return out
+
+
 def colour_teff_by_fold(libs, plan, degree=3):
     """A photometric Teff for every real star from the colour of its own template.
 
     The synthetic SDSS g − r of each template's flux (`template_colours`) gives
     ``log10 Teff = polynomial(g − r)`` of ``degree``, fitted for each fold on the other
-    folds' stars (`relation_sample`, `fit_colour_relation`), with that fit's error (its
-    colour scatter through its slope). A star gets its fold's relation's value where its
-    colour lies within the colours fitted, else none; the stars without a catalogue Teff
-    (the SDSS templates, ξ² Cet among them) get one too. The same fit on every fold's stars
-    is the relation `bhbfinder.params.colour_teff` ships (``scripts/derive_colour_teff.py``).
+    folds' stars (`relations_by_fold`), with that fit's error (its colour scatter through
+    its slope). A star gets its fold's relation's value where its colour lies within the
+    colours fitted, else none; the stars without a catalogue Teff (the SDSS templates, ξ² Cet
+    among them) get one too. The same fit on every fold's stars is the relation
+    `bhbfinder.params.colour_teff` ships (``scripts/derive_colour_teff.py``).
 
     Returns
     -------
     dict
         ``{star_id: (teff_phot, teff_phot_err)}``.
     """
-    sids, gr, teff, usable = relation_sample(plan.stars, template_colours(libs))
+    colour = template_colours(libs)
+    relations = relations_by_fold(plan, colour, degree)
+    sids = np.asarray(plan.stars["star_id"]).astype(str)
     folds = np.asarray(plan.stars["fold"], int)
+    gr = np.array([colour.get(s, np.nan) for s in sids])
     out = {}
-    for k in np.unique(folds):
-        fit = usable & (folds != k)
-        rel = fit_colour_relation(gr[fit], teff[fit], degree)
-        lo, hi = rel.colour_range
-        print(f"fold {k}: colour Teff from g - r over {lo:.2f} to {hi:.2f} ({fit.sum()} "
-              f"stars), colour scatter {rel.colour_scatter:.3f} mag", flush=True)
+    for k, rel in relations.items():
         mine = np.flatnonzero(folds == k)
         t, e = rel.teff(gr[mine])
         out.update((sids[i], (float(ti), float(ei)))

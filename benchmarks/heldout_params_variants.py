@@ -32,7 +32,16 @@ difference comes from the params models alone. It prints the headline figures of
     ``--region-temper T``
         the label posterior behind ``p_bhb_region`` tempered by T times the best fit's
         reduced χ² instead of `~bhbfinder.params.region.DEFAULT_TEMPER` times (with the
-        stored models unless another option is given too).
+        stored models unless another option is given too);
+    ``--spectrum-colour ERR``
+        each rendering given a ``teff_phot`` from its own flux's colour
+        (``colour_teff.pseudo_colour``: the colour of a flux-calibrated spectrum, which needs
+        no photometry) through ``log10 Teff = cubic(colour)`` fitted for each fold on the
+        other folds' templates (``colour_teff.relations_by_fold``), with ERR (mag) as the
+        colour's error: the renderings' flux-calibration distortion spreads their colours by
+        ~0.17 mag (``spectrum_colour.py``). With ``--colour-noise SIGMA`` the colour is
+        instead the star's template's plus a Gaussian error of SIGMA, a calibration better
+        than the renderings'. The stored models are used unless another option is given.
 
 Figures (measured on the plans of ``docs/heldout.rst``) are in that page, *What limits it*.
 
@@ -93,6 +102,30 @@ def check_renderings(cat, rows, stored_values, fold, tolerance=1e-6):
                          "(e.g. --also-coarse). Render the standard set again: move "
                          "fold*/catalog_standard.ecsv aside and rerun held_out_stars.py "
                          "--fit-verdict with the same options")
+
+
+def file_colours(work, cat, fold, rows):
+    """``colour_teff.pseudo_colour`` of the stored renderings of ``rows`` (the usable pixels:
+    ``ivar > 0`` and not masked)."""
+    from colour_teff import pseudo_colour
+
+    from bhbfinder.io.lamost import read_lamost
+
+    out = []
+    for f in np.asarray(cat["file"]).astype(str)[rows]:
+        arrays = read_lamost(work / f"fold{fold}" / "files" / os.path.basename(f))
+        good = (np.asarray(arrays.ivar) > 0) & ~np.asarray(arrays.mask, bool)
+        out.append(pseudo_colour(arrays.wavelength, arrays.flux, good))
+    return np.array(out, float)
+
+
+def with_teff_phot(prepared, teff, err):
+    """A copy of a prepared batch whose meta has ``teff_phot`` and ``teff_phot_err``
+    (NaN: masked, no prior)."""
+    out = prepared.take(np.arange(len(prepared.meta)))
+    out.meta["teff_phot"] = np.ma.masked_invalid(np.asarray(teff, float))
+    out.meta["teff_phot_err"] = np.ma.masked_invalid(np.asarray(err, float))
+    return out
 
 
 def run_models(models, prepared, region_temper=None):
@@ -185,6 +218,12 @@ def main(argv=None):
     ap.add_argument("--bag-fraction", type=float, default=0.85)
     ap.add_argument("--region-temper", type=float, default=None, metavar="T",
                     help="temper the label posterior by T (the variant's params stage)")
+    ap.add_argument("--spectrum-colour", type=float, default=None, metavar="ERR",
+                    help="give each rendering a teff_phot from its own flux's colour, "
+                         "of error ERR mag")
+    ap.add_argument("--colour-noise", type=float, default=None, metavar="SIGMA",
+                    help="with --spectrum-colour: the template's colour plus a Gaussian "
+                         "error of SIGMA mag instead of the file's")
     ap.add_argument("--verdict-l2", type=float, default=1.0)
     args = ap.parse_args(argv)
 
@@ -201,8 +240,11 @@ def main(argv=None):
     if not catalog.is_file():
         ap.error(f"{catalog} not found: run benchmarks/held_out_stars.py --fit-verdict there")
     refit = bool(args.label_estimates or args.leave_out or args.bag)
-    if not (refit or args.region_temper):
-        ap.error("give a variant: --label-estimates, --leave-out, --bag or --region-temper")
+    if not (refit or args.region_temper or args.spectrum_colour is not None):
+        ap.error("give a variant: --label-estimates, --leave-out, --bag, --region-temper or "
+                 "--spectrum-colour")
+    if args.colour_noise is not None and args.spectrum_colour is None:
+        ap.error("--colour-noise goes with --spectrum-colour")
     libs = load_real_templates(args.data)
     recorded = json.loads((work / "plan.json").read_text())
     plan = FoldPlan.build(libs, n_folds=recorded["n_folds"], seed=recorded["seed"],
@@ -225,6 +267,13 @@ def main(argv=None):
                        names=np.asarray(lib.names)[keep], star_ids=ids[keep])
 
     cat = Table.read(catalog)
+    relations = None
+    if args.spectrum_colour is not None:
+        from colour_teff import relations_by_fold, template_pseudo_colours
+
+        template_colour = template_pseudo_colours(libs)
+        relations = relations_by_fold(plan, template_colour, name="pseudo")
+        noise_rng = np.random.default_rng(plan.seed)
     new = {"retrained": {c: np.full(len(cat), np.nan) for c in PARAMS_COLUMNS},
            "variant": {c: np.full(len(cat), np.nan) for c in PARAMS_COLUMNS}}
     rng = np.random.default_rng(0)
@@ -247,9 +296,20 @@ def main(argv=None):
         prepared = read_prepared(work, cat, k, rows, _prepare_config(base))
         check_renderings(cat, rows, run_models([SlamEmulator.load(work / f"fold{k}" /
                                                                  "params.asdf")], prepared), k)
-        for name, fold_models, temper in (("retrained", [base], None),
-                                          ("variant", models, args.region_temper)):
-            values = run_models(fold_models, prepared, temper)
+        variant_prepared = prepared
+        if relations is not None:
+            if args.colour_noise is None:
+                colour = file_colours(work, cat, k, rows)
+            else:
+                sids = np.asarray(cat["true_star_id"]).astype(str)[rows]
+                colour = (np.array([template_colour.get(s, np.nan) for s in sids])
+                          + noise_rng.normal(0.0, args.colour_noise, len(rows)))
+            variant_prepared = with_teff_phot(prepared, *relations[k].teff(colour,
+                                                                       args.spectrum_colour))
+        for name, fold_models, temper, batch in (
+                ("retrained", [base], None, prepared),
+                ("variant", models, args.region_temper, variant_prepared)):
+            values = run_models(fold_models, batch, temper)
             for c in PARAMS_COLUMNS:
                 new[name][c][rows] = values[c]
         _log(f"fold {k}: {len(rows)} renderings refitted ({len(models)} variant model(s))")

@@ -1,7 +1,7 @@
 """Fitting the Sérsic-type profile: batched Levenberg–Marquardt and a scipy reference.
 
 `fit_batched` fits every spectrum of a batch at once: the residuals, the Jacobian
-(analytic, `~bhbfinder.balmer.profile.sersic_jacobian`) and the 4×4 normal equations are stacked
+(analytic, `~bhbfinder.balmer.profile.sersic_gradient`) and the 4×4 normal equations are stacked
 ``(n, ...)`` arrays, each spectrum keeps its own damping factor, and all the 4×4 systems are solved
 in one `numpy.linalg.solve` call per iteration (Levenberg 1944; Marquardt 1963, with Marquardt's
 diagonal scaling). Bounds are kept by projection onto the box (`FIT_BOUNDS`).
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from .profile import CORE_SOFTENING, sersic_jacobian, sersic_profile
+from .profile import CORE_SOFTENING, sersic_gradient, sersic_jacobian, sersic_profile
 
 __all__ = ["PARAM_NAMES", "FIT_BOUNDS", "FitResult", "initial_guess", "fit_batched",
            "fit_scipy"]
@@ -160,7 +160,7 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
     lam = np.full(n, 1e-3)
     # the model's Jacobian is evaluated once per iteration, at the trial point, and kept for the
     # next iteration where the step is accepted
-    model, jac = sersic_jacobian(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3])
+    model, jac = sersic_gradient(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3])   # jac: (n, 4, m)
     resid = y - model
     chi2 = np.sum(w * resid * resid, axis=1)
     active = np.ones(n, bool)
@@ -175,9 +175,9 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
             pa, ja, wa, ra = p, jac, w, resid
         else:
             pa, ja, wa, ra = p[ia], jac[ia], w[ia], resid[ia]
-        jtw_t = (ja * wa[..., None]).transpose(0, 2, 1)
-        A = jtw_t @ ja
-        g = (jtw_t @ ra[..., None])[..., 0]
+        jw = ja * wa[:, None, :]
+        A = jw @ ja.transpose(0, 2, 1)
+        g = (jw @ ra[..., None])[..., 0]
         diag = np.maximum(np.einsum("nii->ni", A), 1e-12)
         M = A + lam[ia, None, None] * diag[:, :, None] * eye
         try:
@@ -185,7 +185,7 @@ def fit_batched(wave, y, ivar, center, p0=None, bounds=None, max_iter=MAX_ITER,
         except np.linalg.LinAlgError:
             step = np.stack([_safe_solve(Mi, gi) for Mi, gi in zip(M, g, strict=True)])
         trial = np.clip(pa + step, lo[ia], hi[ia])
-        model_t, jac_t = sersic_jacobian(wave, trial[:, 0], trial[:, 1], trial[:, 2],
+        model_t, jac_t = sersic_gradient(wave, trial[:, 0], trial[:, 1], trial[:, 2],
                                          trial[:, 3])
         resid_t = y[ia] - model_t
         chi2_trial = np.sum(wa * resid_t * resid_t, axis=1)
@@ -227,10 +227,11 @@ def _safe_solve(M, g):
 
 def _covariance(wave, w, p, chi2_red=None, jac=None):
     """(Jᵀ W J)⁻¹, scaled by max(χ²_ν, 1) when given; NaN (and ``singular``) where it cannot
-    be inverted. ``jac``: the Jacobian at ``p`` if already computed."""
+    be inverted. ``jac``: the gradient at ``p`` (`sersic_gradient`, ``(n, 4, m)``) if already
+    computed."""
     if jac is None:
-        _, jac = sersic_jacobian(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3])
-    A = (jac * w[..., None]).transpose(0, 2, 1) @ jac
+        _, jac = sersic_gradient(wave, p[:, 0], p[:, 1], p[:, 2], p[:, 3])
+    A = (jac * w[:, None, :]) @ jac.transpose(0, 2, 1)
     n = len(p)
     cov = np.full((n, 4, 4), np.nan)
     singular = np.zeros(n, bool)
