@@ -13,9 +13,10 @@ difference comes from the params models alone. It prints the headline figures of
     the work folder's catalogue as it is (the script first checks that the stored fold
     models, run on the stored files, give its log g: that the files are its renderings);
 ``retrained``
-    the params models refitted on the shipped library (on one thread the seed-0 plan's
-    reproduce the stored ones exactly, so this row equals ``stored``; on other plans small
-    differences show how far a refit alone moves the figures);
+    (with a change to the training material) the params models refitted on the shipped
+    library (on one thread the seed-0 plan's reproduce the stored ones exactly, so this row
+    equals ``stored``; on other plans small differences show how far a refit alone moves the
+    figures);
 ``variant``
     the change asked for:
 
@@ -274,29 +275,33 @@ def main(argv=None):
         template_colour = template_pseudo_colours(libs)
         relations = relations_by_fold(plan, template_colour, name="pseudo")
         noise_rng = np.random.default_rng(plan.seed)
-    new = {"retrained": {c: np.full(len(cat), np.nan) for c in PARAMS_COLUMNS},
-           "variant": {c: np.full(len(cat), np.nan) for c in PARAMS_COLUMNS}}
+    rows_compared = ("retrained", "variant") if refit else ("variant",)
+    new = {name: {c: np.full(len(cat), np.nan) for c in PARAMS_COLUMNS}
+           for name in rows_compared}
     rng = np.random.default_rng(0)
     for k in range(plan.n_folds):
-        errors = _fold_errors(plan, libs, library, work, k)
-        base = train_fold_params(plan, k, library, ids, None, error_model=errors)
-        keep = ~np.isin(ids, args.leave_out)
-        if args.bag:
-            members = [subset(variant, keep & (rng.random(len(ids)) < args.bag_fraction))
-                       for _ in range(args.bag)]
-        else:
-            members = [subset(variant, keep)] if refit else []
-        models = [] if refit else [base]
-        for j, lib in enumerate(members):
-            path = out / f"fold{k}_params_{j}.asdf"
-            model = train_fold_params(plan, k, lib, None, None, error_model=errors)
-            model.save(path)
-            models.append(SlamEmulator.load(path))
+        stored = SlamEmulator.load(work / f"fold{k}" / "params.asdf")
+        fold_models = {"variant": [stored]}
+        if refit:
+            errors = _fold_errors(plan, libs, library, work, k)
+            fold_models["retrained"] = [train_fold_params(plan, k, library, ids, None,
+                                                          error_model=errors)]
+            keep = ~np.isin(ids, args.leave_out)
+            if args.bag:
+                members = [subset(variant, keep & (rng.random(len(ids)) < args.bag_fraction))
+                           for _ in range(args.bag)]
+            else:
+                members = [subset(variant, keep)]
+            fold_models["variant"] = []
+            for j, lib in enumerate(members):
+                path = out / f"fold{k}_params_{j}.asdf"
+                model = train_fold_params(plan, k, lib, None, None, error_model=errors)
+                model.save(path)
+                fold_models["variant"].append(SlamEmulator.load(path))
         rows = fold_rows(cat, k)
-        prepared = read_prepared(work, cat, k, rows, _prepare_config(base))
-        check_renderings(cat, rows, run_models([SlamEmulator.load(work / f"fold{k}" /
-                                                                 "params.asdf")], prepared), k)
-        variant_prepared = prepared
+        prepared = read_prepared(work, cat, k, rows, _prepare_config(stored))
+        check_renderings(cat, rows, run_models([stored], prepared), k)
+        batches = {"retrained": prepared, "variant": prepared}
         if relations is not None:
             if args.colour_noise is None:
                 colour = file_colours(work, cat, k, rows)
@@ -304,17 +309,17 @@ def main(argv=None):
                 sids = np.asarray(cat["true_star_id"]).astype(str)[rows]
                 colour = (np.array([template_colour.get(s, np.nan) for s in sids])
                           + noise_rng.normal(0.0, args.colour_noise, len(rows)))
-            variant_prepared = with_teff_phot(prepared, *relations[k].teff(colour,
-                                                                       args.spectrum_colour))
-        for name, fold_models, temper, batch in (
-                ("retrained", [base], None, prepared),
-                ("variant", models, args.region_temper, variant_prepared)):
-            values = run_models(fold_models, batch, temper)
+            batches["variant"] = with_teff_phot(prepared, *relations[k].teff(
+                colour, args.spectrum_colour))
+        for name in rows_compared:
+            temper = args.region_temper if name == "variant" else None
+            values = run_models(fold_models[name], batches[name], temper)
             for c in PARAMS_COLUMNS:
                 new[name][c][rows] = values[c]
-        _log(f"fold {k}: {len(rows)} renderings refitted ({len(models)} variant model(s))")
+        _log(f"fold {k}: {len(rows)} renderings refitted "
+             f"({len(fold_models['variant'])} variant model(s))")
     _print("stored", score(cat, args.verdict_l2))
-    for name in ("retrained", "variant"):
+    for name in rows_compared:
         _print(name, score(with_columns(cat, new[name]), args.verdict_l2))
 
 

@@ -37,14 +37,23 @@ def test_demo_finds_its_simulated_bhb_stars(tmp_path):
     # the network's candidates are a list for confirmation (its threshold keeps 90 % of the
     # validation BHB spectra stage 1 passes), so most but not all of them are BHB
     assert score["recall"] >= 0.75 and score["precision"] >= 0.75, score
-    # the final verdict (calibrated on real held-out stars, not on the analytic demo stars)
-    # calls no other spectrum BHB and ranks the BHB stars first
-    assert score["is_bhb_precision"] == 1.0 and score["is_bhb_recall"] >= 0.25, score
+    # the final verdict (calibrated on real held-out stars at an expected precision of 0.95,
+    # not on the analytic demo stars) finds a good share of them, and ranks them first
+    assert score["is_bhb_precision"] >= 0.8 and score["is_bhb_recall"] >= 0.4, score
     truth = Table.read(tmp_path / "spectra" / "truth.ecsv")
     label = {Path(str(f)).name: str(lab) for f, lab in zip(truth["file"], truth["label"])}
     names = [Path(str(f)).name for f in catalog["file"]]
     p = np.asarray(catalog["p_bhb"].filled(0.0))
     is_bhb = np.array([label.get(n) == "BHB" for n in names])
+    # another spectrum it calls BHB has a BHB star's temperature and gravity (only its
+    # metallicity says otherwise): the verdict errs at the metallicity boundary, not elsewhere
+    from bhbfinder.simulate.classes import culpan_kiel_box
+
+    by_name = {Path(str(f)).name: row for f, row in zip(truth["file"], truth)}
+    called = np.asarray(catalog["is_bhb"].filled(False), bool)
+    for n in np.asarray(names)[called & ~is_bhb]:
+        row = by_name[n]
+        assert culpan_kiel_box(float(row["teff"]), float(row["logg"])), (n, row["label"])
     # ranks them first: most BHB/other pairs ordered right, the typical BHB spectrum above
     # nine in ten others (p_bhb is calibrated on real stars, not on these analytic ones)
     pairs = p[is_bhb][:, None] > p[~is_bhb][None, :]
