@@ -14,9 +14,10 @@ difference comes from the params models alone. It prints the headline figures of
     models, run on the stored files, give its log g: that the files are its renderings);
 ``retrained``
     (with a change to the training material) the params models refitted on the shipped
-    library (on one thread the seed-0 plan's reproduce the stored ones exactly, so this row
-    equals ``stored``; on other plans small differences show how far a refit alone moves the
-    figures);
+    library (on one thread they reproduce the stored ones exactly, so this row equals
+    ``stored`` where the catalogue was scored at the params stage's default tempering; for a
+    catalogue scored at another, give it with ``--region-temper``, which then applies to this
+    row too);
 ``variant``
     the change asked for:
 
@@ -32,8 +33,11 @@ difference comes from the params models alone. It prints the headline figures of
         members' spread added in quadrature);
     ``--region-temper T``
         the label posterior behind ``p_bhb_region`` tempered by T times the best fit's
-        reduced χ² instead of `~bhbfinder.params.region.DEFAULT_TEMPER` times (with the
-        stored models unless another option is given too);
+        reduced χ² instead of `~bhbfinder.params.region.DEFAULT_TEMPER` times, in every row
+        the script computes (with the stored models unless another option is given too; with
+        another option, T = the tempering the catalogue was scored with compares that option
+        alone, e.g. ``--label-estimates --region-temper 10`` for the figures of
+        ``docs/heldout.rst`` measured before the tempering became 3);
     ``--spectrum-colour ERR``
         each rendering given a ``teff_phot`` from its own flux's colour
         (``colour_teff.pseudo_colour``: the colour of a flux-calibrated spectrum, which needs
@@ -218,7 +222,7 @@ def main(argv=None):
                     help="K emulators per fold on random subsets of the training stars")
     ap.add_argument("--bag-fraction", type=float, default=0.85)
     ap.add_argument("--region-temper", type=float, default=None, metavar="T",
-                    help="temper the label posterior by T (the variant's params stage)")
+                    help="temper the label posterior by T in the rows computed")
     ap.add_argument("--spectrum-colour", type=float, default=None, metavar="ERR",
                     help="give each rendering a teff_phot from its own flux's colour, "
                          "of error ERR mag")
@@ -312,8 +316,7 @@ def main(argv=None):
             batches["variant"] = with_teff_phot(prepared, *relations[k].teff(
                 colour, args.spectrum_colour))
         for name in rows_compared:
-            temper = args.region_temper if name == "variant" else None
-            values = run_models(fold_models[name], batches[name], temper)
+            values = run_models(fold_models[name], batches[name], args.region_temper)
             for c in PARAMS_COLUMNS:
                 new[name][c][rows] = values[c]
         _log(f"fold {k}: {len(rows)} renderings refitted "
