@@ -166,36 +166,60 @@ def with_columns(cat, values):
     return out
 
 
-def score(cat, l2=1.0):
-    """The headline figures of a catalogue: the verdict cross-fitted (nested by fold) on its
-    rows, scored as ``held_out_stars.py --fit-verdict`` reports them
-    (`~bhbfinder.training.heldout.score_decisions` over the rows at the S/N, doubtful stars
-    left out, a failed row a miss)."""
-    from bhbfinder.training.heldout import average_precision, score_decisions
+def nested_verdict(cat, l2=1.0, precision_target=0.95):
+    """The verdict cross-fitted on a catalogue's rows, nested by fold as the headline is:
+    ``(p_bhb, is_bhb, fold models)`` (NaN / False where a row failed or its star is
+    doubtful; each fold model carries the threshold chosen on the other folds for
+    ``precision_target``)."""
     from bhbfinder.verdict import PHYSICAL_FEATURES, VerdictModel, cross_fit, feature_matrix
 
-    status_ok = np.asarray(cat["status"]).astype(str) == "ok"
-    counted = ~np.asarray(cat["true_doubtful"], bool)
-    ok = status_ok & counted
+    ok = (np.asarray(cat["status"]).astype(str) == "ok") & \
+        ~np.asarray(cat["true_doubtful"], bool)
     y = np.asarray(cat["true_label"]).astype(str) == "BHB"
-    snr = np.asarray(cat["true_snr"], float)
-    X = feature_matrix(cat)
-    p_ok, dec_ok, _ = cross_fit(X[ok], y[ok], np.asarray(cat["fold"], int)[ok],
-                                lambda: VerdictModel(features=PHYSICAL_FEATURES, l2=l2))
+    p_ok, dec_ok, _, models = cross_fit(
+        feature_matrix(cat)[ok], y[ok], np.asarray(cat["fold"], int)[ok],
+        lambda: VerdictModel(features=PHYSICAL_FEATURES, l2=l2,
+                             precision_target=precision_target),
+        return_models=True)
     p = np.full(len(cat), np.nan)
     p[ok] = p_ok
     dec = np.zeros(len(cat), bool)
     dec[ok] = dec_ok
+    return p, dec, models
+
+
+def score_at(cat, decision, min_snr):
+    """``(precision, recall, false positives, {BHB star: share found})`` of ``decision`` over
+    the rows at ``min_snr`` or more, as ``held_out_stars.py --fit-verdict`` reports them
+    (`~bhbfinder.training.heldout.score_decisions`: doubtful stars left out, a failed row a
+    miss)."""
+    from bhbfinder.training.heldout import score_decisions
+
+    m = ~np.asarray(cat["true_doubtful"], bool) & (np.asarray(cat["true_snr"], float)
+                                                   >= min_snr)
+    y = np.asarray(cat["true_label"]).astype(str) == "BHB"
+    ok = np.asarray(cat["status"]).astype(str) == "ok"
+    s = score_decisions(y[m], np.asarray(decision, bool)[m], ok=ok[m],
+                        star_ids=np.asarray(cat["true_name"]).astype(str)[m])
+    stars = {n: v["fraction"] for n, v in s["by_star"].items() if v["bhb"]}
+    return s["pooled"]["precision"], s["pooled"]["recall"], s["pooled"]["fp"], stars
+
+
+def score(cat, l2=1.0):
+    """The headline figures of a catalogue: the verdict cross-fitted (`nested_verdict`) and
+    scored at S/N ≥ 10 and ≥ 20 (`score_at`), with its average precision at S/N ≥ 10."""
+    from bhbfinder.training.heldout import average_precision
+
+    p, dec, _ = nested_verdict(cat, l2)
     out = {}
     for lo in (10.0, 20.0):
-        m = counted & (snr >= lo)
-        s = score_decisions(y[m], dec[m], ok=status_ok[m],
-                            star_ids=np.asarray(cat["true_name"]).astype(str)[m])
-        out[f"snr{lo:g}"] = (s["pooled"]["precision"], s["pooled"]["recall"],
-                             s["pooled"]["fp"])
+        precision, recall, fp, stars = score_at(cat, dec, lo)
+        out[f"snr{lo:g}"] = (precision, recall, fp)
         if lo == 20.0:
-            out["stars"] = {n: v["fraction"] for n, v in s["by_star"].items() if v["bhb"]}
-    keep = (snr >= 10.0) & counted
+            out["stars"] = stars
+    keep = (np.asarray(cat["true_snr"], float) >= 10.0) & \
+        ~np.asarray(cat["true_doubtful"], bool)
+    y = np.asarray(cat["true_label"]).astype(str) == "BHB"
     out["ap"] = average_precision(p[keep], y[keep])
     return out
 

@@ -31,6 +31,7 @@ import numpy as np
 from astropy.table import Table
 from colour_teff import _filters, miles_spectra, pseudo_colour, template_pseudo_colours
 
+from bhbfinder.errors import SpectrumReadError
 from bhbfinder.io.lamost import read_lamost
 from bhbfinder.spectra.lines import air_to_vacuum
 
@@ -68,7 +69,7 @@ def lamost_offsets(data, coef):
     for path in sorted(Path(data, "lamost").rglob("*.fits*")):
         try:
             arrays = read_lamost(path)
-        except Exception:      # the edge-case files that are meant to fail
+        except SpectrumReadError:      # the edge-case files that are meant to fail
             continue
         g, r = arrays.meta.get("mag_g"), arrays.meta.get("mag_r")
         if g is None or r is None or not (np.isfinite(g) and np.isfinite(r)):

@@ -4,8 +4,9 @@
 For each precision target the verdict is cross-fitted on the standard renderings of a
 ``held_out_stars.py --fit-verdict`` work folder, nested by fold as the headline is (each fold's
 calibration and threshold chosen on the other folds for that target,
-`bhbfinder.verdict.model.cross_fit`), and ``is_bhb`` is scored at S/N ≥ 10 and ≥ 20 with
-`bhbfinder.training.heldout.score_decisions` (doubtful stars out, a failed row a miss). The
+``heldout_params_variants.nested_verdict``), and ``is_bhb`` is scored at S/N ≥ 10 and ≥ 20
+as the headline is (``heldout_params_variants.score_at``: doubtful stars out, a failed row a
+miss). The
 other renderings of the folder's ``catalog_standard_variants_nested.ecsv`` (coarse,
 photometric) are scored by the same fold verdicts. The shipped model's threshold for each
 target (`VerdictModel.for_precision`) is printed beside.
@@ -24,40 +25,6 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
-
-
-def _counted(cat, min_snr):
-    return ~np.asarray(cat["true_doubtful"], bool) & (np.asarray(cat["true_snr"], float)
-                                                      >= min_snr)
-
-
-def score(cat, decision, min_snr):
-    """``(precision, recall, false positives, {star: share found})`` of ``decision``."""
-    from bhbfinder.training.heldout import score_decisions
-
-    m = _counted(cat, min_snr)
-    truth = np.asarray(cat["true_label"]).astype(str) == "BHB"
-    ok = np.asarray(cat["status"]).astype(str) == "ok"
-    s = score_decisions(truth[m], np.asarray(decision, bool)[m], ok=ok[m],
-                        star_ids=np.asarray(cat["true_name"]).astype(str)[m])
-    stars = {n: v["fraction"] for n, v in s["by_star"].items() if v["bhb"]}
-    return s["pooled"]["precision"], s["pooled"]["recall"], s["pooled"]["fp"], stars
-
-
-def fold_verdicts(cat, target, l2=1.0):
-    """The nested decision of every row of ``cat`` and each fold's verdict, for ``target``."""
-    from bhbfinder.verdict import PHYSICAL_FEATURES, VerdictModel, cross_fit, feature_matrix
-
-    usable = (np.asarray(cat["status"]).astype(str) == "ok") & \
-        ~np.asarray(cat["true_doubtful"], bool)
-    truth = np.asarray(cat["true_label"]).astype(str) == "BHB"
-    _, decision, _, models = cross_fit(
-        feature_matrix(cat)[usable], truth[usable], np.asarray(cat["fold"], int)[usable],
-        lambda: VerdictModel(features=PHYSICAL_FEATURES, l2=l2, precision_target=target),
-        return_models=True)
-    out = np.zeros(len(cat), bool)
-    out[usable] = decision
-    return out, models
 
 
 def apply_fold_verdicts(models, rows):
@@ -82,6 +49,8 @@ def main(argv=None):
     ap.add_argument("--variants-from", nargs="*", default=[], metavar="WORKDIR")
     ap.add_argument("--verdict-l2", type=float, default=1.0)
     args = ap.parse_args(argv)
+    from heldout_params_variants import nested_verdict, score_at
+
     from bhbfinder.stages.verdict import VerdictStage
 
     work = Path(args.workdir)
@@ -95,16 +64,16 @@ def main(argv=None):
             variants.update((n, table[names == n]) for n in np.unique(names))
     shipped = VerdictStage().model
     for target in args.targets:
-        decision, models = fold_verdicts(cat, target, args.verdict_l2)
-        p10, r10, fp10, _ = score(cat, decision, 10.0)
-        p20, r20, fp20, stars = score(cat, decision, 20.0)
+        _, decision, models = nested_verdict(cat, args.verdict_l2, target)
+        p10, r10, fp10, _ = score_at(cat, decision, 10.0)
+        p20, r20, fp20, stars = score_at(cat, decision, 20.0)
         print(f"\ntarget {target:g} (shipped model's threshold "
               f"{shipped.for_precision(target).threshold_:.3f}): S/N >= 10 {p10:.3f} / "
               f"{r10:.3f} (FP {fp10}); S/N >= 20 {p20:.3f} / {r20:.3f} (FP {fp20})")
         print("  per BHB star at S/N >= 20: "
               + ", ".join(f"{n} {v:.2f}" for n, v in stars.items()))
         for name, rows in variants.items():
-            p, r, fp, _ = score(rows, apply_fold_verdicts(models, rows), 10.0)
+            p, r, fp, _ = score_at(rows, apply_fold_verdicts(models, rows), 10.0)
             print(f"  {name}: S/N >= 10 {p:.3f} / {r:.3f} (FP {fp})")
 
 
