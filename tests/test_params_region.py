@@ -122,6 +122,50 @@ def test_chi2_of_a_two_kernel_model_uses_each_kernels_model_error():
         assert np.allclose(chi2[g], direct, rtol=1e-4)
 
 
+def test_normalised_posterior_adds_the_log_determinant_of_each_kernel():
+    model = toy_model(160, seed=2, split_teff=(8500.0, 9500.0), split_pad=500.0)
+    # model errors that count against the noise: the hot kernel's twice the cool one's
+    for side, error in (("cool", 0.01), ("hot", 0.02)):
+        kernel = model.kernels_[side]
+        kernel.model_error_ = np.full_like(kernel.model_error_, error)
+    data, ivar = _noisy(model, [[8000, 3.2, -1.6], [10000, 4.0, -0.5]], 30)
+    ivar[0, :15] = 0.0                            # bad pixels count in neither term
+    normalised = LabelGridPosterior(model, grid=GRID, normalise=True)
+    chi2, _, det = normalised._chi2_terms(data, ivar, log_det=True)
+    assert np.allclose(chi2, LabelGridPosterior(model, grid=GRID).chi2(data, ivar)[0])
+    cool = model.kernels_["cool"].model_error_[:model.n_pixels] ** 2
+    hot = model.kernels_["hot"].model_error_[:model.n_pixels] ** 2
+    good = ivar > 0
+    for teff in (7000.0, 9000.0, 11000.0):
+        g = np.flatnonzero(np.isclose(normalised.labels[:, 0], teff))[3]
+        w = model.hot_weight(teff)
+        var = 1 / np.where(good, ivar, 1.0) + (1 - w) * cool + w * hot
+        assert np.allclose(det[g], (np.log(var) * good).sum(axis=1), rtol=1e-10)
+    # the posterior weighs exp(-(chi2 + det) / (2 temper reduced chi2)), normalised
+    reduced = np.maximum(chi2.min(axis=0) / (good.sum(axis=1) - 3), 1.0)
+    total = chi2 + det
+    weight = np.exp(-(total - total.min(axis=0)) / (2 * normalised.temper * reduced))
+    inside = in_bhb_region(*normalised.labels.T)
+    expected = weight[inside].sum(axis=0) / weight.sum(axis=0)
+    p_norm = normalised.region_probability(data, ivar, in_bhb_region, min_pixels=10)
+    assert np.allclose(p_norm, expected, rtol=1e-6)
+    # the larger hot-kernel error moves posterior mass to the cool side
+    cool_mass = []
+    for post in (LabelGridPosterior(model, grid=GRID), normalised):
+        marginal = post.posterior_summary(data, ivar, return_teff_marginal=True,
+                                          min_pixels=10)[-1]
+        cool_mass.append(marginal[:, post.teff_axis < 9000].sum(axis=1))
+    log_odds = [np.log(m / (1 - m)) for m in cool_mass]
+    assert (log_odds[1] > log_odds[0] + 1.0).all()
+
+
+def test_normalising_changes_nothing_with_one_kernel(model):
+    flux, ivar = _noisy(model, [[8000, 3.1, -1.6], [9800, 4.2, -0.1]], 30)
+    p = [LabelGridPosterior(model, grid=GRID, temper=1.0, normalise=n).region_probability(
+        flux, ivar, in_bhb_region) for n in (False, True)]
+    assert np.allclose(p[0], p[1], atol=1e-9)
+
+
 def test_far_mass_known_answers(model):
     flux, ivar = _noisy(model, [[8000, 3.2, -1.6], [9600, 4.0, -0.3]], 100)
     teff = np.array([8000.0, 9600.0])
