@@ -38,10 +38,11 @@ difference comes from the params models alone. It prints the headline figures of
         another option, T = the tempering the catalogue was scored with compares that option
         alone, e.g. ``--label-estimates --region-temper 10`` for the figures of
         ``docs/heldout.rst`` measured before the tempering became 3);
-    ``--region-normalise``
-        the label posterior weighs each grid point by the whole Gaussian likelihood,
-        ``χ² + Σ ln(σ² + s²)``, instead of its χ² (the model error ``s`` differs between the
-        params model's cool and hot kernels), with the stored models unless another option
+    ``--region-kernel-error MODE``
+        the label posterior weighs the params model's cool and hot kernels' model errors
+        another way (`~bhbfinder.params.region.LabelGridPosterior`'s ``kernel_error``:
+        ``normalised``, the whole Gaussian likelihood ``χ² + Σ ln(σ² + s²)``; ``common``, one
+        model error, the mean of the kernels'), with the stored models unless another option
         is given;
     ``--spectrum-colour ERR``
         each rendering given a ``teff_phot`` from its own flux's colour
@@ -138,18 +139,19 @@ def with_teff_phot(prepared, teff, err):
     return out
 
 
-def run_models(models, prepared, region_temper=None, region_normalise=False):
+def run_models(models, prepared, region_temper=None, kernel_error=None):
     """The params stage's columns from each model, combined (one model: its own);
     ``region_temper``: the stage's tempering of the label posterior (None: its default);
-    ``region_normalise``: the posterior weighs the whole Gaussian likelihood
-    (`~bhbfinder.params.region.LabelGridPosterior`'s ``normalise``)."""
+    ``kernel_error``: how the posterior weighs the kernels' model errors
+    (`~bhbfinder.params.region.LabelGridPosterior`'s ``kernel_error``; None: its default)."""
     from bhbfinder.stages.params import ParamsStage
 
     options = {} if region_temper is None else {"region_temper": region_temper}
     outs = []
     for model in models:
         stage = ParamsStage(model=model, classes=None, **options)
-        stage.region.normalise = bool(region_normalise)
+        if kernel_error is not None:
+            stage.region.kernel_error = kernel_error
         table = stage.run(prepared)
         outs.append({c: np.ma.asarray(table[c]).astype(float).filled(np.nan)
                      for c in PARAMS_COLUMNS})
@@ -256,9 +258,8 @@ def main(argv=None):
     ap.add_argument("--bag-fraction", type=float, default=0.85)
     ap.add_argument("--region-temper", type=float, default=None, metavar="T",
                     help="temper the label posterior by T in the rows computed")
-    ap.add_argument("--region-normalise", action="store_true",
-                    help="the label posterior weighs the whole Gaussian likelihood, "
-                         "chi2 + sum ln(sigma^2 + s^2)")
+    ap.add_argument("--region-kernel-error", choices=("normalised", "common"), default=None,
+                    help="how the label posterior weighs the kernels' model errors")
     ap.add_argument("--spectrum-colour", type=float, default=None, metavar="ERR",
                     help="give each rendering a teff_phot from its own flux's colour, "
                          "of error ERR mag")
@@ -281,10 +282,10 @@ def main(argv=None):
     if not catalog.is_file():
         ap.error(f"{catalog} not found: run benchmarks/held_out_stars.py --fit-verdict there")
     refit = bool(args.label_estimates or args.leave_out or args.bag)
-    if not (refit or args.region_temper or args.region_normalise
+    if not (refit or args.region_temper or args.region_kernel_error
             or args.spectrum_colour is not None):
         ap.error("give a variant: --label-estimates, --leave-out, --bag, --region-temper, "
-                 "--region-normalise or --spectrum-colour")
+                 "--region-kernel-error or --spectrum-colour")
     if args.colour_noise is not None and args.spectrum_colour is None:
         ap.error("--colour-noise goes with --spectrum-colour")
     libs = load_real_templates(args.data)
@@ -354,7 +355,7 @@ def main(argv=None):
                 colour, args.spectrum_colour))
         for name in rows_compared:
             values = run_models(fold_models[name], batches[name], args.region_temper,
-                                args.region_normalise and name == "variant")
+                                args.region_kernel_error if name == "variant" else None)
             for c in PARAMS_COLUMNS:
                 new[name][c][rows] = values[c]
         _log(f"fold {k}: {len(rows)} renderings refitted "

@@ -130,7 +130,7 @@ def test_normalised_posterior_adds_the_log_determinant_of_each_kernel():
         kernel.model_error_ = np.full_like(kernel.model_error_, error)
     data, ivar = _noisy(model, [[8000, 3.2, -1.6], [10000, 4.0, -0.5]], 30)
     ivar[0, :15] = 0.0                            # bad pixels count in neither term
-    normalised = LabelGridPosterior(model, grid=GRID, normalise=True)
+    normalised = LabelGridPosterior(model, grid=GRID, kernel_error="normalised")
     chi2, _, det = normalised._chi2_terms(data, ivar, log_det=True)
     assert np.allclose(chi2, LabelGridPosterior(model, grid=GRID).chi2(data, ivar)[0])
     cool = model.kernels_["cool"].model_error_[:model.n_pixels] ** 2
@@ -159,11 +159,28 @@ def test_normalised_posterior_adds_the_log_determinant_of_each_kernel():
     assert (log_odds[1] > log_odds[0] + 1.0).all()
 
 
-def test_normalising_changes_nothing_with_one_kernel(model):
+def test_common_kernel_error_is_the_mean_variance():
+    model = toy_model(160, seed=2, split_teff=(8500.0, 9500.0), split_pad=500.0)
+    for side, error in (("cool", 0.01), ("hot", 0.02)):
+        kernel = model.kernels_[side]
+        kernel.model_error_ = np.full_like(kernel.model_error_, error)
+    data, ivar = _noisy(model, [[8000, 3.2, -1.6]], 30)
+    post = LabelGridPosterior(model, grid=GRID, kernel_error="common")
+    chi2, _ = post.chi2(data, ivar)
+    var = 1 / ivar + 0.5 * (0.01**2 + 0.02**2)
+    for teff in (7000.0, 9000.0, 11000.0):  # cool side, the blend, hot side
+        g = np.flatnonzero(np.isclose(post.labels[:, 0], teff))[5]
+        direct = ((data - model.predict_spectra(post.labels[g])[0]) ** 2 / var).sum(axis=1)
+        assert np.allclose(chi2[g], direct, rtol=1e-4)
+
+
+def test_kernel_error_modes_are_the_same_with_one_kernel(model):
     flux, ivar = _noisy(model, [[8000, 3.1, -1.6], [9800, 4.2, -0.1]], 30)
-    p = [LabelGridPosterior(model, grid=GRID, temper=1.0, normalise=n).region_probability(
-        flux, ivar, in_bhb_region) for n in (False, True)]
-    assert np.allclose(p[0], p[1], atol=1e-9)
+    p = [LabelGridPosterior(model, grid=GRID, temper=1.0, kernel_error=k).region_probability(
+        flux, ivar, in_bhb_region) for k in ("own", "normalised", "common")]
+    assert np.allclose(p[0], p[1], atol=1e-9) and np.allclose(p[0], p[2], atol=1e-9)
+    with pytest.raises(ConfigurationError, match="kernel_error"):
+        LabelGridPosterior(model, grid=GRID, kernel_error="mean")
 
 
 def test_far_mass_known_answers(model):
