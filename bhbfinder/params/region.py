@@ -83,7 +83,8 @@ class LabelGridPosterior:
     kernel_error : {"own", "normalised", "common"}
         How the emulator's model error enters where it depends on the labels (separate cool
         and hot kernels, each with its own): ``"own"`` (default), each grid point's χ² with
-        its kernels' error, the χ² alone weighed; ``"normalised"``, the whole Gaussian
+        its kernels' error, the χ² alone weighed (as the spectra, the errors are blended
+        between the kernels); ``"normalised"``, the whole Gaussian
         likelihood, ``χ² + Σ ln(σ² + s²)``, since a χ² alone favours the kernel whose model
         error is larger; ``"common"``, one error for every grid point, the mean of the two
         kernels' variances. Measured on the held-out stars, both alternatives move the hot A
@@ -185,7 +186,8 @@ class LabelGridPosterior:
     def _model_variance(self):
         """``(grid rows, per-pixel model variance)`` groups: the emulator's leave-one-out
         model error, which the inversion adds to the data variance. With separate cool and hot
-        kernels (``split_teff``) each side has its own, blended like the spectra in between."""
+        kernels (``split_teff``) each side has its own, blended like the spectra in between
+        (``kernel_error="common"``: one group, the mean of the two)."""
         npix = self.model.n_pixels
         if not self.model.model_error:
             return [(slice(None), 0.0)]
