@@ -177,19 +177,22 @@ def with_columns(cat, values):
     return out
 
 
-def nested_verdict(cat, l2=1.0, precision_target=0.95):
+def nested_verdict(cat, l2=1.0, precision_target=0.95, features=None):
     """The verdict cross-fitted on a catalogue's rows, nested by fold as the headline is:
     ``(p_bhb, is_bhb, fold models)`` (NaN / False where a row failed or its star is
     doubtful; each fold model carries the threshold chosen on the other folds for
-    ``precision_target``)."""
+    ``precision_target``); ``features``: the verdict's (default the shipped
+    `~bhbfinder.verdict.PHYSICAL_FEATURES`)."""
     from bhbfinder.verdict import PHYSICAL_FEATURES, VerdictModel, cross_fit, feature_matrix
+
+    features = PHYSICAL_FEATURES if features is None else tuple(features)
 
     ok = (np.asarray(cat["status"]).astype(str) == "ok") & \
         ~np.asarray(cat["true_doubtful"], bool)
     y = np.asarray(cat["true_label"]).astype(str) == "BHB"
     p_ok, dec_ok, _, models = cross_fit(
         feature_matrix(cat)[ok], y[ok], np.asarray(cat["fold"], int)[ok],
-        lambda: VerdictModel(features=PHYSICAL_FEATURES, l2=l2,
+        lambda: VerdictModel(features=features, l2=l2,
                              precision_target=precision_target),
         return_models=True)
     p = np.full(len(cat), np.nan)
@@ -216,12 +219,13 @@ def score_at(cat, decision, min_snr):
     return s["pooled"]["precision"], s["pooled"]["recall"], s["pooled"]["fp"], stars
 
 
-def score(cat, l2=1.0):
-    """The headline figures of a catalogue: the verdict cross-fitted (`nested_verdict`) and
-    scored at S/N ≥ 10 and ≥ 20 (`score_at`), with its average precision at S/N ≥ 10."""
+def score(cat, l2=1.0, features=None):
+    """The headline figures of a catalogue: the verdict cross-fitted (`nested_verdict`, with
+    ``features``) and scored at S/N ≥ 10 and ≥ 20 (`score_at`), with its average precision
+    at S/N ≥ 10."""
     from bhbfinder.training.heldout import average_precision
 
-    p, dec, _ = nested_verdict(cat, l2)
+    p, dec, _ = nested_verdict(cat, l2, features=features)
     out = {}
     for lo in (10.0, 20.0):
         precision, recall, fp, stars = score_at(cat, dec, lo)

@@ -88,8 +88,9 @@ NETWORK_FEATURES = ("logit_s1", "logit_s2")
 
 #: Measured, offered, and left out of the shipped verdict: on held-out stars neither Mg II 4481
 #: nor the metallic-line index added to the parameters' [Fe/H] and Ca II K (average precision
-#: 0.932 with Mg II, 0.934 with the index, 0.934 without either); ``feh_z``, the unbounded
-#: distance below [Fe/H] = −0.8, gave way to ``log_p_feh``: the same ranking on held-out
+#: 0.932 with Mg II, 0.934 with the index, 0.934 without either; with this release's verdict
+#: +0.000 to +0.004 on three fold plans, ``benchmarks/verdict_features.py``); ``feh_z``, the
+#: unbounded distance below [Fe/H] = −0.8, gave way to ``log_p_feh``: the same ranking on held-out
 #: stars, precision 0.968 → 0.976 and recall 0.649 → 0.609 (means of five fold plans), and no
 #: cool metal-poor star called BHB (``docs/verdict.rst``, *The metallicity as a probability*).
 UNUSED_FEATURES = ("mgii", "mgii_x_t", "metal", "metal_x_t", "feh_z")
